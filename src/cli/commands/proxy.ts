@@ -1,0 +1,57 @@
+import { type Command, Option } from 'commander';
+import { PROXY_SETTINGS, type RawSettings, resolveProxyConfig, type SettingName } from '../../proxy/config.js';
+import { Proxy } from '../../proxy/proxy.js';
+import { formatHostPort } from '../../util/addr.js';
+import { createLogger, parseLogLevel } from '../../util/log.js';
+import { UsageError } from '../errors.js';
+
+/** Adds the proxy's settings as flags, each naming its environment variable and default. */
+export function addProxyOptions(cmd: Command, skip: SettingName[] = []): Command {
+  for (const [name, [flag, env, def, help]] of Object.entries(PROXY_SETTINGS)) {
+    if (skip.includes(name as SettingName)) continue;
+    const option =
+      name === 'enableShutdownEndpoint'
+        ? new Option(flag, `${help} (env ${env})`)
+        : new Option(`${flag} <value>`, `${help} (env ${env}, default ${def})`);
+    cmd.addOption(option);
+  }
+  return cmd;
+}
+
+export function proxyCommand(program: Command): void {
+  addProxyOptions(
+    program
+      .command('proxy')
+      .description('run the sidecar proxy: inbound, outbound and admin listeners (log level: WEFT_PROXY_LOG)'),
+  ).action(async (flags: RawSettings) => {
+    let config: ReturnType<typeof resolveProxyConfig>;
+    let level: string;
+    try {
+      config = resolveProxyConfig(flags);
+      level = parseLogLevel(process.env.WEFT_PROXY_LOG, 'WEFT_PROXY_LOG');
+    } catch (err) {
+      throw new UsageError((err as Error).message);
+    }
+    const log = createLogger(level, 'weft-proxy');
+    await runProxy(new Proxy(config, log), log);
+  });
+}
+
+/**
+ * Starts a proxy, logs where it listens, and shuts it down gracefully on SIGTERM or SIGINT;
+ * resolves when the shutdown (from a signal or /shutdown) has finished.
+ */
+export async function runProxy(proxy: Proxy, log: ReturnType<typeof createLogger>): Promise<void> {
+  const bound = await proxy.start();
+  log.info(
+    {
+      inbound: formatHostPort(bound.inbound),
+      outbound: formatHostPort(bound.outbound),
+      admin: formatHostPort(bound.admin),
+    },
+    'proxy ready',
+  );
+  process.once('SIGTERM', () => void proxy.shutdown('SIGTERM'));
+  process.once('SIGINT', () => void proxy.shutdown('SIGINT'));
+  await proxy.done;
+}

@@ -1,0 +1,112 @@
+import {
+  type CounterFamily as CF,
+  CounterFamily,
+  type CounterSeries,
+  HistogramFamily,
+  type HistogramSeries,
+  type Labels,
+  type Registry,
+} from './registry.js';
+
+export type Direction = 'inbound' | 'outbound';
+
+/** Linkerd's response_latency_ms buckets, in milliseconds. */
+export const LATENCY_BUCKETS_MS = [
+  1, 2, 3, 4, 5, 10, 20, 30, 40, 50, 100, 200, 300, 400, 500, 1000, 2000, 3000, 4000, 5000, 10000, 20000, 30000,
+  40000, 50000,
+];
+
+/** Peer-chosen authorities are bounded so a client cannot grow the metrics without limit. */
+export const MAX_AUTHORITIES = 2000;
+const OVERFLOW_AUTHORITY = 'overflow';
+
+/** How a finished response is classified, as Linkerd does: 5xx or a non-zero grpc-status is a failure. */
+export function isFailure(status: number, grpcStatus: number | undefined, errored: boolean): boolean {
+  return errored || status >= 500 || (grpcStatus !== undefined && grpcStatus !== 0);
+}
+
+/** The series for one (direction, authority, tls) label set, resolved once and then reused. */
+export class AuthorityStats {
+  readonly requests: CounterSeries;
+  private readonly responses = new Map<number, CounterSeries>();
+  private readonly latencies = new Map<number, HistogramSeries>();
+
+  constructor(
+    private readonly families: HttpFamilies,
+    private readonly base: Labels,
+  ) {
+    this.requests = families.requestTotal.get(base);
+  }
+
+  latency(status: number): HistogramSeries {
+    let s = this.latencies.get(status);
+    if (!s) {
+      s = this.families.latency.get([...this.base, ['status_code', String(status)]]);
+      this.latencies.set(status, s);
+    }
+    return s;
+  }
+
+  response(status: number, grpcStatus: number | undefined, errored: boolean): CounterSeries {
+    const key = status + 1000 * (grpcStatus === undefined ? 0 : grpcStatus + 1) + (errored ? 1_000_000 : 0);
+    let s = this.responses.get(key);
+    if (!s) {
+      const labels: Array<readonly [string, string]> = [...this.base, ['status_code', String(status)]];
+      if (grpcStatus !== undefined) labels.push(['grpc_status', String(grpcStatus)]);
+      labels.push(['classification', isFailure(status, grpcStatus, errored) ? 'failure' : 'success']);
+      if (errored) labels.push(['error', 'stream_reset']);
+      s = this.families.responseTotal.get(labels);
+      this.responses.set(key, s);
+    }
+    return s;
+  }
+}
+
+interface HttpFamilies {
+  requestTotal: CF;
+  responseTotal: CF;
+  latency: HistogramFamily;
+}
+
+/** request_total, response_total and response_latency_ms, with Linkerd's names and labels. */
+export class HttpMetrics {
+  private readonly families: HttpFamilies;
+  private readonly byDirection = new Map<string, Map<string, AuthorityStats>>();
+
+  constructor(registry: Registry) {
+    this.families = {
+      requestTotal: registry.register(new CounterFamily('request_total', 'Total count of HTTP requests.')),
+      responseTotal: registry.register(new CounterFamily('response_total', 'Total count of HTTP responses.')),
+      latency: registry.register(
+        new HistogramFamily(
+          'response_latency_ms',
+          'Elapsed times between a request\'s headers being received and its response\'s headers being sent, in milliseconds.',
+          LATENCY_BUCKETS_MS,
+        ),
+      ),
+    };
+  }
+
+  /** The cached stats for an authority; the map lookup is the only per-request cost. */
+  stats(direction: Direction, tls: string, authority: string): AuthorityStats {
+    const dirKey = direction === 'inbound' ? (tls === 'no_identity' ? 'i' : `i${tls}`) : tls === 'no_identity' ? 'o' : `o${tls}`;
+    let byAuthority = this.byDirection.get(dirKey);
+    if (!byAuthority) {
+      byAuthority = new Map();
+      this.byDirection.set(dirKey, byAuthority);
+    }
+    let stats = byAuthority.get(authority);
+    if (!stats) {
+      if (byAuthority.size >= MAX_AUTHORITIES) {
+        return this.stats(direction, tls, OVERFLOW_AUTHORITY);
+      }
+      stats = new AuthorityStats(this.families, [
+        ['direction', direction],
+        ['authority', authority],
+        ['tls', tls],
+      ]);
+      byAuthority.set(authority, stats);
+    }
+    return stats;
+  }
+}

@@ -1,0 +1,94 @@
+import type { Socket } from 'node:net';
+import type { Direction } from './http.js';
+import { CounterFamily, type CounterSeries, GaugeFamily, type GaugeSeries, type Registry } from './registry.js';
+
+export type Peer = 'src' | 'dst';
+
+/** The TCP series for one (direction, peer, tls) label set and the sockets open in it. */
+export class TcpStats {
+  readonly open = new Set<Socket>();
+  private closedRead = 0;
+  private closedWritten = 0;
+
+  constructor(
+    readonly openTotal: CounterSeries,
+    readonly closeTotal: CounterSeries,
+    readonly openConnections: GaugeSeries,
+    readonly readBytes: CounterSeries,
+    readonly writeBytes: CounterSeries,
+  ) {}
+
+  /** Counts a connection from now until it closes. Bytes are read off the socket, not per chunk. */
+  track(socket: Socket): void {
+    this.openTotal.inc();
+    this.openConnections.inc();
+    this.open.add(socket);
+    socket.once('close', () => {
+      this.open.delete(socket);
+      this.closeTotal.inc();
+      this.openConnections.dec();
+      this.closedRead += socket.bytesRead;
+      this.closedWritten += socket.bytesWritten;
+    });
+  }
+
+  /** Folds the open sockets' byte counts into the counters, just before a scrape. */
+  refresh(): void {
+    let read = this.closedRead;
+    let written = this.closedWritten;
+    for (const s of this.open) {
+      read += s.bytesRead;
+      written += s.bytesWritten;
+    }
+    this.readBytes.value = read;
+    this.writeBytes.value = written;
+  }
+}
+
+/** tcp_open_total, tcp_close_total, tcp_open_connections, tcp_read_bytes_total, tcp_write_bytes_total. */
+export class TcpMetrics {
+  private readonly openTotal: CounterFamily;
+  private readonly closeTotal: CounterFamily;
+  private readonly openConnections: GaugeFamily;
+  private readonly readBytes: CounterFamily;
+  private readonly writeBytes: CounterFamily;
+  private readonly cache = new Map<string, TcpStats>();
+
+  constructor(registry: Registry) {
+    this.openTotal = registry.register(new CounterFamily('tcp_open_total', 'Total count of opened connections.'));
+    this.closeTotal = registry.register(new CounterFamily('tcp_close_total', 'Total count of closed connections.'));
+    this.openConnections = registry.register(
+      new GaugeFamily('tcp_open_connections', 'Number of currently-open connections.'),
+    );
+    this.readBytes = registry.register(
+      new CounterFamily('tcp_read_bytes_total', 'Total count of bytes read from peers.'),
+    );
+    this.writeBytes = registry.register(
+      new CounterFamily('tcp_write_bytes_total', 'Total count of bytes written to peers.'),
+    );
+    registry.onRender(() => {
+      for (const stats of this.cache.values()) stats.refresh();
+    });
+  }
+
+  stats(direction: Direction, peer: Peer, tls: string): TcpStats {
+    const key = `${direction}/${peer}/${tls}`;
+    let stats = this.cache.get(key);
+    if (!stats) {
+      const labels = [
+        ['direction', direction],
+        ['peer', peer],
+        ['tls', tls],
+      ] as const;
+      stats = new TcpStats(
+        this.openTotal.get(labels),
+        this.closeTotal.get(labels),
+        this.openConnections.get(labels),
+        this.readBytes.get(labels),
+        this.writeBytes.get(labels),
+      );
+      this.cache.set(key, stats);
+    }
+    return stats;
+  }
+}

@@ -1,0 +1,97 @@
+import { type HostPort, parseHostPort, parsePort } from '../util/addr.js';
+import { parseDuration } from '../util/duration.js';
+
+export interface ProxyConfig {
+  readonly inboundAddr: HostPort;
+  readonly outboundAddr: HostPort;
+  readonly adminAddr: HostPort;
+  /** The local application the inbound side forwards to. */
+  readonly inboundForward: HostPort;
+  readonly opaquePorts: ReadonlySet<number>;
+  readonly outboundConnectTimeoutMs: number;
+  readonly inboundConnectTimeoutMs: number;
+  readonly detectTimeoutMs: number;
+  readonly shutdownGracePeriodMs: number;
+  readonly enableShutdownEndpoint: boolean;
+}
+
+/** The proxy's settings: flag name, environment variable, default and meaning. */
+export const PROXY_SETTINGS = {
+  inboundAddr: ['--inbound-addr', 'WEFT_PROXY_INBOUND_ADDR', '0.0.0.0:4143', 'inbound listener (meshed traffic to this workload)'],
+  outboundAddr: ['--outbound-addr', 'WEFT_PROXY_OUTBOUND_ADDR', '127.0.0.1:4140', 'outbound listener (this workload\'s traffic out)'],
+  adminAddr: ['--admin-addr', 'WEFT_PROXY_ADMIN_ADDR', '127.0.0.1:4191', 'admin listener (/live, /ready, /metrics, /shutdown)'],
+  inboundForward: ['--inbound-forward', 'WEFT_PROXY_INBOUND_FORWARD', '127.0.0.1:8080', 'the local application inbound traffic goes to'],
+  opaquePorts: ['--opaque-ports', 'WEFT_PROXY_OPAQUE_PORTS', '25,587,3306,4444,5432,6379,9300,11211', 'ports proxied as opaque TCP without protocol detection'],
+  outboundConnectTimeout: ['--outbound-connect-timeout', 'WEFT_PROXY_OUTBOUND_CONNECT_TIMEOUT', '1s', 'TCP connect timeout to outbound targets'],
+  inboundConnectTimeout: ['--inbound-connect-timeout', 'WEFT_PROXY_INBOUND_CONNECT_TIMEOUT', '100ms', 'TCP connect timeout to the local application'],
+  detectTimeout: ['--detect-timeout', 'WEFT_PROXY_DETECT_TIMEOUT', '10s', 'how long protocol detection waits for a client\'s first bytes'],
+  shutdownGracePeriod: ['--shutdown-grace-period', 'WEFT_PROXY_SHUTDOWN_GRACE_PERIOD', '30s', 'how long in-flight work may take to finish on shutdown'],
+  enableShutdownEndpoint: ['--enable-shutdown-endpoint', 'WEFT_PROXY_SHUTDOWN_ENDPOINT_ENABLED', 'false', 'serve POST /shutdown on the admin listener'],
+} as const;
+
+export type SettingName = keyof typeof PROXY_SETTINGS;
+export type RawSettings = Partial<Record<SettingName, string | boolean>>;
+
+/** Where a value came from, to name it in errors: the flag, or the environment variable. */
+function origin(name: SettingName, fromEnv: boolean): string {
+  const [flag, env] = PROXY_SETTINGS[name];
+  return fromEnv ? env : flag;
+}
+
+export function parsePortList(text: string, what: string): Set<number> {
+  const ports = new Set<number>();
+  for (const part of text.split(',')) {
+    const item = part.trim();
+    if (item === '') continue;
+    const range = /^(\d+)-(\d+)$/.exec(item);
+    if (range) {
+      const lo = parsePort(range[1] as string, what);
+      const hi = parsePort(range[2] as string, what);
+      if (lo > hi) throw new Error(`${what}: range "${item}" is backwards`);
+      for (let p = lo; p <= hi; p++) ports.add(p);
+    } else {
+      ports.add(parsePort(item, what));
+    }
+  }
+  return ports;
+}
+
+function parseBool(text: string, what: string): boolean {
+  const t = text.trim().toLowerCase();
+  if (['1', 'true', 'yes', 'on'].includes(t)) return true;
+  if (['0', 'false', 'no', 'off', ''].includes(t)) return false;
+  throw new Error(`${what}: "${text}" is not true or false`);
+}
+
+/**
+ * Resolves the proxy's configuration: a flag wins over its environment variable, which
+ * wins over the default. Every value is validated, and an error names its flag or variable.
+ */
+export function resolveProxyConfig(flags: RawSettings, env: NodeJS.ProcessEnv = process.env): ProxyConfig {
+  const get = (name: SettingName): [string, string] => {
+    const flag = flags[name];
+    if (flag !== undefined) return [String(flag), origin(name, false)];
+    const fromEnv = env[PROXY_SETTINGS[name][1]];
+    if (fromEnv !== undefined && fromEnv !== '') return [fromEnv, origin(name, true)];
+    return [PROXY_SETTINGS[name][2], origin(name, false)];
+  };
+  const addr = (name: SettingName): HostPort => parseHostPort(...get(name));
+  const duration = (name: SettingName): number => parseDuration(...get(name));
+  const positive = (name: SettingName): number => {
+    const ms = duration(name);
+    if (ms <= 0) throw new Error(`${get(name)[1]}: must be greater than zero`);
+    return ms;
+  };
+  return {
+    inboundAddr: addr('inboundAddr'),
+    outboundAddr: addr('outboundAddr'),
+    adminAddr: addr('adminAddr'),
+    inboundForward: addr('inboundForward'),
+    opaquePorts: parsePortList(...get('opaquePorts')),
+    outboundConnectTimeoutMs: positive('outboundConnectTimeout'),
+    inboundConnectTimeoutMs: positive('inboundConnectTimeout'),
+    detectTimeoutMs: positive('detectTimeout'),
+    shutdownGracePeriodMs: duration('shutdownGracePeriod'),
+    enableShutdownEndpoint: parseBool(...get('enableShutdownEndpoint')),
+  };
+}

@@ -1,0 +1,58 @@
+import type { HostPort } from '../../util/addr.js';
+import type { ProxyError } from '../errors.js';
+
+/** What the metrics layer (and later tap) learn about an exchange's response. */
+export interface ExchangeObserver {
+  /** The response's headers are going to the client. */
+  head(status: number): void;
+  /** The response finished, or failed after its headers (errored). */
+  end(status: number, grpcStatus: number | undefined, errored: boolean): void;
+}
+
+/**
+ * One request and its response as the HTTP layers see it, whatever the protocol.
+ * Layers read the request, set the route, and observe the response.
+ */
+export abstract class Exchange {
+  /** The authority the request is for (metrics label, and the target by default). */
+  authority = '';
+  /** Where the forward layer sends the request; set by the route layer. */
+  target: HostPort | undefined;
+  /** The request path to send upstream (origin-form for HTTP/1). */
+  path = '/';
+  readonly startedAt = performance.now();
+  private observers: ExchangeObserver[] | undefined;
+  private ended = false;
+
+  abstract readonly protocol: 'http1' | 'h2';
+  abstract readonly method: string;
+  /** The authority the client named: the Host header, or HTTP/2's :authority. */
+  abstract readonly requestAuthority: string | undefined;
+  /** Rewrites the authority sent upstream (for absolute-form requests). */
+  abstract setRequestAuthority(authority: string): void;
+
+  observe(o: ExchangeObserver): void {
+    if (this.observers) this.observers.push(o);
+    else this.observers = [o];
+  }
+
+  /** Called once, when the response headers are sent. */
+  responseHead(status: number): void {
+    const os = this.observers;
+    if (os) for (const o of os) o.head(status);
+  }
+
+  /** Called once, when the response has completed or failed. */
+  responseEnd(status: number, grpcStatus: number | undefined, errored: boolean): void {
+    if (this.ended) return;
+    this.ended = true;
+    const os = this.observers;
+    if (os) for (const o of os) o.end(status, grpcStatus, errored);
+  }
+
+  /** Answers with the proxy's own error response, or resets the stream if headers went out. */
+  abstract fail(error: ProxyError): void;
+}
+
+export type HttpService<E extends Exchange> = (exchange: E) => void;
+export type HttpLayer<E extends Exchange> = (next: HttpService<E>) => HttpService<E>;

@@ -1,0 +1,54 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { ProxyError } from '../errors.js';
+import { Exchange } from './exchange.js';
+import { type FilteredHeaders, setHost, stripHopByHop } from './headers.js';
+
+/** An HTTP/1.x request received by the proxy, with its hop-by-hop headers already removed. */
+export class H1Exchange extends Exchange {
+  readonly protocol = 'http1';
+  readonly method: string;
+  readonly request: FilteredHeaders;
+
+  constructor(
+    readonly req: IncomingMessage,
+    readonly res: ServerResponse,
+    /** Whether the proxy is shutting down: responses then close their connections. */
+    readonly draining: boolean,
+  ) {
+    super();
+    this.method = req.method ?? 'GET';
+    this.request = stripHopByHop(req.rawHeaders);
+    this.path = req.url ?? '/';
+  }
+
+  get requestAuthority(): string | undefined {
+    return this.request.host;
+  }
+
+  setRequestAuthority(authority: string): void {
+    setHost(this.request.headers, authority);
+  }
+
+  fail(error: ProxyError): void {
+    const res = this.res;
+    if (res.headersSent) {
+      res.destroy();
+      this.responseEnd(res.statusCode, undefined, true);
+      return;
+    }
+    const body = `${error.reason}\n`;
+    const headers = [
+      'content-type',
+      'text/plain; charset=utf-8',
+      'content-length',
+      String(Buffer.byteLength(body)),
+      'weft-proxy-error',
+      error.reason,
+    ];
+    if (this.draining) headers.push('connection', 'close');
+    res.writeHead(error.status, headers);
+    this.responseHead(error.status);
+    res.end(this.method === 'HEAD' ? undefined : body);
+    this.responseEnd(error.status, undefined, false);
+  }
+}

@@ -1,0 +1,78 @@
+import http from 'node:http';
+import type { Duplex } from 'node:stream';
+import type { Logger } from '../../util/log.js';
+import type { HttpService } from './exchange.js';
+import { H1Exchange } from './h1-exchange.js';
+
+export const MAX_HEADER_BYTES = 64 * 1024;
+/** How long a client may take to send a request's headers once it has started one. */
+const HEADERS_TIMEOUT_MS = 60_000;
+/** How long an idle client keep-alive connection is kept open. */
+const KEEP_ALIVE_TIMEOUT_MS = 60_000;
+
+export interface H1ServerOptions {
+  readonly service: HttpService<H1Exchange>;
+  /** Requests carrying `Upgrade` (WebSocket and others). */
+  readonly upgrade: (req: http.IncomingMessage, socket: Duplex, head: Buffer) => void;
+  /** `CONNECT` requests; the outbound side tunnels them, the inbound side refuses them. */
+  readonly connect: (req: http.IncomingMessage, socket: Duplex, head: Buffer) => void;
+  readonly isDraining: () => boolean;
+  readonly log: Logger;
+}
+
+function rawResponse(status: number, reason: string, text: string): string {
+  return `HTTP/1.1 ${status} ${reason}\r\ncontent-type: text/plain\r\ncontent-length: ${text.length + 1}\r\nweft-proxy-error: ${text}\r\nconnection: close\r\n\r\n${text}\n`;
+}
+
+/**
+ * The HTTP/1 server side: parses requests from connections the detect layer hands it
+ * (it never listens itself) and turns each into an H1Exchange for the service stack.
+ * What cannot be parsed is answered 400 (or 431 for oversized headers) and closed.
+ */
+export class H1Server {
+  private readonly server: http.Server;
+
+  constructor(opts: H1ServerOptions) {
+    this.server = http.createServer(
+      {
+        maxHeaderSize: MAX_HEADER_BYTES,
+        headersTimeout: HEADERS_TIMEOUT_MS,
+        // Bodies may stream for as long as they need; stalled peers are bounded by headersTimeout.
+        requestTimeout: 0,
+        keepAliveTimeout: KEEP_ALIVE_TIMEOUT_MS,
+        noDelay: true,
+      },
+      (req, res) => {
+        res.sendDate = false;
+        opts.service(new H1Exchange(req, res, opts.isDraining()));
+      },
+    );
+    this.server.on('upgrade', opts.upgrade);
+    this.server.on('connect', opts.connect);
+    this.server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => {
+      if (socket.writable && !(socket as { _httpMessage?: unknown })._httpMessage) {
+        if (err.code === 'HPE_HEADER_OVERFLOW') {
+          socket.end(rawResponse(431, 'Request Header Fields Too Large', 'request headers exceed 64 KiB'));
+        } else if (err.code === 'ERR_HTTP_REQUEST_TIMEOUT' || err.code === 'ERR_HTTP_HEADERS_TIMEOUT') {
+          socket.end(rawResponse(408, 'Request Timeout', 'request headers not received in time'));
+        } else if (err.code !== 'ECONNRESET') {
+          socket.end(rawResponse(400, 'Bad Request', `malformed HTTP request (${err.code ?? 'parse error'})`));
+        }
+      }
+      opts.log.debug({ err: err.code ?? err.message }, 'dropped a malformed HTTP/1 request');
+      socket.destroy();
+    });
+  }
+
+  accept(socket: Duplex): void {
+    this.server.emit('connection', socket);
+    // The detect layer paused the socket and put its first bytes back: let them flow to
+    // the parser (which reads the rest straight from the handle).
+    socket.resume();
+  }
+
+  /** Closes keep-alive connections that have no request in flight. */
+  closeIdle(): void {
+    this.server.closeIdleConnections();
+  }
+}

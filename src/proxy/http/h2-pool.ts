@@ -1,0 +1,48 @@
+import http2 from 'node:http2';
+import { formatHostPort, type HostPort } from '../../util/addr.js';
+import type { Connector } from '../layers/connect.js';
+
+/** Bounds on what an upstream HTTP/2 peer may make the proxy hold. */
+export const H2_CLIENT_SETTINGS: http2.Settings = {
+  maxHeaderListSize: 64 * 1024,
+  enablePush: false,
+};
+
+/**
+ * The HTTP/2 endpoint pool: one multiplexed session per target, replaced when the peer
+ * sends GOAWAY or the connection fails. The session's connect error, if any, is kept so
+ * the streams it failed can say why.
+ */
+export class H2Pool {
+  private readonly sessions = new Map<string, http2.ClientHttp2Session>();
+  readonly connectErrors = new WeakMap<http2.ClientHttp2Session, Error>();
+
+  constructor(private readonly connector: Connector) {}
+
+  get(target: HostPort): http2.ClientHttp2Session {
+    const key = formatHostPort(target);
+    const existing = this.sessions.get(key);
+    if (existing && !existing.closed && !existing.destroyed) return existing;
+    const session = http2.connect(`http://${key}`, {
+      settings: H2_CLIENT_SETTINGS,
+      maxSessionMemory: 64,
+      createConnection: () => this.connector.connect(target),
+    });
+    const forget = (): void => {
+      if (this.sessions.get(key) === session) this.sessions.delete(key);
+    };
+    session.on('error', (err) => {
+      this.connectErrors.set(session, err);
+      forget();
+    });
+    session.once('goaway', forget);
+    session.once('close', forget);
+    this.sessions.set(key, session);
+    return session;
+  }
+
+  close(): void {
+    for (const s of this.sessions.values()) s.close();
+    this.sessions.clear();
+  }
+}

@@ -1,0 +1,44 @@
+import http2 from 'node:http2';
+import type { Duplex } from 'node:stream';
+import type { HttpService } from './exchange.js';
+import { H2Exchange } from './h2-exchange.js';
+
+const { NGHTTP2_FLAG_END_STREAM } = http2.constants;
+
+/** Bounds on what a downstream HTTP/2 client may make the proxy hold. */
+const SERVER_SETTINGS: http2.Settings = {
+  maxConcurrentStreams: 1000,
+  maxHeaderListSize: 64 * 1024,
+  enablePush: false,
+};
+
+/**
+ * The HTTP/2 server side (h2c, prior knowledge): turns each stream on connections the
+ * detect layer hands it into an H2Exchange. Sessions are tracked so shutdown can GOAWAY.
+ */
+export class H2Server {
+  private readonly server: http2.Http2Server;
+  private readonly sessions = new Set<http2.ServerHttp2Session>();
+
+  constructor(service: HttpService<H2Exchange>) {
+    this.server = http2.createServer({ settings: SERVER_SETTINGS, maxSessionMemory: 64 });
+    this.server.on('stream', (stream, headers, flags) => {
+      stream.on('error', () => {});
+      service(new H2Exchange(stream, headers, (flags & NGHTTP2_FLAG_END_STREAM) !== 0));
+    });
+    this.server.on('session', (session) => {
+      this.sessions.add(session);
+      session.on('error', () => session.destroy());
+      session.once('close', () => this.sessions.delete(session));
+    });
+  }
+
+  accept(socket: Duplex): void {
+    this.server.emit('connection', socket);
+  }
+
+  /** Sends GOAWAY on every session: streams in flight finish, new ones go elsewhere. */
+  drain(): void {
+    for (const s of this.sessions) if (!s.closed) s.close();
+  }
+}

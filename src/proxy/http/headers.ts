@@ -1,0 +1,111 @@
+/**
+ * Hop-by-hop header handling (RFC 9110 section 7.6.1). Headers travel as Node's flat
+ * raw arrays ([name, value, name, value, ...]) so names keep their case and duplicates
+ * their order, and nothing is rebuilt into objects on the hot path.
+ */
+
+/** Connection-specific fields a proxy never forwards, besides those named in Connection. */
+const HOP_BY_HOP = new Set([
+  'connection',
+  'keep-alive',
+  'proxy-connection',
+  'proxy-authenticate',
+  'proxy-authorization',
+  'te',
+  'transfer-encoding',
+  'upgrade',
+]);
+/** Lengths of the names above: a cheap test before lower-casing a name. */
+const HOP_LENGTHS = new Set([...HOP_BY_HOP].map((n) => n.length));
+
+export interface FilteredHeaders {
+  readonly headers: string[];
+  /** The Host header's value, if there was one. */
+  readonly host: string | undefined;
+  /** Whether the message was sent chunked (Transfer-Encoding ending in chunked). */
+  readonly chunked: boolean;
+  /** The Upgrade header's value, if there was one. */
+  readonly upgrade: string | undefined;
+}
+
+function connectionTokens(raw: readonly string[]): Set<string> | undefined {
+  let tokens: Set<string> | undefined;
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i] as string;
+    if (name.length === 10 && name.toLowerCase() === 'connection') {
+      for (const t of (raw[i + 1] as string).split(',')) {
+        const token = t.trim().toLowerCase();
+        if (token !== '' && token !== 'close' && token !== 'keep-alive' && token !== 'upgrade') {
+          tokens ??= new Set();
+          tokens.add(token);
+        }
+      }
+    }
+  }
+  return tokens;
+}
+
+/** Removes hop-by-hop headers from an HTTP/1 message's raw headers. */
+export function stripHopByHop(raw: readonly string[]): FilteredHeaders {
+  const named = connectionTokens(raw);
+  const headers: string[] = [];
+  let host: string | undefined;
+  let chunked = false;
+  let upgrade: string | undefined;
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i] as string;
+    const value = raw[i + 1] as string;
+    if (HOP_LENGTHS.has(name.length) || name.length === 4) {
+      const lower = name.toLowerCase();
+      if (lower === 'host') {
+        host ??= value;
+      } else if (HOP_BY_HOP.has(lower)) {
+        if (lower === 'transfer-encoding') chunked = /(?:^|,)\s*chunked\s*$/i.test(value);
+        else if (lower === 'upgrade') upgrade = value;
+        continue;
+      }
+    }
+    if (named?.has(name.toLowerCase())) continue;
+    headers.push(name, value);
+  }
+  return { headers, host, chunked, upgrade };
+}
+
+/** Replaces (or adds) the Host header in a raw header array, in place. */
+export function setHost(headers: string[], host: string): void {
+  for (let i = 0; i < headers.length; i += 2) {
+    if ((headers[i] as string).length === 4 && (headers[i] as string).toLowerCase() === 'host') {
+      headers[i + 1] = host;
+      return;
+    }
+  }
+  headers.unshift('host', host);
+}
+
+/** Raw trailers ([name, value, ...]) as the object form Node's addTrailers and HTTP/2 take. */
+export function trailersObject(raw: readonly string[]): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = (raw[i] as string).toLowerCase();
+    out[name] = out[name] === undefined ? (raw[i + 1] as string) : `${out[name]}, ${raw[i + 1]}`;
+  }
+  return out;
+}
+
+/** The fields HTTP/2 forbids (RFC 9113 section 8.2.2); `te` may only say "trailers". */
+const H2_FORBIDDEN = ['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade'];
+
+/** Prepares a received HTTP/2 header block for forwarding, in place. */
+export function stripH2ConnectionHeaders(headers: Record<string, unknown>): void {
+  for (const name of H2_FORBIDDEN) delete headers[name];
+  const te = headers.te;
+  if (te !== undefined && te !== 'trailers') delete headers.te;
+}
+
+/** Reads a gRPC status from a header or trailer block, if it carries one. */
+export function grpcStatusOf(headers: Record<string, unknown> | undefined): number | undefined {
+  const value = headers?.['grpc-status'];
+  if (value === undefined) return undefined;
+  const n = Number(Array.isArray(value) ? value[0] : value);
+  return Number.isInteger(n) && n >= 0 && n < 100 ? n : 2;
+}

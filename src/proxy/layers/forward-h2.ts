@@ -1,0 +1,91 @@
+import http2 from 'node:http2';
+import { ProxyError, upstreamError } from '../errors.js';
+import type { HttpService } from '../http/exchange.js';
+import type { H2Exchange } from '../http/h2-exchange.js';
+import { grpcStatusOf, stripH2ConnectionHeaders } from '../http/headers.js';
+import type { H2Pool } from '../http/h2-pool.js';
+
+const { NGHTTP2_CANCEL, NGHTTP2_FLAG_END_STREAM, NGHTTP2_NO_ERROR } = http2.constants;
+
+/**
+ * The HTTP/2 leaf: opens a stream on the target's pooled session and relays headers,
+ * data (with flow control as back-pressure) and trailers both ways, so gRPC streaming
+ * and trailers-only responses pass through as they are.
+ */
+export function forwardH2(pool: H2Pool): HttpService<H2Exchange> {
+  return (ex) => {
+    const target = ex.target;
+    if (!target) {
+      ex.fail(new ProxyError(502, 'no route to an upstream'));
+      return;
+    }
+    const downstream = ex.stream;
+    const headers: http2.OutgoingHttpHeaders = { ...ex.headers };
+    stripH2ConnectionHeaders(headers);
+    if (headers[':authority'] !== undefined) delete headers.host;
+    headers[':path'] = ex.path;
+
+    const session = pool.get(target);
+    let upstream: http2.ClientHttp2Stream;
+    try {
+      upstream = session.request(headers, { endStream: ex.endStream, waitForTrailers: !ex.endStream });
+    } catch (err) {
+      ex.fail(upstreamError(err, target));
+      return;
+    }
+
+    let status = 0;
+    let responseTrailers: http2.IncomingHttpHeaders | undefined;
+
+    upstream.on('response', (resHeaders, flags) => {
+      status = Number(resHeaders[':status'] ?? 502);
+      const out: http2.OutgoingHttpHeaders = { ...resHeaders };
+      stripH2ConnectionHeaders(out);
+      if (downstream.destroyed) return;
+      if (flags & NGHTTP2_FLAG_END_STREAM) {
+        // Trailers-only (a gRPC error): the status lives in the headers.
+        downstream.respond(out, { endStream: true });
+        ex.responseHead(status);
+        ex.responseEnd(status, grpcStatusOf(resHeaders), false);
+        return;
+      }
+      downstream.respond(out, { waitForTrailers: true });
+      ex.responseHead(status);
+      upstream.pipe(downstream);
+    });
+    upstream.on('trailers', (t) => {
+      responseTrailers = t;
+    });
+    downstream.on('wantTrailers', () => {
+      const t: http2.OutgoingHttpHeaders = { ...responseTrailers };
+      stripH2ConnectionHeaders(t);
+      downstream.sendTrailers(t);
+      ex.responseEnd(status, grpcStatusOf(responseTrailers), false);
+    });
+
+    upstream.on('wantTrailers', () => {
+      const t: http2.OutgoingHttpHeaders = { ...ex.requestTrailers };
+      stripH2ConnectionHeaders(t);
+      upstream.sendTrailers(t);
+    });
+    if (!ex.endStream) downstream.pipe(upstream);
+
+    upstream.on('error', (err) => {
+      const cause = pool.connectErrors.get(session) ?? err;
+      ex.fail(status === 0 ? upstreamError(cause, target) : new ProxyError(502, 'upstream stream failed'));
+    });
+    upstream.once('close', () => {
+      // A reset from upstream after the response started resets the client's stream too.
+      if (upstream.rstCode !== NGHTTP2_NO_ERROR && status !== 0 && !downstream.destroyed) {
+        downstream.close(upstream.rstCode);
+        ex.responseEnd(status, undefined, true);
+      } else if (status === 0 && !downstream.headersSent && !downstream.destroyed) {
+        ex.fail(new ProxyError(502, `upstream reset the stream (code ${upstream.rstCode})`));
+      }
+    });
+    downstream.once('close', () => {
+      if (!upstream.closed) upstream.close(NGHTTP2_CANCEL);
+      if (status !== 0) ex.responseEnd(status, undefined, downstream.rstCode !== NGHTTP2_NO_ERROR);
+    });
+  };
+}

@@ -1,0 +1,84 @@
+import { formatHostPort, type HostPort, parseHostPort } from '../../util/addr.js';
+import { ProxyError } from '../errors.js';
+import type { Exchange, HttpLayer } from '../http/exchange.js';
+
+export interface Route {
+  /** The authority label, as the request named it. */
+  readonly authority: string;
+  readonly target: HostPort;
+  /** The path to send upstream, in origin-form. */
+  readonly path: string;
+}
+
+/** Decides where a request goes from the authority and path it carries. */
+export interface Router {
+  route(authority: string | undefined, path: string): Route | ProxyError;
+}
+
+/** Inbound: everything goes to the local application. */
+export function fixedRouter(target: HostPort): Router {
+  const fallback = formatHostPort(target);
+  return {
+    route: (authority, path) => ({ authority: authority ?? fallback, target, path }),
+  };
+}
+
+const MAX_CACHED_AUTHORITIES = 10_000;
+
+/**
+ * Outbound, explicit mode: the target is the request's authority (an absolute-form URI's,
+ * else the Host header or :authority), resolved by DNS when connecting.
+ */
+export function authorityRouter(): Router {
+  const cache = new Map<string, HostPort | ProxyError>();
+  const parse = (authority: string): HostPort | ProxyError => {
+    let parsed = cache.get(authority);
+    if (parsed === undefined) {
+      try {
+        parsed = parseHostPort(authority, 'authority', 80);
+      } catch {
+        parsed = new ProxyError(400, `invalid authority "${authority.slice(0, 100)}"`);
+      }
+      if (cache.size >= MAX_CACHED_AUTHORITIES) cache.clear();
+      cache.set(authority, parsed);
+    }
+    return parsed;
+  };
+  return {
+    route(authority, path) {
+      if (path.charCodeAt(0) !== 47 /* '/' */ && path !== '*') {
+        const absolute = /^http:\/\/([^/?#]+)(.*)$/i.exec(path);
+        if (!absolute) {
+          return new ProxyError(400, 'only http:// absolute URIs can be proxied (use CONNECT for TLS)');
+        }
+        authority = absolute[1] as string;
+        const rest = absolute[2] as string;
+        path = rest === '' ? '/' : rest.charCodeAt(0) === 47 ? rest : `/${rest}`;
+      }
+      if (authority === undefined || authority === '') {
+        return new ProxyError(400, 'request names no authority (no Host header or absolute URI)');
+      }
+      const target = parse(authority);
+      if (target instanceof ProxyError) return target;
+      return { authority, target, path };
+    },
+  };
+}
+
+/** The route layer: sets the exchange's authority, target and upstream path. */
+export function routeLayer<E extends Exchange>(router: Router): HttpLayer<E> {
+  return (next) => (ex) => {
+    const requestAuthority = ex.requestAuthority;
+    const route = router.route(requestAuthority, ex.path);
+    if (route instanceof ProxyError) {
+      ex.authority = requestAuthority ?? '';
+      ex.fail(route);
+      return;
+    }
+    if (route.authority !== requestAuthority) ex.setRequestAuthority(route.authority);
+    ex.authority = route.authority;
+    ex.target = route.target;
+    ex.path = route.path;
+    next(ex);
+  };
+}

@@ -1,0 +1,144 @@
+import http from 'node:http';
+import type { Duplex } from 'node:stream';
+import type { AuthorityStats } from '../../metrics/http.js';
+import type { Logger } from '../../util/log.js';
+import { ProxyError, upstreamError } from '../errors.js';
+import { stripHopByHop } from '../http/headers.js';
+import type { Connector } from './connect.js';
+import { ResponseRecorder } from './metrics.js';
+import type { Router } from './route.js';
+import { splice } from './splice.js';
+
+export interface TunnelDeps {
+  readonly router: Router;
+  readonly connector: Connector;
+  readonly stats: (authority: string) => AuthorityStats;
+  readonly log: Logger;
+}
+
+/** Writes a complete HTTP/1.1 response head (status line and raw headers) to a raw socket. */
+export function writeHead(socket: Duplex, status: number, message: string, raw: readonly string[]): void {
+  let head = `HTTP/1.1 ${status} ${message}\r\n`;
+  for (let i = 0; i < raw.length; i += 2) head += `${raw[i]}: ${raw[i + 1]}\r\n`;
+  socket.write(`${head}\r\n`);
+}
+
+/** Answers a raw socket with the proxy's own error response and closes it. */
+export function failRaw(socket: Duplex, error: ProxyError): void {
+  const body = `${error.reason}\n`;
+  writeHead(socket, error.status, http.STATUS_CODES[error.status] ?? 'Error', [
+    'content-type',
+    'text/plain; charset=utf-8',
+    'content-length',
+    String(Buffer.byteLength(body)),
+    'weft-proxy-error',
+    error.reason,
+    'connection',
+    'close',
+  ]);
+  socket.end(body);
+}
+
+/**
+ * HTTP/1 upgrades (WebSocket and others): the request goes upstream on a connection of
+ * its own; on `101 Switching Protocols` both connections are spliced together, and any
+ * other answer is relayed as an ordinary response before the connection closes.
+ */
+export function upgradeHandler(deps: TunnelDeps) {
+  return (req: http.IncomingMessage, socket: Duplex, head: Buffer): void => {
+    socket.on('error', () => {});
+    const filtered = stripHopByHop(req.rawHeaders);
+    const route = deps.router.route(filtered.host, req.url ?? '/');
+    if (route instanceof ProxyError) {
+      failRaw(socket, route);
+      return;
+    }
+    const recorder = new ResponseRecorder(deps.stats(route.authority), performance.now());
+    deps.stats(route.authority).requests.inc();
+    const headers = filtered.headers;
+    if (route.authority !== filtered.host) headers.push('host', route.authority);
+    headers.push('connection', 'upgrade', 'upgrade', filtered.upgrade ?? '');
+    const upstream = http.request({
+      host: route.target.host,
+      port: route.target.port,
+      method: req.method,
+      path: route.path,
+      headers,
+      setHost: false,
+      agent: false,
+      createConnection: () => deps.connector.connect(route.target),
+    });
+
+    upstream.once('upgrade', (upRes, upSocket, upHead) => {
+      const status = upRes.statusCode ?? 101;
+      writeHead(socket, status, upRes.statusMessage ?? 'Switching Protocols', upRes.rawHeaders);
+      recorder.head(status);
+      if (upHead.length > 0) socket.write(upHead);
+      if (head.length > 0) upSocket.write(head);
+      splice(socket, upSocket, () => recorder.end(status, undefined, false));
+    });
+    upstream.once('response', (upRes) => {
+      // The upstream declined the upgrade: relay its answer, then close.
+      const status = upRes.statusCode ?? 502;
+      const out = stripHopByHop(upRes.rawHeaders).headers;
+      out.push('connection', 'close');
+      writeHead(socket, status, upRes.statusMessage ?? '', out);
+      recorder.head(status);
+      upRes.pipe(socket);
+      upRes.once('end', () => recorder.end(status, undefined, false));
+    });
+    upstream.once('error', (err) => {
+      const error = upstreamError(err, route.target);
+      if (socket.writable) failRaw(socket, error);
+      else socket.destroy();
+      recorder.head(error.status);
+      recorder.end(error.status, undefined, false);
+    });
+    socket.once('close', () => upstream.destroy());
+    upstream.end();
+  };
+}
+
+/** CONNECT tunnels (outbound): any TCP, e.g. gRPC clients using `grpc_proxy`. */
+export function connectHandler(deps: TunnelDeps) {
+  return (req: http.IncomingMessage, socket: Duplex, head: Buffer): void => {
+    socket.on('error', () => {});
+    const authority = req.url ?? '';
+    if (!/^[^/\s]+:\d+$/.test(authority)) {
+      failRaw(socket, new ProxyError(400, `CONNECT needs host:port, got "${authority.slice(0, 100)}"`));
+      return;
+    }
+    const route = deps.router.route(authority, '/');
+    if (route instanceof ProxyError) {
+      failRaw(socket, route);
+      return;
+    }
+    const stats = deps.stats(route.authority);
+    stats.requests.inc();
+    const recorder = new ResponseRecorder(stats, performance.now());
+    const upstream = deps.connector.connect(route.target);
+    const onError = (err: Error): void => {
+      const error = upstreamError(err, route.target);
+      recorder.head(error.status);
+      recorder.end(error.status, undefined, false);
+      if (socket.writable) failRaw(socket, error);
+    };
+    upstream.once('error', onError);
+    socket.once('close', () => {
+      if (upstream.connecting) upstream.destroy();
+    });
+    upstream.once('connect', () => {
+      upstream.off('error', onError);
+      socket.write('HTTP/1.1 200 Connection Established\r\n\r\n');
+      recorder.head(200);
+      if (head.length > 0) upstream.write(head);
+      splice(socket, upstream, () => recorder.end(200, undefined, false));
+    });
+  };
+}
+
+/** Inbound CONNECT has nowhere to go: the application is the only destination. */
+export function refuseConnect(_req: http.IncomingMessage, socket: Duplex): void {
+  socket.on('error', () => {});
+  failRaw(socket, new ProxyError(405, 'CONNECT is only served on the outbound listener'));
+}
