@@ -4,7 +4,9 @@ import { demoCommand } from './commands/demo.js';
 import { proxyCommand } from './commands/proxy.js';
 import { UsageError } from './errors.js';
 
-const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
+const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as {
+  version: string;
+};
 
 export function buildProgram(): Command {
   const program = new Command('weft')

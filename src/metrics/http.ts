@@ -12,8 +12,8 @@ export type Direction = 'inbound' | 'outbound';
 
 /** Linkerd's response_latency_ms buckets, in milliseconds. */
 export const LATENCY_BUCKETS_MS = [
-  1, 2, 3, 4, 5, 10, 20, 30, 40, 50, 100, 200, 300, 400, 500, 1000, 2000, 3000, 4000, 5000, 10000, 20000, 30000,
-  40000, 50000,
+  1, 2, 3, 4, 5, 10, 20, 30, 40, 50, 100, 200, 300, 400, 500, 1000, 2000, 3000, 4000, 5000, 10000, 20000,
+  30000, 40000, 50000,
 ];
 
 /** Peer-chosen authorities are bounded so a client cannot grow the metrics without limit. */
@@ -80,7 +80,7 @@ export class HttpMetrics {
       latency: registry.register(
         new HistogramFamily(
           'response_latency_ms',
-          'Elapsed times between a request\'s headers being received and its response\'s headers being sent, in milliseconds.',
+          "Elapsed times between a request's headers being received and its response's headers being sent, in milliseconds.",
           LATENCY_BUCKETS_MS,
         ),
       ),
@@ -89,7 +89,14 @@ export class HttpMetrics {
 
   /** The cached stats for an authority; the map lookup is the only per-request cost. */
   stats(direction: Direction, tls: string, authority: string): AuthorityStats {
-    const dirKey = direction === 'inbound' ? (tls === 'no_identity' ? 'i' : `i${tls}`) : tls === 'no_identity' ? 'o' : `o${tls}`;
+    const dirKey =
+      direction === 'inbound'
+        ? tls === 'no_identity'
+          ? 'i'
+          : `i${tls}`
+        : tls === 'no_identity'
+          ? 'o'
+          : `o${tls}`;
     let byAuthority = this.byDirection.get(dirKey);
     if (!byAuthority) {
       byAuthority = new Map();
@@ -97,7 +104,7 @@ export class HttpMetrics {
     }
     let stats = byAuthority.get(authority);
     if (!stats) {
-      if (byAuthority.size >= MAX_AUTHORITIES) {
+      if (byAuthority.size >= MAX_AUTHORITIES && authority !== OVERFLOW_AUTHORITY) {
         return this.stats(direction, tls, OVERFLOW_AUTHORITY);
       }
       stats = new AuthorityStats(this.families, [

@@ -43,7 +43,9 @@ export class HistogramSeries {
     readonly bounds: readonly number[],
   ) {
     this.counts = new Float64Array(bounds.length);
-    this.bucketLabels = [...bounds.map((b) => String(b)), '+Inf'].map((le) => renderLabels([...labels, ['le', le]]));
+    this.bucketLabels = [...bounds.map((b) => String(b)), '+Inf'].map((le) =>
+      renderLabels([...labels, ['le', le]]),
+    );
   }
   observe(value: number): void {
     const bounds = this.bounds;
@@ -137,7 +139,8 @@ export class Registry {
   private readonly beforeRender: Array<() => void> = [];
 
   register<F extends Family>(family: F): F {
-    if (this.families.some((f) => f.name === family.name)) throw new Error(`metric ${family.name} registered twice`);
+    if (this.families.some((f) => f.name === family.name))
+      throw new Error(`metric ${family.name} registered twice`);
     this.families.push(family);
     return family;
   }

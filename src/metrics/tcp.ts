@@ -1,6 +1,12 @@
 import type { Socket } from 'node:net';
 import type { Direction } from './http.js';
-import { CounterFamily, type CounterSeries, GaugeFamily, type GaugeSeries, type Registry } from './registry.js';
+import {
+  CounterFamily,
+  type CounterSeries,
+  GaugeFamily,
+  type GaugeSeries,
+  type Registry,
+} from './registry.js';
 
 export type Peer = 'src' | 'dst';
 
@@ -55,8 +61,12 @@ export class TcpMetrics {
   private readonly cache = new Map<string, TcpStats>();
 
   constructor(registry: Registry) {
-    this.openTotal = registry.register(new CounterFamily('tcp_open_total', 'Total count of opened connections.'));
-    this.closeTotal = registry.register(new CounterFamily('tcp_close_total', 'Total count of closed connections.'));
+    this.openTotal = registry.register(
+      new CounterFamily('tcp_open_total', 'Total count of opened connections.'),
+    );
+    this.closeTotal = registry.register(
+      new CounterFamily('tcp_close_total', 'Total count of closed connections.'),
+    );
     this.openConnections = registry.register(
       new GaugeFamily('tcp_open_connections', 'Number of currently-open connections.'),
     );

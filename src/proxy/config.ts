@@ -17,16 +17,66 @@ export interface ProxyConfig {
 
 /** The proxy's settings: flag name, environment variable, default and meaning. */
 export const PROXY_SETTINGS = {
-  inboundAddr: ['--inbound-addr', 'WEFT_PROXY_INBOUND_ADDR', '0.0.0.0:4143', 'inbound listener (meshed traffic to this workload)'],
-  outboundAddr: ['--outbound-addr', 'WEFT_PROXY_OUTBOUND_ADDR', '127.0.0.1:4140', 'outbound listener (this workload\'s traffic out)'],
-  adminAddr: ['--admin-addr', 'WEFT_PROXY_ADMIN_ADDR', '127.0.0.1:4191', 'admin listener (/live, /ready, /metrics, /shutdown)'],
-  inboundForward: ['--inbound-forward', 'WEFT_PROXY_INBOUND_FORWARD', '127.0.0.1:8080', 'the local application inbound traffic goes to'],
-  opaquePorts: ['--opaque-ports', 'WEFT_PROXY_OPAQUE_PORTS', '25,587,3306,4444,5432,6379,9300,11211', 'ports proxied as opaque TCP without protocol detection'],
-  outboundConnectTimeout: ['--outbound-connect-timeout', 'WEFT_PROXY_OUTBOUND_CONNECT_TIMEOUT', '1s', 'TCP connect timeout to outbound targets'],
-  inboundConnectTimeout: ['--inbound-connect-timeout', 'WEFT_PROXY_INBOUND_CONNECT_TIMEOUT', '100ms', 'TCP connect timeout to the local application'],
-  detectTimeout: ['--detect-timeout', 'WEFT_PROXY_DETECT_TIMEOUT', '10s', 'how long protocol detection waits for a client\'s first bytes'],
-  shutdownGracePeriod: ['--shutdown-grace-period', 'WEFT_PROXY_SHUTDOWN_GRACE_PERIOD', '30s', 'how long in-flight work may take to finish on shutdown'],
-  enableShutdownEndpoint: ['--enable-shutdown-endpoint', 'WEFT_PROXY_SHUTDOWN_ENDPOINT_ENABLED', 'false', 'serve POST /shutdown on the admin listener'],
+  inboundAddr: [
+    '--inbound-addr',
+    'WEFT_PROXY_INBOUND_ADDR',
+    '0.0.0.0:4143',
+    'inbound listener (meshed traffic to this workload)',
+  ],
+  outboundAddr: [
+    '--outbound-addr',
+    'WEFT_PROXY_OUTBOUND_ADDR',
+    '127.0.0.1:4140',
+    "outbound listener (this workload's traffic out)",
+  ],
+  adminAddr: [
+    '--admin-addr',
+    'WEFT_PROXY_ADMIN_ADDR',
+    '127.0.0.1:4191',
+    'admin listener (/live, /ready, /metrics, /shutdown)',
+  ],
+  inboundForward: [
+    '--inbound-forward',
+    'WEFT_PROXY_INBOUND_FORWARD',
+    '127.0.0.1:8080',
+    'the local application inbound traffic goes to',
+  ],
+  opaquePorts: [
+    '--opaque-ports',
+    'WEFT_PROXY_OPAQUE_PORTS',
+    '25,587,3306,4444,5432,6379,9300,11211',
+    'ports proxied as opaque TCP without protocol detection',
+  ],
+  outboundConnectTimeout: [
+    '--outbound-connect-timeout',
+    'WEFT_PROXY_OUTBOUND_CONNECT_TIMEOUT',
+    '1s',
+    'TCP connect timeout to outbound targets',
+  ],
+  inboundConnectTimeout: [
+    '--inbound-connect-timeout',
+    'WEFT_PROXY_INBOUND_CONNECT_TIMEOUT',
+    '100ms',
+    'TCP connect timeout to the local application',
+  ],
+  detectTimeout: [
+    '--detect-timeout',
+    'WEFT_PROXY_DETECT_TIMEOUT',
+    '10s',
+    "how long protocol detection waits for a client's first bytes",
+  ],
+  shutdownGracePeriod: [
+    '--shutdown-grace-period',
+    'WEFT_PROXY_SHUTDOWN_GRACE_PERIOD',
+    '30s',
+    'how long in-flight work may take to finish on shutdown',
+  ],
+  enableShutdownEndpoint: [
+    '--enable-shutdown-endpoint',
+    'WEFT_PROXY_SHUTDOWN_ENDPOINT_ENABLED',
+    'false',
+    'serve POST /shutdown on the admin listener',
+  ],
 } as const;
 
 export type SettingName = keyof typeof PROXY_SETTINGS;

@@ -80,9 +80,14 @@ export class DirectionStack {
       log: deps.log,
     });
     this.h2 = new H2Server(
-      stack<H2Exchange>([routeLayer(router), metricsLayer(deps.http, direction, NO_IDENTITY)], forwardH2(this.h2Pool)),
+      stack<H2Exchange>(
+        [routeLayer(router), metricsLayer(deps.http, direction, NO_IDENTITY)],
+        forwardH2(this.h2Pool),
+      ),
     );
-    this.listener = new Listener(deps.tcp.stats(direction, 'src', NO_IDENTITY), (socket) => this.accept(socket, connector));
+    this.listener = new Listener(deps.tcp.stats(direction, 'src', NO_IDENTITY), (socket) =>
+      this.accept(socket, connector),
+    );
   }
 
   private accept(socket: Socket, connector: ReturnType<typeof tcpConnector>): void {
@@ -102,7 +107,9 @@ export class DirectionStack {
         case 'opaque':
           if (opaqueTarget) forwardOpaque(socket, opaqueTarget, connector, this.deps.log);
           else {
-            this.deps.log.debug('dropped a non-HTTP connection: explicit outbound mode has no destination for it');
+            this.deps.log.debug(
+              'dropped a non-HTTP connection: explicit outbound mode has no destination for it',
+            );
             socket.destroy();
           }
           break;

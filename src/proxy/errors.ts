@@ -63,8 +63,12 @@ export function upstreamError(err: unknown, target: HostPort): ProxyError {
       if (code?.startsWith('HPE_')) {
         return new ProxyError(502, `${where} sent an invalid HTTP response (${code})`, { cause: root });
       }
-      return new ProxyError(502, `upstream ${where} failed: ${code ?? (root as Error)?.message ?? 'unknown error'}`, {
-        cause: root,
-      });
+      return new ProxyError(
+        502,
+        `upstream ${where} failed: ${code ?? (root as Error)?.message ?? 'unknown error'}`,
+        {
+          cause: root,
+        },
+      );
   }
 }

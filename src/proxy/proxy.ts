@@ -19,7 +19,7 @@ export interface BoundAddresses {
 const DRAIN_POLL_MS = 50;
 
 /** The sidecar proxy: its inbound and outbound stacks, admin server, metrics and lifecycle. */
-export class Proxy {
+export class SidecarProxy {
   readonly registry = new Registry();
   private readonly processMetrics = new ProcessMetrics();
   private readonly inbound: DirectionStack;
@@ -80,14 +80,21 @@ export class Proxy {
         return await open();
       } catch (err) {
         const code = (err as NodeJS.ErrnoException).code;
-        const why = code === 'EADDRINUSE' ? 'address already in use' : code === 'EACCES' ? 'permission denied' : String(err);
+        const why =
+          code === 'EADDRINUSE'
+            ? 'address already in use'
+            : code === 'EACCES'
+              ? 'permission denied'
+              : String(err);
         throw new Error(`cannot listen on ${name} address ${formatHostPort(addr)}: ${why}`);
       }
     };
     const { config } = this;
     try {
       const admin = await listen('admin', config.adminAddr, () => this.admin.listen(config.adminAddr));
-      const inbound = await listen('inbound', config.inboundAddr, () => this.inbound.listener.listen(config.inboundAddr));
+      const inbound = await listen('inbound', config.inboundAddr, () =>
+        this.inbound.listener.listen(config.inboundAddr),
+      );
       const outbound = await listen('outbound', config.outboundAddr, () =>
         this.outbound.listener.listen(config.outboundAddr),
       );

@@ -10,7 +10,12 @@ import type { HostPort } from '../util/addr.js';
 export function startSampleServer(addr: HostPort): Promise<{ server: http.Server; addr: HostPort }> {
   const server = http.createServer((req, res) => {
     const status = /^\/status\/(\d{3})$/.exec(req.url ?? '')?.[1];
-    const body = JSON.stringify({ app: 'weft-sample', method: req.method, path: req.url, host: req.headers.host });
+    const body = JSON.stringify({
+      app: 'weft-sample',
+      method: req.method,
+      path: req.url,
+      host: req.headers.host,
+    });
     res.writeHead(status ? Number(status) : 200, { 'content-type': 'application/json' });
     res.end(`${body}\n`);
   });

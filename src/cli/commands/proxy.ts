@@ -1,6 +1,11 @@
 import { type Command, Option } from 'commander';
-import { PROXY_SETTINGS, type RawSettings, resolveProxyConfig, type SettingName } from '../../proxy/config.js';
-import { Proxy } from '../../proxy/proxy.js';
+import {
+  PROXY_SETTINGS,
+  type RawSettings,
+  resolveProxyConfig,
+  type SettingName,
+} from '../../proxy/config.js';
+import { SidecarProxy } from '../../proxy/proxy.js';
 import { formatHostPort } from '../../util/addr.js';
 import { createLogger, parseLogLevel } from '../../util/log.js';
 import { UsageError } from '../errors.js';
@@ -22,7 +27,9 @@ export function proxyCommand(program: Command): void {
   addProxyOptions(
     program
       .command('proxy')
-      .description('run the sidecar proxy: inbound, outbound and admin listeners (log level: WEFT_PROXY_LOG)'),
+      .description(
+        'run the sidecar proxy: inbound, outbound and admin listeners (log level: WEFT_PROXY_LOG)',
+      ),
   ).action(async (flags: RawSettings) => {
     let config: ReturnType<typeof resolveProxyConfig>;
     let level: string;
@@ -33,7 +40,7 @@ export function proxyCommand(program: Command): void {
       throw new UsageError((err as Error).message);
     }
     const log = createLogger(level, 'weft-proxy');
-    await runProxy(new Proxy(config, log), log);
+    await runProxy(new SidecarProxy(config, log), log);
   });
 }
 
@@ -41,7 +48,7 @@ export function proxyCommand(program: Command): void {
  * Starts a proxy, logs where it listens, and shuts it down gracefully on SIGTERM or SIGINT;
  * resolves when the shutdown (from a signal or /shutdown) has finished.
  */
-export async function runProxy(proxy: Proxy, log: ReturnType<typeof createLogger>): Promise<void> {
+export async function runProxy(proxy: SidecarProxy, log: ReturnType<typeof createLogger>): Promise<void> {
   const bound = await proxy.start();
   log.info(
     {

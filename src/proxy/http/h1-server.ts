@@ -56,7 +56,9 @@ export class H1Server {
         } else if (err.code === 'ERR_HTTP_REQUEST_TIMEOUT' || err.code === 'ERR_HTTP_HEADERS_TIMEOUT') {
           socket.end(rawResponse(408, 'Request Timeout', 'request headers not received in time'));
         } else if (err.code !== 'ECONNRESET') {
-          socket.end(rawResponse(400, 'Bad Request', `malformed HTTP request (${err.code ?? 'parse error'})`));
+          socket.end(
+            rawResponse(400, 'Bad Request', `malformed HTTP request (${err.code ?? 'parse error'})`),
+          );
         }
       }
       opts.log.debug({ err: err.code ?? err.message }, 'dropped a malformed HTTP/1 request');

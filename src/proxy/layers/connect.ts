@@ -18,7 +18,12 @@ export function tcpConnector(timeoutMs: number, stats: TcpStats): Connector {
   return {
     timeoutMs,
     connect(target: HostPort): net.Socket {
-      const socket = net.connect({ host: target.host, port: target.port, allowHalfOpen: true, noDelay: true });
+      const socket = net.connect({
+        host: target.host,
+        port: target.port,
+        allowHalfOpen: true,
+        noDelay: true,
+      });
       const timer = setTimeout(() => socket.destroy(new ConnectTimeoutError(target, timeoutMs)), timeoutMs);
       socket.once('connect', () => {
         clearTimeout(timer);

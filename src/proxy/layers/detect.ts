@@ -29,7 +29,11 @@ export function classify(buf: Buffer): Protocol | 'more' {
  * layer reads the connection from its start. Gives up after `timeoutMs`: a connection
  * that sent something undecidable is opaque; one that sent nothing gets `undefined`.
  */
-export function detectProtocol(socket: Socket, timeoutMs: number, done: (p: Protocol | undefined) => void): void {
+export function detectProtocol(
+  socket: Socket,
+  timeoutMs: number,
+  done: (p: Protocol | undefined) => void,
+): void {
   let buffered: Buffer | undefined;
   let finished = false;
   const finish = (p: Protocol | undefined): void => {

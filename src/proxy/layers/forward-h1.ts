@@ -2,8 +2,8 @@ import http from 'node:http';
 import { ProxyError, upstreamError } from '../errors.js';
 import type { HttpService } from '../http/exchange.js';
 import type { H1Exchange } from '../http/h1-exchange.js';
-import { stripHopByHop, trailersObject } from '../http/headers.js';
 import type { H1Pool } from '../http/h1-pool.js';
+import { stripHopByHop, trailersObject } from '../http/headers.js';
 
 const MAX_HEADER_BYTES = 64 * 1024;
 

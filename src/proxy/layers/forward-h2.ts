@@ -2,8 +2,8 @@ import http2 from 'node:http2';
 import { ProxyError, upstreamError } from '../errors.js';
 import type { HttpService } from '../http/exchange.js';
 import type { H2Exchange } from '../http/h2-exchange.js';
-import { grpcStatusOf, stripH2ConnectionHeaders } from '../http/headers.js';
 import type { H2Pool } from '../http/h2-pool.js';
+import { grpcStatusOf, stripH2ConnectionHeaders } from '../http/headers.js';
 
 const { NGHTTP2_CANCEL, NGHTTP2_FLAG_END_STREAM, NGHTTP2_NO_ERROR } = http2.constants;
 

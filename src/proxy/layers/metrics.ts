@@ -16,7 +16,11 @@ export class ResponseRecorder implements ExchangeObserver {
 }
 
 /** The metrics layer: request_total, response_total and response_latency_ms per authority. */
-export function metricsLayer<E extends Exchange>(metrics: HttpMetrics, direction: Direction, tls: string): HttpLayer<E> {
+export function metricsLayer<E extends Exchange>(
+  metrics: HttpMetrics,
+  direction: Direction,
+  tls: string,
+): HttpLayer<E> {
   return (next) => (ex) => {
     const stats = metrics.stats(direction, tls, ex.authority);
     stats.requests.inc();

@@ -1,0 +1,68 @@
+import assert from 'node:assert/strict';
+import net from 'node:net';
+import { test } from 'node:test';
+import { classify, detectProtocol, type Protocol } from '../../../src/proxy/layers/detect.js';
+
+test('classify tells HTTP/1, the HTTP/2 preface and other bytes apart', () => {
+  assert.equal(classify(Buffer.from('GET / HTTP/1.1\r\n')), 'http1');
+  assert.equal(classify(Buffer.from('M-SEARCH * HTTP/1.1\r\n')), 'http1');
+  assert.equal(classify(Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n')), 'h2');
+  assert.equal(classify(Buffer.from('PRI * HTTP/2.0\r\n')), 'more');
+  assert.equal(classify(Buffer.from('POS')), 'more');
+  assert.equal(classify(Buffer.from('\x16\x03\x01\x02\x00')), 'opaque');
+  assert.equal(classify(Buffer.from('hello world')), 'opaque');
+  assert.equal(classify(Buffer.from(' GET')), 'opaque');
+  assert.equal(classify(Buffer.from('A'.repeat(40))), 'opaque');
+});
+
+/** Connects a client to a one-shot listener running detection, and reports what it decided. */
+function detectOver(
+  send: (client: net.Socket) => void,
+  timeoutMs: number,
+): Promise<{ p: Protocol | undefined; rest: string }> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer((socket) => {
+      detectProtocol(socket, timeoutMs, (p) => {
+        // Whatever detection read must still be readable from the socket's start.
+        socket.once('readable', () => {
+          const rest = (socket.read() as Buffer | null)?.toString() ?? '';
+          resolve({ p, rest });
+          socket.destroy();
+          server.close();
+        });
+        if (p === undefined) {
+          resolve({ p, rest: '' });
+          socket.destroy();
+          server.close();
+        }
+      });
+    });
+    server.listen(0, '127.0.0.1', () => {
+      const client = net.connect((server.address() as net.AddressInfo).port, '127.0.0.1', () => send(client));
+      client.on('error', reject);
+    });
+  });
+}
+
+test('detected bytes are put back for the next layer', async () => {
+  const r = await detectOver((c) => c.write('GET /x HTTP/1.1\r\nhost: a\r\n\r\n'), 5000);
+  assert.equal(r.p, 'http1');
+  assert.ok(r.rest.startsWith('GET /x HTTP/1.1'));
+});
+
+test('bytes split across packets are joined before deciding', async () => {
+  const r = await detectOver((c) => {
+    c.write('PRI * HTTP/2.0\r\n');
+    setImmediate(() => c.write('\r\nSM\r\n\r\n'));
+  }, 5000);
+  assert.equal(r.p, 'h2');
+  assert.equal(r.rest.slice(0, 24), 'PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n');
+});
+
+test('an undecided prefix becomes opaque at the timeout; silence gets nothing', async () => {
+  const partial = await detectOver((c) => c.write('GE'), 100);
+  assert.equal(partial.p, 'opaque');
+  assert.equal(partial.rest, 'GE');
+  const silent = await detectOver(() => {}, 100);
+  assert.equal(silent.p, undefined);
+});
