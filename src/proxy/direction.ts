@@ -5,7 +5,7 @@ import type { HostPort } from '../util/addr.js';
 import type { Logger } from '../util/log.js';
 import type { Exchange, HttpLayer, HttpService } from './http/exchange.js';
 import type { H1Exchange } from './http/h1-exchange.js';
-import { H1Pool } from './http/h1-pool.js';
+import { H1Client } from './http/h1-client.js';
 import { H1Server } from './http/h1-server.js';
 import type { H2Exchange } from './http/h2-exchange.js';
 import { H2Pool } from './http/h2-pool.js';
@@ -55,7 +55,7 @@ export class DirectionStack {
   readonly listener: Listener;
   private readonly h1: H1Server;
   private readonly h2: H2Server;
-  private readonly h1Pool: H1Pool;
+  private readonly h1Client: H1Client;
   private readonly h2Pool: H2Pool;
 
   constructor(
@@ -64,7 +64,7 @@ export class DirectionStack {
   ) {
     const { direction, router } = opts;
     const connector = tcpConnector(opts.connectTimeoutMs, deps.tcp.stats(direction, 'dst', NO_IDENTITY));
-    this.h1Pool = new H1Pool(connector);
+    this.h1Client = new H1Client(connector);
     this.h2Pool = new H2Pool(connector);
     const stats = (authority: string) => deps.http.stats(direction, NO_IDENTITY, authority);
     const tunnels = { router, connector, stats, log: deps.log };
@@ -72,7 +72,7 @@ export class DirectionStack {
     this.h1 = new H1Server({
       service: stack<H1Exchange>(
         [routeLayer(router), metricsLayer(deps.http, direction, NO_IDENTITY)],
-        forwardH1(this.h1Pool),
+        forwardH1(this.h1Client),
       ),
       upgrade: upgradeHandler(tunnels),
       connect: opts.serveConnect ? connectHandler(tunnels) : refuseConnect,
@@ -129,7 +129,7 @@ export class DirectionStack {
   /** Closes whatever is left once the grace period is over, and the upstream pools. */
   close(): void {
     this.listener.destroyAll();
-    this.h1Pool.destroy();
+    this.h1Client.destroy();
     this.h2Pool.close();
   }
 }

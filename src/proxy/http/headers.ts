@@ -26,6 +26,8 @@ export interface FilteredHeaders {
   readonly chunked: boolean;
   /** The Upgrade header's value, if there was one. */
   readonly upgrade: string | undefined;
+  /** Whether a Content-Length header announces a non-empty body. */
+  readonly hasLength: boolean;
 }
 
 function connectionTokens(raw: readonly string[]): Set<string> | undefined {
@@ -52,13 +54,16 @@ export function stripHopByHop(raw: readonly string[]): FilteredHeaders {
   let host: string | undefined;
   let chunked = false;
   let upgrade: string | undefined;
+  let hasLength = false;
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i] as string;
     const value = raw[i + 1] as string;
-    if (HOP_LENGTHS.has(name.length) || name.length === 4) {
+    if (HOP_LENGTHS.has(name.length) || name.length === 4 || name.length === 14) {
       const lower = name.toLowerCase();
       if (lower === 'host') {
         host ??= value;
+      } else if (lower === 'content-length') {
+        hasLength = value !== '0';
       } else if (HOP_BY_HOP.has(lower)) {
         if (lower === 'transfer-encoding') chunked = /(?:^|,)\s*chunked\s*$/i.test(value);
         else if (lower === 'upgrade') upgrade = value;
@@ -68,7 +73,7 @@ export function stripHopByHop(raw: readonly string[]): FilteredHeaders {
     if (named?.has(name.toLowerCase())) continue;
     headers.push(name, value);
   }
-  return { headers, host, chunked, upgrade };
+  return { headers, host, chunked, upgrade, hasLength };
 }
 
 /** Replaces (or adds) the Host header in a raw header array, in place. */

@@ -1,17 +1,23 @@
-import http from 'node:http';
 import { ProxyError, upstreamError } from '../errors.js';
 import type { HttpService } from '../http/exchange.js';
+import type { BodyFraming, H1Client } from '../http/h1-client.js';
 import type { H1Exchange } from '../http/h1-exchange.js';
-import type { H1Pool } from '../http/h1-pool.js';
 import { stripHopByHop, trailersObject } from '../http/headers.js';
 
-const MAX_HEADER_BYTES = 64 * 1024;
+/** The request head sent upstream: origin-form request line and end-to-end headers. */
+function requestHead(method: string, path: string, headers: readonly string[], framing: BodyFraming): string {
+  let head = `${method} ${path} HTTP/1.1\r\n`;
+  for (let i = 0; i < headers.length; i += 2) head += `${headers[i]}: ${headers[i + 1]}\r\n`;
+  if (framing === 'chunked') head += 'transfer-encoding: chunked\r\n';
+  return `${head}\r\n`;
+}
 
 /**
  * The HTTP/1 leaf: sends the request to its target over a pooled keep-alive connection
- * and streams both bodies with back-pressure, trailers included.
+ * and streams both bodies with back-pressure, trailers included. A client that goes away
+ * cancels the upstream request.
  */
-export function forwardH1(pool: H1Pool): HttpService<H1Exchange> {
+export function forwardH1(client: H1Client): HttpService<H1Exchange> {
   return (ex) => {
     const target = ex.target;
     if (!target) {
@@ -19,61 +25,63 @@ export function forwardH1(pool: H1Pool): HttpService<H1Exchange> {
       return;
     }
     const { req, res } = ex;
-    const headers = ex.request.headers;
-    // A chunked request body is re-framed chunked upstream; Node frames it by itself otherwise.
-    if (ex.request.chunked) headers.push('transfer-encoding', 'chunked');
-    const upstream = http.request({
-      host: target.host,
-      port: target.port,
-      method: ex.method,
-      path: ex.path,
-      headers,
-      agent: pool,
-      setHost: false,
-      maxHeaderSize: MAX_HEADER_BYTES,
-    });
+    const framing: BodyFraming = ex.request.chunked ? 'chunked' : ex.request.hasLength ? 'length' : 'none';
+    let status = 0;
+    let waitingForDrain = false;
+    const upstream = client.request(
+      target,
+      requestHead(ex.method, ex.path, ex.request.headers, framing),
+      framing,
+      ex.method === 'HEAD',
+      {
+        head(code, message, raw) {
+          status = code;
+          const out = stripHopByHop(raw).headers;
+          if (ex.draining) out.push('connection', 'close');
+          res.writeHead(code, message, out);
+          ex.responseHead(code);
+        },
+        body(chunk) {
+          if (res.write(chunk)) return true;
+          if (!waitingForDrain) {
+            waitingForDrain = true;
+            res.once('drain', () => {
+              waitingForDrain = false;
+              upstream.resume();
+            });
+          }
+          return false;
+        },
+        end(trailers) {
+          if (trailers.length > 0) res.addTrailers(trailersObject(trailers));
+          res.end();
+          ex.responseEnd(status, undefined, false);
+        },
+        error(err) {
+          if (res.headersSent) {
+            res.destroy();
+            ex.responseEnd(status, undefined, true);
+          } else {
+            ex.fail(upstreamError(err, target));
+          }
+        },
+      },
+    );
 
-    upstream.on('response', (upRes) => {
-      const status = upRes.statusCode ?? 502;
-      const out = stripHopByHop(upRes.rawHeaders).headers;
-      if (ex.draining) out.push('connection', 'close');
-      res.writeHead(status, upRes.statusMessage, out);
-      ex.responseHead(status);
-      upRes.pipe(res, { end: false });
-      upRes.once('end', () => {
-        if (upRes.rawTrailers.length > 0) res.addTrailers(trailersObject(upRes.rawTrailers));
-        res.end();
-        ex.responseEnd(status, undefined, false);
-      });
-      upRes.once('aborted', () => {
-        res.destroy();
-        ex.responseEnd(status, undefined, true);
-      });
-    });
-
-    upstream.on('error', (err) => {
-      if (res.headersSent) {
-        res.destroy();
-        ex.responseEnd(res.statusCode, undefined, true);
-      } else {
-        req.unpipe(upstream);
-        ex.fail(upstreamError(err, target));
-      }
-    });
-
-    // The client went away before the response finished: stop the upstream request too,
-    // so its half-done connection is not returned to the pool.
     res.once('close', () => {
       if (!res.writableFinished) {
-        upstream.destroy();
-        ex.responseEnd(res.statusCode, undefined, true);
+        upstream.abort();
+        ex.responseEnd(status, undefined, true);
       }
     });
 
-    req.pipe(upstream, { end: false });
-    req.once('end', () => {
-      if (req.rawTrailers.length > 0) upstream.addTrailers(trailersObject(req.rawTrailers));
-      upstream.end();
+    if (framing === 'none') return;
+    req.on('data', (chunk: Buffer) => {
+      if (!upstream.write(chunk)) {
+        req.pause();
+        upstream.onDrain(() => req.resume());
+      }
     });
+    req.once('end', () => upstream.end(req.rawTrailers));
   };
 }
