@@ -121,7 +121,7 @@ export class SidecarProxy {
     this.draining = true;
     this.ready = false;
     const sides = [this.inbound, this.outbound];
-    await Promise.all(sides.map((s) => s.listener.stopAccepting()));
+    for (const s of sides) s.listener.stopAccepting();
     const deadline = Date.now() + this.config.shutdownGracePeriodMs;
     const open = (): number => sides.reduce((n, s) => n + s.listener.connections.size, 0);
     while (open() > 0 && Date.now() < deadline) {
@@ -138,7 +138,7 @@ export class SidecarProxy {
   private closeNow(): void {
     this.ready = false;
     for (const s of [this.inbound, this.outbound]) {
-      void s.listener.stopAccepting();
+      s.listener.stopAccepting();
       s.close();
     }
     this.admin.close();

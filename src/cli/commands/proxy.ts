@@ -49,6 +49,9 @@ export function proxyCommand(program: Command): void {
  * resolves when the shutdown (from a signal or /shutdown) has finished.
  */
 export async function runProxy(proxy: SidecarProxy, log: ReturnType<typeof createLogger>): Promise<void> {
+  // Signals are handled from the start, so one that arrives just after "proxy ready" still drains.
+  process.once('SIGTERM', () => void proxy.shutdown('SIGTERM'));
+  process.once('SIGINT', () => void proxy.shutdown('SIGINT'));
   const bound = await proxy.start();
   log.info(
     {
@@ -58,7 +61,5 @@ export async function runProxy(proxy: SidecarProxy, log: ReturnType<typeof creat
     },
     'proxy ready',
   );
-  process.once('SIGTERM', () => void proxy.shutdown('SIGTERM'));
-  process.once('SIGINT', () => void proxy.shutdown('SIGINT'));
   await proxy.done;
 }

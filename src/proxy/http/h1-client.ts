@@ -1,7 +1,7 @@
 import type { Socket } from 'node:net';
 import { formatHostPort, type HostPort } from '../../util/addr.js';
 import type { Connector } from '../layers/connect.js';
-import { HTTPParser, type LlhttpParser } from './llhttp.js';
+import { HTTPParser } from './llhttp.js';
 
 /** Response headers larger than this fail the response (502), as request headers do (431). */
 const MAX_HEADER_BYTES = 64 * 1024;
@@ -47,7 +47,6 @@ class UpstreamClosedError extends Error {
  * request and the response are complete and the server allows keep-alive.
  */
 class Connection {
-  private readonly parser: LlhttpParser;
   private sink: ResponseSink | undefined;
   private pendingHeaders: string[] = [];
   private informational = false;
@@ -109,7 +108,6 @@ class Connection {
       sink?.end(trailers);
       this.settle();
     };
-    this.parser = parser;
 
     socket.on('data', (data: Buffer) => {
       if (!this.sink) {
@@ -145,6 +143,8 @@ class Connection {
     this.responseDone = false;
     this.responseStarted = false;
     this.socket.setTimeout(0);
+    // The previous response may have ended while its client was slow and the socket paused.
+    this.socket.resume();
     this.socket.write(head, 'latin1');
   }
 
@@ -194,7 +194,13 @@ export class H1Client {
 
   constructor(private readonly connector: Connector) {}
 
-  request(target: HostPort, head: string, framing: BodyFraming, skipBody: boolean, sink: ResponseSink): UpstreamRequest {
+  request(
+    target: HostPort,
+    head: string,
+    framing: BodyFraming,
+    skipBody: boolean,
+    sink: ResponseSink,
+  ): UpstreamRequest {
     const hasBody = framing !== 'none';
     const key = formatHostPort(target);
     let conn = this.acquire(target, key);

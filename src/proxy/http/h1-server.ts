@@ -47,6 +47,9 @@ export class H1Server {
         opts.service(new H1Exchange(req, res, opts.isDraining()));
       },
     );
+    // Node starts tracking connections (idle detection, headersTimeout checks) when a server
+    // starts listening; this one never listens, it is handed connections, so start it here.
+    this.server.emit('listening');
     this.server.on('upgrade', opts.upgrade);
     this.server.on('connect', opts.connect);
     this.server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => {

@@ -23,16 +23,22 @@ export class H2Pool {
     const key = formatHostPort(target);
     const existing = this.sessions.get(key);
     if (existing && !existing.closed && !existing.destroyed) return existing;
-    const session = http2.connect(`http://${key}`, {
+    // The socket's own error (refused, timed out) comes before the session's, and is the
+    // one that says what went wrong; streams failed by it look it up here.
+    const session: http2.ClientHttp2Session = http2.connect(`http://${key}`, {
       settings: H2_CLIENT_SETTINGS,
       maxSessionMemory: 64,
-      createConnection: () => this.connector.connect(target),
+      createConnection: () => {
+        const socket = this.connector.connect(target);
+        socket.once('error', (err) => this.connectErrors.set(session, err));
+        return socket;
+      },
     });
     const forget = (): void => {
       if (this.sessions.get(key) === session) this.sessions.delete(key);
     };
     session.on('error', (err) => {
-      this.connectErrors.set(session, err);
+      if (!this.connectErrors.has(session)) this.connectErrors.set(session, err);
       forget();
     });
     session.once('goaway', forget);

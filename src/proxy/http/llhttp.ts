@@ -26,9 +26,11 @@ export interface LlhttpParserClass {
 
 function load(): LlhttpParserClass {
   const require = createRequire(import.meta.url);
-  const parser = (require('_http_common') as { HTTPParser?: LlhttpParserClass }).HTTPParser;
+  const parser = (require('node:_http_common') as { HTTPParser?: LlhttpParserClass }).HTTPParser;
   if (typeof parser !== 'function' || typeof parser.kOnHeadersComplete !== 'number') {
-    throw new Error(`this Node.js (${process.version}) has no usable _http_common.HTTPParser; Weft needs Node.js 20 or newer`);
+    throw new Error(
+      `this Node.js (${process.version}) has no usable _http_common.HTTPParser; Weft needs Node.js 20 or newer`,
+    );
   }
   return parser;
 }

@@ -35,11 +35,9 @@ export class Listener {
   }
 
   /** Stops accepting; open connections stay until they finish. */
-  stopAccepting(): Promise<void> {
-    return new Promise((resolve) => {
-      if (!this.server.listening) resolve();
-      else this.server.close(() => resolve());
-    });
+  stopAccepting(): void {
+    // close()'s callback waits for every connection to end; shutdown tracks those itself.
+    if (this.server.listening) this.server.close();
   }
 
   destroyAll(): void {

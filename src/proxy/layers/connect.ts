@@ -6,7 +6,8 @@ import { ConnectTimeoutError } from '../errors.js';
 /** How a direction opens TCP connections to its upstreams. */
 export interface Connector {
   readonly timeoutMs: number;
-  connect(target: HostPort): net.Socket;
+  /** `halfOpen` keeps the socket writable after the peer's FIN, for byte-stream relays. */
+  connect(target: HostPort, halfOpen?: boolean): net.Socket;
 }
 
 /**
@@ -17,11 +18,11 @@ export interface Connector {
 export function tcpConnector(timeoutMs: number, stats: TcpStats): Connector {
   return {
     timeoutMs,
-    connect(target: HostPort): net.Socket {
+    connect(target: HostPort, halfOpen = false): net.Socket {
       const socket = net.connect({
         host: target.host,
         port: target.port,
-        allowHalfOpen: true,
+        allowHalfOpen: halfOpen,
         noDelay: true,
       });
       const timer = setTimeout(() => socket.destroy(new ConnectTimeoutError(target, timeoutMs)), timeoutMs);

@@ -5,7 +5,7 @@ import type { H2Exchange } from '../http/h2-exchange.js';
 import type { H2Pool } from '../http/h2-pool.js';
 import { grpcStatusOf, stripH2ConnectionHeaders } from '../http/headers.js';
 
-const { NGHTTP2_CANCEL, NGHTTP2_FLAG_END_STREAM, NGHTTP2_NO_ERROR } = http2.constants;
+const { NGHTTP2_CANCEL, NGHTTP2_FLAG_END_STREAM, NGHTTP2_INTERNAL_ERROR, NGHTTP2_NO_ERROR } = http2.constants;
 
 /**
  * The HTTP/2 leaf: opens a stream on the target's pooled session and relays headers,
@@ -35,6 +35,8 @@ export function forwardH2(pool: H2Pool): HttpService<H2Exchange> {
     }
 
     let status = 0;
+    /** The upstream response arrived whole (END_STREAM seen). */
+    let complete = false;
     let responseTrailers: http2.IncomingHttpHeaders | undefined;
 
     upstream.on('response', (resHeaders, flags) => {
@@ -44,6 +46,7 @@ export function forwardH2(pool: H2Pool): HttpService<H2Exchange> {
       if (downstream.destroyed) return;
       if (flags & NGHTTP2_FLAG_END_STREAM) {
         // Trailers-only (a gRPC error): the status lives in the headers.
+        complete = true;
         downstream.respond(out, { endStream: true });
         ex.responseHead(status);
         ex.responseEnd(status, grpcStatusOf(resHeaders), false);
@@ -55,6 +58,9 @@ export function forwardH2(pool: H2Pool): HttpService<H2Exchange> {
     });
     upstream.on('trailers', (t) => {
       responseTrailers = t;
+    });
+    upstream.once('end', () => {
+      complete = true;
     });
     downstream.on('wantTrailers', () => {
       const t: http2.OutgoingHttpHeaders = { ...responseTrailers };
@@ -75,12 +81,18 @@ export function forwardH2(pool: H2Pool): HttpService<H2Exchange> {
       ex.fail(status === 0 ? upstreamError(cause, target) : new ProxyError(502, 'upstream stream failed'));
     });
     upstream.once('close', () => {
-      // A reset from upstream after the response started resets the client's stream too.
-      if (upstream.rstCode !== NGHTTP2_NO_ERROR && status !== 0 && !downstream.destroyed) {
-        downstream.close(upstream.rstCode);
+      if (complete || downstream.destroyed || (status === 0 && downstream.headersSent)) return;
+      // The upstream stream ended without END_STREAM (reset, or its connection dropped).
+      const cause = pool.connectErrors.get(session);
+      if (status === 0) {
+        ex.fail(
+          cause
+            ? upstreamError(cause, target)
+            : new ProxyError(502, `upstream reset the stream (code ${upstream.rstCode})`),
+        );
+      } else {
+        downstream.close(upstream.rstCode || NGHTTP2_INTERNAL_ERROR);
         ex.responseEnd(status, undefined, true);
-      } else if (status === 0 && !downstream.headersSent && !downstream.destroyed) {
-        ex.fail(new ProxyError(502, `upstream reset the stream (code ${upstream.rstCode})`));
       }
     });
     downstream.once('close', () => {

@@ -6,7 +6,7 @@ import { splice } from './splice.js';
 
 /** Opaque TCP: relays a connection's bytes to the target as they are. */
 export function forwardOpaque(client: Socket, target: HostPort, connector: Connector, log: Logger): void {
-  const upstream = connector.connect(target);
+  const upstream = connector.connect(target, true);
   const onEarlyError = (err: Error): void => {
     log.debug({ err: err.message }, 'opaque connection to upstream failed');
     client.destroy();

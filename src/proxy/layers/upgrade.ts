@@ -66,7 +66,7 @@ export function upgradeHandler(deps: TunnelDeps) {
       headers,
       setHost: false,
       agent: false,
-      createConnection: () => deps.connector.connect(route.target),
+      createConnection: () => deps.connector.connect(route.target, true),
     });
 
     upstream.once('upgrade', (upRes, upSocket, upHead) => {
@@ -116,7 +116,7 @@ export function connectHandler(deps: TunnelDeps) {
     const stats = deps.stats(route.authority);
     stats.requests.inc();
     const recorder = new ResponseRecorder(stats, performance.now());
-    const upstream = deps.connector.connect(route.target);
+    const upstream = deps.connector.connect(route.target, true);
     const onError = (err: Error): void => {
       const error = upstreamError(err, route.target);
       recorder.head(error.status);

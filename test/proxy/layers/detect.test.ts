@@ -13,6 +13,14 @@ test('classify tells HTTP/1, the HTTP/2 preface and other bytes apart', () => {
   assert.equal(classify(Buffer.from('hello world')), 'opaque');
   assert.equal(classify(Buffer.from(' GET')), 'opaque');
   assert.equal(classify(Buffer.from('A'.repeat(40))), 'opaque');
+  // Text protocols that start like a method are not HTTP once their line ends.
+  assert.equal(classify(Buffer.from('SET key value\r\n')), 'opaque');
+  assert.equal(classify(Buffer.from('GET key\r\n')), 'opaque');
+  assert.equal(classify(Buffer.from('GET / HTTP/1.1')), 'more');
+  assert.equal(classify(Buffer.from('GET / HTTP/1.0\n')), 'http1');
+  assert.equal(classify(Buffer.from('GET / HTTP/2.0\r\n')), 'opaque');
+  assert.equal(classify(Buffer.from(`GET /${'a'.repeat(9000)}`)), 'http1');
+  assert.equal(classify(Buffer.from('GET /\x01 HTTP/1.1\r\n')), 'opaque');
 });
 
 /** Connects a client to a one-shot listener running detection, and reports what it decided. */

@@ -1,0 +1,240 @@
+/**
+ * Starts the Weft proxy as a real child process (`node bin/weft.js proxy ...`) and
+ * waits for its "proxy ready" log line, which carries the bound addresses.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+
+export interface HostPort {
+  host: string;
+  port: number;
+}
+
+export interface ProxyHandle {
+  inbound: HostPort;
+  outbound: HostPort;
+  admin: HostPort;
+  proc: ChildProcess;
+  /** Every stdout line so far (pino JSON lines). */
+  stdoutLines: string[];
+  /** Every stderr line so far. */
+  stderrLines: string[];
+  /** Resolves with the exit code (null when killed by a signal) once the process has exited. */
+  exited: Promise<number | null>;
+  /** Sends `signal` (SIGTERM by default) unless already exited, and resolves with the exit code. */
+  stop(signal?: NodeJS.Signals): Promise<number | null>;
+}
+
+/** The repository root: this file is compiled to dist/test/helpers/proxy.js. */
+export const REPO_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
+export const WEFT_BIN = fileURLToPath(new URL('../../../bin/weft.js', import.meta.url));
+
+const live = new Set<ChildProcess>();
+function killAll(): void {
+  for (const p of live) p.kill('SIGKILL');
+}
+// Last resort so no proxy outlives a crashed or interrupted test file. A signal's default
+// action skips 'exit' handlers, so each signal kills the proxies and is then re-raised.
+process.on('exit', killAll);
+for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
+  process.once(sig, () => {
+    killAll();
+    process.kill(process.pid, sig);
+  });
+}
+
+/** Parses `host:port` or `[v6]:port`. */
+export function parseHostPort(value: unknown, what: string): HostPort {
+  if (typeof value !== 'string')
+    throw new Error(`ready line: ${what} is not a string: ${JSON.stringify(value)}`);
+  const m = /^\[?([^\]]*)\]?:(\d+)$/.exec(value);
+  if (!m || m[1] === undefined || m[2] === undefined) {
+    throw new Error(`ready line: ${what} is not host:port: ${JSON.stringify(value)}`);
+  }
+  return { host: m[1], port: Number(m[2]) };
+}
+
+/** The usual flags: every listener on 127.0.0.1 port 0, inbound forwarding to appPort. */
+export function baseArgs(appPort: number): string[] {
+  return [
+    '--inbound-addr',
+    '127.0.0.1:0',
+    '--outbound-addr',
+    '127.0.0.1:0',
+    '--admin-addr',
+    '127.0.0.1:0',
+    '--inbound-forward',
+    `127.0.0.1:${appPort}`,
+  ];
+}
+
+/** The child's environment: ours without any WEFT_PROXY_* or *_proxy variables, plus `env`. */
+function childEnv(env: Record<string, string | undefined> | undefined): NodeJS.ProcessEnv {
+  const out: NodeJS.ProcessEnv = {};
+  for (const [k, v] of Object.entries(process.env)) {
+    if (k.startsWith('WEFT_')) continue;
+    if (/_proxy$/i.test(k)) continue;
+    out[k] = v;
+  }
+  for (const [k, v] of Object.entries(env ?? {})) {
+    if (v === undefined) delete out[k];
+    else out[k] = v;
+  }
+  return out;
+}
+
+function spawnWeft(args: string[], env: Record<string, string | undefined> | undefined): ChildProcess {
+  const proc = spawn(process.execPath, [WEFT_BIN, 'proxy', ...args], {
+    cwd: REPO_ROOT,
+    env: childEnv(env),
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  live.add(proc);
+  proc.once('exit', () => live.delete(proc));
+  return proc;
+}
+
+export interface StartOptions {
+  /** How long to wait for the ready line (default 15 s). */
+  readyTimeoutMs?: number;
+}
+
+export function startProxy(
+  args: string[],
+  env?: Record<string, string | undefined>,
+  opts: StartOptions = {},
+): Promise<ProxyHandle> {
+  const proc = spawnWeft(args, env);
+  const stdoutLines: string[] = [];
+  const stderrLines: string[] = [];
+  let exitCode: number | null | undefined;
+  const exited = new Promise<number | null>((resolve) => {
+    proc.once('exit', (code) => {
+      exitCode = code;
+      resolve(code);
+    });
+  });
+  // Keep draining both pipes for the whole life of the process so it never blocks on a full pipe.
+  const errRl = createInterface({ input: proc.stderr as NodeJS.ReadableStream });
+  errRl.on('line', (line) => stderrLines.push(line));
+  const outRl = createInterface({ input: proc.stdout as NodeJS.ReadableStream });
+
+  const stop = async (signal: NodeJS.Signals = 'SIGTERM'): Promise<number | null> => {
+    if (exitCode !== undefined) return exitCode;
+    proc.kill(signal);
+    let timer: NodeJS.Timeout | undefined;
+    const killed = new Promise<void>((resolve) => {
+      timer = setTimeout(() => {
+        proc.kill('SIGKILL');
+        resolve();
+      }, 15_000);
+    });
+    await Promise.race([exited, killed]);
+    clearTimeout(timer);
+    return exited;
+  };
+
+  return new Promise<ProxyHandle>((resolve, reject) => {
+    let settled = false;
+    const timer = setTimeout(() => {
+      if (settled) return;
+      settled = true;
+      proc.kill('SIGKILL');
+      reject(
+        new Error(
+          `proxy printed no "proxy ready" line within ${opts.readyTimeoutMs ?? 15_000} ms\n` +
+            `args: ${args.join(' ')}\nstdout:\n${stdoutLines.join('\n')}\nstderr:\n${stderrLines.join('\n')}`,
+        ),
+      );
+    }, opts.readyTimeoutMs ?? 15_000);
+    outRl.on('line', (line) => {
+      stdoutLines.push(line);
+      if (settled) return;
+      let rec: Record<string, unknown>;
+      try {
+        rec = JSON.parse(line) as Record<string, unknown>;
+      } catch {
+        return;
+      }
+      if (rec.msg !== 'proxy ready') return;
+      settled = true;
+      clearTimeout(timer);
+      try {
+        resolve({
+          inbound: parseHostPort(rec.inbound, 'inbound'),
+          outbound: parseHostPort(rec.outbound, 'outbound'),
+          admin: parseHostPort(rec.admin, 'admin'),
+          proc,
+          stdoutLines,
+          stderrLines,
+          exited,
+          stop,
+        });
+      } catch (err) {
+        proc.kill('SIGKILL');
+        reject(err);
+      }
+    });
+    void exited.then((code) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      // Give readline a tick to flush the last lines into the message.
+      setImmediate(() =>
+        reject(
+          new Error(
+            `proxy exited with code ${code} before it was ready\nargs: ${args.join(' ')}\n` +
+              `stdout:\n${stdoutLines.join('\n')}\nstderr:\n${stderrLines.join('\n')}`,
+          ),
+        ),
+      );
+    });
+  });
+}
+
+export interface ExitResult {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+  /** True when the process did not exit in time and was killed by us. */
+  timedOut: boolean;
+}
+
+/** Runs the proxy with arguments expected to make it exit by itself (bad flags). */
+export function runProxyExpectExit(
+  args: string[],
+  env?: Record<string, string | undefined>,
+  timeoutMs = 10_000,
+): Promise<ExitResult> {
+  const proc = spawnWeft(args, env);
+  let stdout = '';
+  let stderr = '';
+  proc.stdout?.setEncoding('utf8').on('data', (d: string) => {
+    stdout += d;
+  });
+  proc.stderr?.setEncoding('utf8').on('data', (d: string) => {
+    stderr += d;
+  });
+  return new Promise<ExitResult>((resolve) => {
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      proc.kill('SIGKILL');
+    }, timeoutMs);
+    proc.once('close', (code, signal) => {
+      clearTimeout(timer);
+      resolve({ code, signal, stdout, stderr, timedOut });
+    });
+  });
+}
+
+/** Resident set size of a process in bytes, from /proc (Linux). */
+export async function rssBytes(pid: number): Promise<number> {
+  const { readFile } = await import('node:fs/promises');
+  const status = await readFile(`/proc/${pid}/status`, 'utf8');
+  const m = /^VmRSS:\s+(\d+)\s+kB/m.exec(status);
+  if (!m || m[1] === undefined) throw new Error(`no VmRSS in /proc/${pid}/status`);
+  return Number(m[1]) * 1024;
+}
