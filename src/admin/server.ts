@@ -3,7 +3,7 @@ import type { HostPort } from '../util/addr.js';
 
 export interface AdminHandlers {
   readonly isReady: () => boolean;
-  readonly metrics: () => Promise<string>;
+  readonly metrics: () => string;
   /** Absent when the shutdown endpoint is disabled. */
   readonly shutdown?: () => void;
 }
@@ -34,10 +34,7 @@ export class AdminServer {
           else send(res, 503, 'not ready\n');
           return;
         case '/metrics':
-          handlers.metrics().then(
-            (text) => send(res, 200, text, 'text/plain; version=0.0.4; charset=utf-8'),
-            (err: Error) => send(res, 500, `metrics failed: ${err.message}\n`),
-          );
+          send(res, 200, handlers.metrics(), 'text/plain; version=0.0.4; charset=utf-8');
           return;
         case '/shutdown':
           if (!handlers.shutdown) {

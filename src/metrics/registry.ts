@@ -1,9 +1,8 @@
 /**
  * A small Prometheus registry built for the proxy's hot path. Each series is resolved
  * once (its label string rendered once) and then updated by plain field writes;
- * nothing is hashed, formatted or allocated when a request is recorded. prom-client
- * hashes the label object on every `inc()` (see bench/metrics-micro.ts for the figures),
- * so it serves only the process metrics (src/metrics/process.ts).
+ * nothing is hashed, formatted or allocated when a request is recorded, where
+ * prom-client hashes the label object on every `inc()`.
  */
 export type Labels = ReadonlyArray<readonly [string, string]>;
 

@@ -1,6 +1,6 @@
 import { AdminServer } from '../admin/server.js';
 import { HttpMetrics } from '../metrics/http.js';
-import { ProcessMetrics } from '../metrics/process.js';
+import { registerProcessMetrics } from '../metrics/process.js';
 import { Registry } from '../metrics/registry.js';
 import { TcpMetrics } from '../metrics/tcp.js';
 import { formatHostPort, type HostPort } from '../util/addr.js';
@@ -21,7 +21,6 @@ const DRAIN_POLL_MS = 50;
 /** The sidecar proxy: its inbound and outbound stacks, admin server, metrics and lifecycle. */
 export class SidecarProxy {
   readonly registry = new Registry();
-  private readonly processMetrics = new ProcessMetrics();
   private readonly inbound: DirectionStack;
   private readonly outbound: DirectionStack;
   private readonly admin: AdminServer;
@@ -38,6 +37,7 @@ export class SidecarProxy {
     private readonly config: ProxyConfig,
     private readonly log: Logger,
   ) {
+    registerProcessMetrics(this.registry);
     const deps = {
       http: new HttpMetrics(this.registry),
       tcp: new TcpMetrics(this.registry),
@@ -68,7 +68,7 @@ export class SidecarProxy {
     );
     this.admin = new AdminServer({
       isReady: () => this.ready,
-      metrics: async () => this.registry.render() + (await this.processMetrics.render()),
+      metrics: () => this.registry.render(),
       ...(config.enableShutdownEndpoint ? { shutdown: () => void this.shutdown('admin /shutdown') } : {}),
     });
   }

@@ -1,5 +1,5 @@
 /**
- * Starts the Weft proxy as a real child process (`node bin/weft.js proxy ...`) and
+ * Starts the Weft proxy as a real child process (`bin/weft.js proxy ...`) and
  * waits for its "proxy ready" log line, which carries the bound addresses.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
@@ -85,7 +85,7 @@ function childEnv(env: Record<string, string | undefined> | undefined): NodeJS.P
 }
 
 function spawnWeft(args: string[], env: Record<string, string | undefined> | undefined): ChildProcess {
-  const proc = spawn(process.execPath, [WEFT_BIN, 'proxy', ...args], {
+  const proc = spawn(WEFT_BIN, ['proxy', ...args], {
     cwd: REPO_ROOT,
     env: childEnv(env),
     stdio: ['ignore', 'pipe', 'pipe'],
