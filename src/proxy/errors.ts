@@ -16,6 +16,21 @@ export class ProxyError extends Error {
   }
 }
 
+/** The body and raw headers of the response the proxy sends for an error. */
+export function errorResponse(error: ProxyError, close: boolean): { body: string; headers: string[] } {
+  const body = `${error.reason}\n`;
+  const headers = [
+    'content-type',
+    'text/plain; charset=utf-8',
+    'content-length',
+    String(Buffer.byteLength(body)),
+    'weft-proxy-error',
+    error.reason,
+  ];
+  if (close) headers.push('connection', 'close');
+  return { body, headers };
+}
+
 /** Raised by connectTcp when a TCP handshake does not finish within the connect timeout. */
 export class ConnectTimeoutError extends Error {
   readonly code = 'ECONNTIMEOUT';

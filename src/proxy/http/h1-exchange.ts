@@ -1,5 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { ProxyError } from '../errors.js';
+import { errorResponse, type ProxyError } from '../errors.js';
 import { Exchange } from './exchange.js';
 import { type FilteredHeaders, setHost, stripHopByHop } from './headers.js';
 
@@ -36,16 +36,7 @@ export class H1Exchange extends Exchange {
       this.responseEnd(res.statusCode, undefined, true);
       return;
     }
-    const body = `${error.reason}\n`;
-    const headers = [
-      'content-type',
-      'text/plain; charset=utf-8',
-      'content-length',
-      String(Buffer.byteLength(body)),
-      'weft-proxy-error',
-      error.reason,
-    ];
-    if (this.draining) headers.push('connection', 'close');
+    const { body, headers } = errorResponse(error, this.draining);
     res.writeHead(error.status, headers);
     this.responseHead(error.status);
     res.end(this.method === 'HEAD' ? undefined : body);

@@ -1,8 +1,11 @@
 import http from 'node:http';
+import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { Logger } from '../../util/log.js';
+import { ProxyError } from '../errors.js';
 import type { HttpService } from './exchange.js';
 import { H1Exchange } from './h1-exchange.js';
+import { failRaw } from './raw.js';
 
 export const MAX_HEADER_BYTES = 64 * 1024;
 /** How long a client may take to send a request's headers once it has started one. */
@@ -18,10 +21,6 @@ export interface H1ServerOptions {
   readonly connect: (req: http.IncomingMessage, socket: Duplex, head: Buffer) => void;
   readonly isDraining: () => boolean;
   readonly log: Logger;
-}
-
-function rawResponse(status: number, reason: string, text: string): string {
-  return `HTTP/1.1 ${status} ${reason}\r\ncontent-type: text/plain\r\ncontent-length: ${text.length + 1}\r\nweft-proxy-error: ${text}\r\nconnection: close\r\n\r\n${text}\n`;
 }
 
 /**
@@ -52,20 +51,25 @@ export class H1Server {
     this.server.emit('listening');
     this.server.on('upgrade', opts.upgrade);
     this.server.on('connect', opts.connect);
-    this.server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => {
-      if (socket.writable && !(socket as { _httpMessage?: unknown })._httpMessage) {
-        if (err.code === 'HPE_HEADER_OVERFLOW') {
-          socket.end(rawResponse(431, 'Request Header Fields Too Large', 'request headers exceed 64 KiB'));
-        } else if (err.code === 'ERR_HTTP_REQUEST_TIMEOUT' || err.code === 'ERR_HTTP_HEADERS_TIMEOUT') {
-          socket.end(rawResponse(408, 'Request Timeout', 'request headers not received in time'));
-        } else if (err.code !== 'ECONNRESET') {
-          socket.end(
-            rawResponse(400, 'Bad Request', `malformed HTTP request (${err.code ?? 'parse error'})`),
-          );
-        }
-      }
+    this.server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {
       opts.log.debug({ err: err.code ?? err.message }, 'dropped a malformed HTTP/1 request');
-      socket.destroy();
+      const error =
+        err.code === 'HPE_HEADER_OVERFLOW'
+          ? new ProxyError(431, 'request headers exceed 64 KiB')
+          : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' || err.code === 'ERR_HTTP_HEADERS_TIMEOUT'
+            ? new ProxyError(408, 'request headers not received in time')
+            : new ProxyError(400, `malformed HTTP request (${err.code ?? 'parse error'})`);
+      // Answer only if no response is under way on the connection and the peer can still read.
+      if (
+        err.code !== 'ECONNRESET' &&
+        socket.writable &&
+        !(socket as { _httpMessage?: unknown })._httpMessage
+      ) {
+        failRaw(socket, error);
+        socket.destroySoon();
+      } else {
+        socket.destroy();
+      }
     });
   }
 

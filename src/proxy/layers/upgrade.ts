@@ -4,6 +4,7 @@ import type { AuthorityStats } from '../../metrics/http.js';
 import type { Logger } from '../../util/log.js';
 import { ProxyError, upstreamError } from '../errors.js';
 import { stripHopByHop } from '../http/headers.js';
+import { failRaw, writeHead } from '../http/raw.js';
 import type { Connector } from './connect.js';
 import { ResponseRecorder } from './metrics.js';
 import type { Router } from './route.js';
@@ -14,29 +15,6 @@ export interface TunnelDeps {
   readonly connector: Connector;
   readonly stats: (authority: string) => AuthorityStats;
   readonly log: Logger;
-}
-
-/** Writes a complete HTTP/1.1 response head (status line and raw headers) to a raw socket. */
-export function writeHead(socket: Duplex, status: number, message: string, raw: readonly string[]): void {
-  let head = `HTTP/1.1 ${status} ${message}\r\n`;
-  for (let i = 0; i < raw.length; i += 2) head += `${raw[i]}: ${raw[i + 1]}\r\n`;
-  socket.write(`${head}\r\n`);
-}
-
-/** Answers a raw socket with the proxy's own error response and closes it. */
-export function failRaw(socket: Duplex, error: ProxyError): void {
-  const body = `${error.reason}\n`;
-  writeHead(socket, error.status, http.STATUS_CODES[error.status] ?? 'Error', [
-    'content-type',
-    'text/plain; charset=utf-8',
-    'content-length',
-    String(Buffer.byteLength(body)),
-    'weft-proxy-error',
-    error.reason,
-    'connection',
-    'close',
-  ]);
-  socket.end(body);
 }
 
 /**
