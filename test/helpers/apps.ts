@@ -80,6 +80,12 @@ export function rawHeaderValues(rawHeaders: string[], name: string): string[] {
   return out;
 }
 
+/** A raw-socket HTTP/1.1 app: every request head it read, and how many connections it accepted. */
+export interface RawHttpApp extends TcpServer {
+  heads: string[];
+  connections: () => number;
+}
+
 /**
  * An HTTP/1.1 app written on raw sockets, so a test controls every byte of the
  * response (hop-by-hop fields, duplicates, framing). `respond` gets each request head
@@ -87,7 +93,7 @@ export function rawHeaderValues(rawHeaders: string[], name: string): string[] {
  */
 export function startRawHttpApp(
   respond: (head: string, body: Buffer) => string | Buffer,
-): Promise<TcpServer & { heads: string[]; connections: () => number }> {
+): Promise<RawHttpApp> {
   const heads: string[] = [];
   let connections = 0;
   return startTcpServer((s: net.Socket) => {
@@ -130,23 +136,25 @@ export interface H2Echo {
   trailers: http2.IncomingHttpHeaders | null;
 }
 
-export interface H2App {
+/** A running h2c app on 127.0.0.1. */
+export interface H2Server {
   server: http2.Http2Server;
   port: number;
+  /** Sessions (client connections) accepted so far. */
   sessions: () => number;
-  streams: () => number;
+  /** Destroys every open session, then closes the server. */
   close(): Promise<void>;
 }
 
 /**
- * An HTTP/2 cleartext (prior knowledge) app.
- * - `/echo`: answers an H2Echo JSON, header `x-e2e: yes` and trailers `x-trailer: done`, `x-body-sha`.
- * - `/duplex`: answers 200 at once and echoes each DATA chunk as it arrives; trailers at the end.
- * - `/status/<n>`: answers status n.
+ * An HTTP/2 cleartext (prior knowledge) app on 127.0.0.1 port 0 that hands every stream to
+ * `onStream`. Session and stream errors are swallowed (the tests provoke them), and open
+ * sessions are tracked so that close() does not wait for clients to hang up.
  */
-export async function startH2App(): Promise<H2App> {
+export async function startH2Server(
+  onStream: (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders) => void,
+): Promise<H2Server> {
   let sessions = 0;
-  let streams = 0;
   const open = new Set<http2.ServerHttp2Session>();
   const server = http2.createServer();
   server.on('session', (s: http2.ServerHttp2Session) => {
@@ -156,8 +164,36 @@ export async function startH2App(): Promise<H2App> {
     s.on('error', () => {});
   });
   server.on('stream', (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders) => {
-    streams++;
     stream.on('error', () => {});
+    onStream(stream, headers);
+  });
+  const port = await listen(server as unknown as net.Server);
+  return {
+    server,
+    port,
+    sessions: () => sessions,
+    close: async () => {
+      for (const s of open) s.destroy();
+      await new Promise<void>((r) => server.close(() => r()));
+    },
+  };
+}
+
+/** The app of startH2App: an H2Server that also counts the streams it was sent. */
+export interface H2App extends H2Server {
+  streams: () => number;
+}
+
+/**
+ * An HTTP/2 cleartext (prior knowledge) app.
+ * - `/echo`: answers an H2Echo JSON, header `x-e2e: yes` and trailers `x-trailer: done`, `x-body-sha`.
+ * - `/duplex`: answers 200 at once and echoes each DATA chunk as it arrives; trailers at the end.
+ * - `/status/<n>`: answers status n.
+ */
+export async function startH2App(): Promise<H2App> {
+  let streams = 0;
+  const app = await startH2Server((stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders) => {
+    streams++;
     const path = String(headers[':path'] ?? '');
     if (path.startsWith('/status/')) {
       stream.respond({ ':status': Number(path.slice(8)) });
@@ -204,17 +240,7 @@ export async function startH2App(): Promise<H2App> {
       stream.end(JSON.stringify(echo));
     });
   });
-  const port = await listen(server as unknown as net.Server);
-  return {
-    server,
-    port,
-    sessions: () => sessions,
-    streams: () => streams,
-    close: async () => {
-      for (const s of open) s.destroy();
-      await new Promise<void>((r) => server.close(() => r()));
-    },
-  };
+  return Object.assign(app, { streams: () => streams });
 }
 
 /** A TCP app that writes `banner` as soon as a client connects, then echoes what it reads. */

@@ -189,31 +189,49 @@ export class EchoClient {
     return { deadline: Date.now() + ms };
   }
 
-  unary(m: Msg, reqMd?: string, timeoutMs = 10_000): Promise<UnaryResult> {
-    const d = this.def.Unary;
+  /**
+   * A call with a single response, gathered into a UnaryResult: `start` makes the call with
+   * the callback it is given (which records the error or response), `use` gets the call
+   * (to listen or write), and the result resolves once the status (trailing metadata) is in too.
+   */
+  private singleResponse<C extends grpc.ClientUnaryCall | grpc.ClientWritableStream<Msg>>(
+    start: (callback: grpc.requestCallback<Msg>) => C,
+    use: (call: C, out: UnaryResult) => void,
+  ): Promise<UnaryResult> {
     const out: UnaryResult = {};
-    const p = new Promise<UnaryResult>((resolve) => {
-      const call = this.client.makeUnaryRequest<Msg, Msg>(
-        d.path,
-        d.requestSerialize,
-        d.responseDeserialize,
-        m,
-        this.md(reqMd),
-        this.deadline(timeoutMs),
-        (err, res) => {
-          if (err) out.error = err;
-          if (res) out.response = res;
-        },
-      );
-      call.on('metadata', (md: grpc.Metadata) => {
-        out.initial = md;
+    return new Promise<UnaryResult>((resolve) => {
+      const call = start((err, res) => {
+        if (err) out.error = err;
+        if (res) out.response = res;
       });
       call.on('status', (s: grpc.StatusObject) => {
         out.trailing = s.metadata;
         // The callback runs before 'status'; resolve on the next tick so both are in.
         setImmediate(() => resolve(out));
       });
+      use(call, out);
     });
+  }
+
+  unary(m: Msg, reqMd?: string, timeoutMs = 10_000): Promise<UnaryResult> {
+    const d = this.def.Unary;
+    const p = this.singleResponse(
+      (callback) =>
+        this.client.makeUnaryRequest<Msg, Msg>(
+          d.path,
+          d.requestSerialize,
+          d.responseDeserialize,
+          m,
+          this.md(reqMd),
+          this.deadline(timeoutMs),
+          callback,
+        ),
+      (call, out) => {
+        call.on('metadata', (md: grpc.Metadata) => {
+          out.initial = md;
+        });
+      },
+    );
     return withTimeout(p, timeoutMs + 5_000, `gRPC Unary ${m.text}`);
   }
 
@@ -238,26 +256,21 @@ export class EchoClient {
 
   clientStream(ms: Msg[], timeoutMs = 10_000): Promise<UnaryResult> {
     const d = this.def.ClientStream;
-    const out: UnaryResult = {};
-    const p = new Promise<UnaryResult>((resolve) => {
-      const call = this.client.makeClientStreamRequest<Msg, Msg>(
-        d.path,
-        d.requestSerialize,
-        d.responseDeserialize,
-        this.md(),
-        this.deadline(timeoutMs),
-        (err, res) => {
-          if (err) out.error = err;
-          if (res) out.response = res;
-        },
-      );
-      call.on('status', (s: grpc.StatusObject) => {
-        out.trailing = s.metadata;
-        setImmediate(() => resolve(out));
-      });
-      for (const m of ms) call.write(m);
-      call.end();
-    });
+    const p = this.singleResponse(
+      (callback) =>
+        this.client.makeClientStreamRequest<Msg, Msg>(
+          d.path,
+          d.requestSerialize,
+          d.responseDeserialize,
+          this.md(),
+          this.deadline(timeoutMs),
+          callback,
+        ),
+      (call) => {
+        for (const m of ms) call.write(m);
+        call.end();
+      },
+    );
     return withTimeout(p, timeoutMs + 5_000, 'gRPC ClientStream');
   }
 

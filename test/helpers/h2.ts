@@ -3,7 +3,10 @@
  */
 import { once } from 'node:events';
 import http2 from 'node:http2';
-import { withTimeout } from './net.js';
+import { withTimeout, writeChunks } from './net.js';
+
+/** Request bodies are written in slices of this size. */
+const SLICE = 64 * 1024;
 
 export async function h2connect(port: number, host = '127.0.0.1'): Promise<http2.ClientHttp2Session> {
   const s = http2.connect(`http://${host}:${port}`);
@@ -59,19 +62,7 @@ export function h2request(
     if (body !== undefined || requestTrailers !== undefined) {
       // Write in slices with back-pressure: one huge write trips node's own session memory limit.
       const buf = body === undefined ? Buffer.alloc(0) : Buffer.from(body);
-      let off = 0;
-      const pump = (): void => {
-        while (off < buf.length) {
-          const slice = buf.subarray(off, off + 64 * 1024);
-          off += slice.length;
-          if (!req.write(slice)) {
-            req.once('drain', pump);
-            return;
-          }
-        }
-        req.end();
-      };
-      pump();
+      writeChunks(req, Math.ceil(buf.length / SLICE), (i) => buf.subarray(i * SLICE, (i + 1) * SLICE));
     }
   });
   return withTimeout(p, timeoutMs, `HTTP/2 ${headers[':method'] ?? 'GET'} ${headers[':path']}`);

@@ -4,10 +4,12 @@
  * response reader, a listener that never accepts, and deadlines for every wait.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { once } from 'node:events';
 import http from 'node:http';
 import net from 'node:net';
 import { createInterface } from 'node:readline';
+import type { Writable } from 'node:stream';
 import type { HostPort } from './proxy.js';
 
 export const LOOPBACK = '127.0.0.1';
@@ -250,6 +252,30 @@ export function request(
     timeoutMs,
     `${options.method ?? 'GET'} ${options.path ?? '/'} to port ${options.port}`,
   );
+}
+
+/**
+ * Opens an HTTP/1.1 request with node's client (no agent) and leaves it to the caller to
+ * write and end; `text` resolves with the response body as UTF-8 once it ends, and
+ * rejects if the request fails.
+ */
+export function openRequest(options: http.RequestOptions): {
+  req: http.ClientRequest;
+  text: Promise<string>;
+} {
+  const req = http.request({ agent: false, ...options });
+  const text = new Promise<string>((resolve, reject) => {
+    req.once('response', (res: http.IncomingMessage) => {
+      let got = '';
+      res.setEncoding('utf8');
+      res.on('data', (c: string) => {
+        got += c;
+      });
+      res.on('end', () => resolve(got));
+    });
+    req.on('error', reject);
+  });
+  return { req, text };
 }
 
 /** GET (or another method) on the admin listener. */
@@ -501,4 +527,44 @@ export async function collect(stream: NodeJS.ReadableStream): Promise<Buffer> {
   const chunks: Buffer[] = [];
   for await (const c of stream) chunks.push(typeof c === 'string' ? Buffer.from(c) : (c as Buffer));
   return Buffer.concat(chunks);
+}
+
+/**
+ * Writes `chunkAt(0)` .. `chunkAt(count - 1)` to `w` with back-pressure (after a write()
+ * that returns false it waits for 'drain'), then ends `w`. `onChunk` hears each chunk's
+ * size just before it is written.
+ */
+export function writeChunks(
+  w: Writable,
+  count: number,
+  chunkAt: (i: number) => Buffer,
+  onChunk?: (bytes: number) => void,
+): void {
+  let i = 0;
+  const pump = (): void => {
+    while (i < count) {
+      const c = chunkAt(i++);
+      onChunk?.(c.length);
+      if (!w.write(c)) {
+        w.once('drain', pump);
+        return;
+      }
+    }
+    w.end();
+  };
+  pump();
+}
+
+/** Resolves with the byte count and SHA-256 (hex) of everything `r` emits until 'end'; rejects on 'error'. */
+export function hashUntilEnd(r: NodeJS.ReadableStream): Promise<{ length: number; sha256: string }> {
+  return new Promise((resolve, reject) => {
+    const h = createHash('sha256');
+    let length = 0;
+    r.on('data', (c: Buffer) => {
+      h.update(c);
+      length += c.length;
+    });
+    r.on('end', () => resolve({ length, sha256: h.digest('hex') }));
+    r.on('error', reject);
+  });
 }

@@ -5,6 +5,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import type { Cleanup } from './net.js';
 
 export interface HostPort {
   host: string;
@@ -191,6 +192,22 @@ export function startProxy(
       );
     });
   });
+}
+
+/**
+ * Starts an app with `startApp`, then a proxy whose inbound listener forwards to it
+ * (`baseArgs(app.port)` plus `extraArgs`); both are added to `cleanup` (the proxy is killed).
+ */
+export async function startBehindProxy<A extends { port: number; close(): unknown }>(
+  cleanup: Cleanup,
+  startApp: () => Promise<A>,
+  extraArgs: string[] = [],
+): Promise<{ app: A; p: ProxyHandle }> {
+  const app = await startApp();
+  cleanup.add(() => app.close());
+  const p = await startProxy([...baseArgs(app.port), ...extraArgs]);
+  cleanup.add(() => p.stop('SIGKILL'));
+  return { app, p };
 }
 
 export interface ExitResult {

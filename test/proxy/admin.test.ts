@@ -4,17 +4,14 @@
  */
 import assert from 'node:assert/strict';
 import type http from 'node:http';
-import http2 from 'node:http2';
-import type net from 'node:net';
 import { after, before, describe, test } from 'node:test';
-import { startEchoApp } from '../helpers/apps.js';
+import { startEchoApp, startH2Server } from '../helpers/apps.js';
 import { h2connect, h2request } from '../helpers/h2.js';
 import {
   adminRequest,
   Cleanup,
   deferred,
   type HttpUpstream,
-  listen,
   RawConn,
   request,
   startHttpServer,
@@ -23,7 +20,7 @@ import {
   withTimeout,
 } from '../helpers/net.js';
 import { findSample, parseProm } from '../helpers/prom.js';
-import { baseArgs, type ProxyHandle, startProxy } from '../helpers/proxy.js';
+import { baseArgs, type ProxyHandle, startBehindProxy, startProxy } from '../helpers/proxy.js';
 
 const T = { timeout: 30_000 };
 
@@ -33,10 +30,7 @@ describe('admin listener', () => {
   let p: ProxyHandle;
 
   before(async () => {
-    app = await startEchoApp();
-    cleanup.add(() => app.close());
-    p = await startProxy(baseArgs(app.port));
-    cleanup.add(() => p.stop('SIGKILL'));
+    ({ app, p } = await startBehindProxy(cleanup, startEchoApp));
   });
   after(() => cleanup.run());
 
@@ -145,27 +139,14 @@ describe('graceful shutdown', () => {
   test('SIGTERM: an in-flight HTTP/2 stream completes before the proxy exits 0', T, async () => {
     const arrived = deferred();
     const release = deferred();
-    const server = http2.createServer();
-    const sessions = new Set<http2.ServerHttp2Session>();
-    server.on('session', (s) => {
-      sessions.add(s);
-      s.on('close', () => sessions.delete(s));
-      s.on('error', () => {});
-    });
-    server.on('stream', (stream) => {
-      stream.on('error', () => {});
-      stream.respond({ ':status': 200 });
-      stream.write('h2-first;');
-      arrived.resolve();
-      void release.promise.then(() => stream.end('h2-second'));
-    });
-    const appPort = await listen(server as unknown as net.Server);
-    cleanup.add(async () => {
-      for (const s of sessions) s.destroy();
-      await new Promise<void>((r) => server.close(() => r()));
-    });
-    const p = await startProxy(baseArgs(appPort));
-    cleanup.add(() => p.stop('SIGKILL'));
+    const { p } = await startBehindProxy(cleanup, () =>
+      startH2Server((stream) => {
+        stream.respond({ ':status': 200 });
+        stream.write('h2-first;');
+        arrived.resolve();
+        void release.promise.then(() => stream.end('h2-second'));
+      }),
+    );
     const s = await h2connect(p.inbound.port);
     cleanup.add(() => s.destroy());
     const inflight = h2request(s, { ':path': '/slow', ':authority': 'h2.drain.test' });
@@ -182,10 +163,7 @@ describe('graceful shutdown', () => {
   });
 
   test('SIGTERM with only an idle keep-alive connection exits promptly with 0', T, async () => {
-    const app = await startEchoApp();
-    cleanup.add(() => app.close());
-    const p = await startProxy(baseArgs(app.port));
-    cleanup.add(() => p.stop('SIGKILL'));
+    const { p } = await startBehindProxy(cleanup, startEchoApp);
     const c = await RawConn.connect(p.inbound.port);
     cleanup.add(() => c.destroy());
     c.write('GET /idle HTTP/1.1\r\nHost: app\r\n\r\n');

@@ -14,7 +14,7 @@ import {
   type TcpServer,
   withTimeout,
 } from '../helpers/net.js';
-import { baseArgs, type ProxyHandle, startProxy } from '../helpers/proxy.js';
+import { baseArgs, type ProxyHandle, startBehindProxy, startProxy } from '../helpers/proxy.js';
 
 const T = { timeout: 30_000 };
 const BANNER = '220 banner.test ESMTP ready\r\n';
@@ -120,10 +120,7 @@ describe('inbound protocol detection', () => {
   });
 
   test('an HTTP/1 request that arrives one byte at a time is still detected as HTTP', T, async () => {
-    const app = await startEchoApp();
-    cleanup.add(() => app.close());
-    const q = await startProxy([...baseArgs(app.port), '--detect-timeout', '5s']);
-    cleanup.add(() => q.stop('SIGKILL'));
+    const { p: q } = await startBehindProxy(cleanup, startEchoApp, ['--detect-timeout', '5s']);
     const c = await RawConn.connect(q.inbound.port);
     cleanup.add(() => c.destroy());
     c.socket.setNoDelay(true);

@@ -10,6 +10,7 @@ import { after, before, describe, test } from 'node:test';
 import {
   type Echo,
   headValues,
+  type RawHttpApp,
   rawHeaderValues,
   sha256,
   startEchoApp,
@@ -24,7 +25,6 @@ import {
   refusedPort,
   startBlackhole,
   startTcpServer,
-  type TcpServer,
   withTimeout,
 } from '../helpers/net.js';
 import { baseArgs, type ProxyHandle, startProxy } from '../helpers/proxy.js';
@@ -68,7 +68,7 @@ function rawResponse(head: string): string | Buffer {
 
 describe('HTTP/1.x semantics through the proxy', () => {
   const cleanup = new Cleanup();
-  let raw: TcpServer & { heads: string[]; connections: () => number };
+  let raw: RawHttpApp;
   let echo: HttpUpstream;
   let pRaw: ProxyHandle; // inbound -> raw app
   let pEcho: ProxyHandle; // inbound -> echo app

@@ -11,6 +11,7 @@ import { promisify } from 'node:util';
 import {
   type Echo,
   headValues,
+  type RawHttpApp,
   rawHeaderValues,
   sha256,
   startEchoApp,
@@ -27,7 +28,6 @@ import {
   refusedPort,
   request,
   startBlackhole,
-  type TcpServer,
   viaOutbound,
 } from '../helpers/net.js';
 import { baseArgs, type ProxyHandle, startProxy } from '../helpers/proxy.js';
@@ -44,7 +44,7 @@ type Side = 'inbound' | 'outbound';
 describe('HTTP/1.1 proxying', () => {
   const cleanup = new Cleanup();
   let app: HttpUpstream;
-  let rawApp: TcpServer & { heads: string[]; connections: () => number };
+  let rawApp: RawHttpApp;
   let p: ProxyHandle; // inbound -> echo app
   let pr: ProxyHandle; // inbound -> raw app
   let hole: Blackhole;

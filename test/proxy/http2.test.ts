@@ -4,24 +4,23 @@
  * trailers, concurrent streams, streaming in both directions, and error answers.
  */
 import assert from 'node:assert/strict';
-import http2, { constants as http2Constants } from 'node:http2';
-import type net from 'node:net';
+import type http2 from 'node:http2';
+import { constants as http2Constants } from 'node:http2';
 import { after, before, describe, test } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
-import { type H2App, type H2Echo, sha256, startH2App } from '../helpers/apps.js';
+import {
+  type H2App,
+  type H2Echo,
+  type H2Server,
+  sha256,
+  startH2App,
+  startH2Server,
+} from '../helpers/apps.js';
 import { bidiPingPong, EchoClient, type GrpcApp, type Msg, msg, startGrpcApp } from '../helpers/grpc.js';
 import { h2connect, h2request } from '../helpers/h2.js';
-import {
-  adminRequest,
-  Cleanup,
-  deferred,
-  listen,
-  refusedPort,
-  waitFor,
-  withTimeout,
-} from '../helpers/net.js';
+import { adminRequest, Cleanup, deferred, refusedPort, waitFor, withTimeout } from '../helpers/net.js';
 import { scrape, sumSamples } from '../helpers/prom.js';
-import { baseArgs, type ProxyHandle, startProxy } from '../helpers/proxy.js';
+import { baseArgs, type ProxyHandle, startBehindProxy, startProxy } from '../helpers/proxy.js';
 
 const T = { timeout: 30_000 };
 
@@ -30,19 +29,8 @@ type Side = 'inbound' | 'outbound';
 type GrpcSide = Side | 'outbound-h2';
 
 /** An h2c app that holds every stream open and reports when one arrives and when it is aborted. */
-async function startH2Watcher(
-  opened: { resolve(): void },
-  cancelled: { resolve(): void },
-): Promise<{ port: number; close(): Promise<void> }> {
-  const server = http2.createServer();
-  const sessions = new Set<http2.ServerHttp2Session>();
-  server.on('session', (s) => {
-    sessions.add(s);
-    s.on('close', () => sessions.delete(s));
-    s.on('error', () => {});
-  });
-  server.on('stream', (stream) => {
-    stream.on('error', () => {});
+function startH2Watcher(opened: { resolve(): void }, cancelled: { resolve(): void }): Promise<H2Server> {
+  return startH2Server((stream) => {
     stream.respond({ ':status': 200 });
     stream.write('held;');
     stream.on('data', () => opened.resolve());
@@ -50,14 +38,6 @@ async function startH2Watcher(
       if (stream.rstCode !== http2Constants.NGHTTP2_NO_ERROR || stream.aborted) cancelled.resolve();
     });
   });
-  const port = await listen(server as unknown as net.Server);
-  return {
-    port,
-    close: async () => {
-      for (const s of sessions) s.destroy();
-      await new Promise<void>((r) => server.close(() => r()));
-    },
-  };
 }
 
 describe('HTTP/2 proxying', () => {
@@ -66,10 +46,7 @@ describe('HTTP/2 proxying', () => {
   let p: ProxyHandle;
 
   before(async () => {
-    app = await startH2App();
-    cleanup.add(() => app.close());
-    p = await startProxy(baseArgs(app.port));
-    cleanup.add(() => p.stop('SIGKILL'));
+    ({ app, p } = await startBehindProxy(cleanup, startH2App));
   });
   after(() => cleanup.run());
 
@@ -344,10 +321,7 @@ describe('gRPC proxying', () => {
   };
 
   before(async () => {
-    app = await startGrpcApp();
-    cleanup.add(() => app.close());
-    p = await startProxy(baseArgs(app.port));
-    cleanup.add(() => p.stop('SIGKILL'));
+    ({ app, p } = await startBehindProxy(cleanup, startGrpcApp));
     clients.inbound = new EchoClient(`127.0.0.1:${p.inbound.port}`);
     clients.outbound = new EchoClient(`127.0.0.1:${app.port}`, `http://127.0.0.1:${p.outbound.port}`);
     clients['outbound-h2'] = new EchoClient(`127.0.0.1:${p.outbound.port}`, undefined, {

@@ -8,7 +8,7 @@ import http from 'node:http';
 import type net from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import { type H2App, startEchoApp, startH2App, startTcpEchoApp } from '../helpers/apps.js';
-import { EchoClient, type GrpcApp, msg, startGrpcApp } from '../helpers/grpc.js';
+import { EchoClient, msg, startGrpcApp } from '../helpers/grpc.js';
 import { h2connect, h2request } from '../helpers/h2.js';
 import {
   Cleanup,
@@ -20,7 +20,7 @@ import {
   withTimeout,
 } from '../helpers/net.js';
 import { dump, type Exposition, findSample, findSamples, scrape, sumSamples } from '../helpers/prom.js';
-import { baseArgs, type ProxyHandle, startProxy } from '../helpers/proxy.js';
+import { baseArgs, type ProxyHandle, startBehindProxy, startProxy } from '../helpers/proxy.js';
 
 const T = { timeout: 30_000 };
 const TLS = 'no_identity';
@@ -214,14 +214,10 @@ describe('HTTP metrics', () => {
 
 describe('gRPC metrics', () => {
   const cleanup = new Cleanup();
-  let app: GrpcApp;
   let p: ProxyHandle;
 
   before(async () => {
-    app = await startGrpcApp();
-    cleanup.add(() => app.close());
-    p = await startProxy(baseArgs(app.port));
-    cleanup.add(() => p.stop('SIGKILL'));
+    ({ p } = await startBehindProxy(cleanup, startGrpcApp));
     const c = new EchoClient(`127.0.0.1:${p.inbound.port}`);
     cleanup.add(() => c.close());
     for (let i = 0; i < 3; i++) assert.equal((await c.unary(msg(`ok${i}`))).error, undefined);
@@ -256,10 +252,7 @@ describe('HTTP/2 metrics', () => {
   let p: ProxyHandle;
 
   before(async () => {
-    app = await startH2App();
-    cleanup.add(() => app.close());
-    p = await startProxy(baseArgs(app.port));
-    cleanup.add(() => p.stop('SIGKILL'));
+    ({ app, p } = await startBehindProxy(cleanup, startH2App));
     for (const [port, authority] of [
       [p.inbound.port, 'h2.metrics.test:80'],
       [p.outbound.port, `127.0.0.1:${app.port}`],

@@ -9,7 +9,7 @@ import { once } from 'node:events';
 import http2 from 'node:http2';
 import net from 'node:net';
 import { after, before, describe, test } from 'node:test';
-import { type Echo, startEchoApp, startRawHttpApp } from '../helpers/apps.js';
+import { type Echo, startEchoApp, startH2Server, startRawHttpApp } from '../helpers/apps.js';
 import {
   adminRequest,
   Cleanup,
@@ -18,10 +18,11 @@ import {
   request,
   startHttpServer,
   startTcpServer,
+  viaOutbound,
   waitFor,
   withTimeout,
 } from '../helpers/net.js';
-import { baseArgs, type ProxyHandle, startProxy } from '../helpers/proxy.js';
+import { baseArgs, type ProxyHandle, startBehindProxy, startProxy } from '../helpers/proxy.js';
 
 const T = { timeout: 60_000 };
 const H2_PREFACE = 'PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n';
@@ -104,10 +105,7 @@ describe('robustness against misbehaving clients', () => {
   let p: ProxyHandle;
 
   before(async () => {
-    app = await startEchoApp();
-    cleanup.add(() => app.close());
-    p = await startProxy([...baseArgs(app.port), '--detect-timeout', '500ms']);
-    cleanup.add(() => p.stop('SIGKILL'));
+    ({ app, p } = await startBehindProxy(cleanup, startEchoApp, ['--detect-timeout', '500ms']));
   });
   after(() => cleanup.run());
 
@@ -117,11 +115,7 @@ describe('robustness against misbehaving clients', () => {
     const i = await request({ host: '127.0.0.1', port: p.inbound.port, path: '/good' });
     assert.equal(i.status, 200);
     assert.equal((JSON.parse(i.body.toString()) as Echo).url, '/good');
-    const o = await request({
-      host: '127.0.0.1',
-      port: p.outbound.port,
-      path: `http://127.0.0.1:${app.port}/good`,
-    });
+    const o = await viaOutbound(p.outbound, `http://127.0.0.1:${app.port}/good`);
     assert.equal(o.status, 200);
   }
 
@@ -227,11 +221,7 @@ describe('robustness against misbehaving upstreams', () => {
     const i = await request({ host: '127.0.0.1', port: q.inbound.port, path: '/' });
     assert.equal(i.status, 502);
     assert.ok(i.headers['weft-proxy-error'], 'weft-proxy-error explains the 502');
-    const o = await request({
-      host: '127.0.0.1',
-      port: q.outbound.port,
-      path: `http://127.0.0.1:${app.port}/`,
-    });
+    const o = await viaOutbound(q.outbound, `http://127.0.0.1:${app.port}/`);
     assert.equal(o.status, 502);
     assert.equal((await adminRequest(q.admin, '/live')).status, 200);
   });
@@ -242,11 +232,7 @@ describe('robustness against misbehaving upstreams', () => {
     const q = await proxyTo(app.port);
     const i = await request({ host: '127.0.0.1', port: q.inbound.port, path: '/' });
     assert.equal(i.status, 502);
-    const o = await request({
-      host: '127.0.0.1',
-      port: q.outbound.port,
-      path: `http://127.0.0.1:${app.port}/`,
-    });
+    const o = await viaOutbound(q.outbound, `http://127.0.0.1:${app.port}/`);
     assert.equal(o.status, 502);
     assert.equal((await adminRequest(q.admin, '/live')).status, 200);
   });
@@ -286,15 +272,7 @@ describe('robustness against misbehaving upstreams', () => {
 
   /** An h2c app whose every stream misbehaves in the way `mode` says. */
   async function startBadH2App(mode: 'refuse' | 'destroy-session' | 'reset-mid-body'): Promise<number> {
-    const server = http2.createServer();
-    const sessions = new Set<http2.ServerHttp2Session>();
-    server.on('session', (s) => {
-      sessions.add(s);
-      s.on('close', () => sessions.delete(s));
-      s.on('error', () => {});
-    });
-    server.on('stream', (stream) => {
-      stream.on('error', () => {});
+    const app = await startH2Server((stream) => {
       if (mode === 'refuse') stream.close(http2.constants.NGHTTP2_REFUSED_STREAM);
       else if (mode === 'destroy-session') stream.session?.destroy();
       else {
@@ -303,13 +281,8 @@ describe('robustness against misbehaving upstreams', () => {
         stream.close(http2.constants.NGHTTP2_INTERNAL_ERROR);
       }
     });
-    server.listen(0, '127.0.0.1');
-    await once(server, 'listening');
-    cleanup.add(async () => {
-      for (const s of sessions) s.destroy();
-      await new Promise<void>((r) => server.close(() => r()));
-    });
-    return (server.address() as net.AddressInfo).port;
+    cleanup.add(() => app.close());
+    return app.port;
   }
 
   interface H2Outcome {

@@ -6,23 +6,24 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import http from 'node:http';
-import http2 from 'node:http2';
-import type net from 'node:net';
 import { after, before, describe, test } from 'node:test';
+import { startH2Server } from '../helpers/apps.js';
 import { h2connect } from '../helpers/h2.js';
 import {
   adminRequest,
   Cleanup,
   deferred,
   type HttpUpstream,
-  listen,
+  hashUntilEnd,
+  openRequest,
   request,
   startHttpServer,
   waitFor,
   withTimeout,
+  writeChunks,
 } from '../helpers/net.js';
 import { findSample, scrape } from '../helpers/prom.js';
-import { baseArgs, type ProxyHandle, rssBytes, startProxy } from '../helpers/proxy.js';
+import { baseArgs, type ProxyHandle, rssBytes, startBehindProxy, startProxy } from '../helpers/proxy.js';
 
 const T = { timeout: 60_000 };
 const MB = 1024 * 1024;
@@ -131,20 +132,10 @@ describe('streaming and back-pressure', () => {
         });
       } else if (url === '/big-download') {
         res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': TOTAL });
-        let i = 0;
-        const pump = (): void => {
-          while (i < TOTAL / CHUNK) {
-            const c = chunk(i++);
-            produced += c.length;
-            if (!res.write(c)) {
-              res.once('drain', pump);
-              return;
-            }
-          }
-          res.end();
-        };
         req.resume();
-        pump();
+        writeChunks(res, TOTAL / CHUNK, chunk, (n) => {
+          produced += n;
+        });
       } else {
         res.statusCode = 404;
         res.end();
@@ -201,32 +192,19 @@ describe('streaming and back-pressure', () => {
       async () => {
         firstRequestChunk = deferred();
         const t = target(side, '/streamed-request');
+        const { req, text } = openRequest({
+          host: '127.0.0.1',
+          port: t.port,
+          path: t.path,
+          method: 'POST',
+          headers: { 'transfer-encoding': 'chunked' },
+        });
+        req.flushHeaders();
+        req.write('part1;');
+        // The client sends the rest only once the app has seen the first part.
+        void firstRequestChunk.promise.then(() => req.end('part2'));
         const body = await withTimeout(
-          new Promise<string>((resolve, reject) => {
-            const req = http.request(
-              {
-                host: '127.0.0.1',
-                port: t.port,
-                path: t.path,
-                method: 'POST',
-                agent: false,
-                headers: { 'transfer-encoding': 'chunked' },
-              },
-              (res) => {
-                let got = '';
-                res.setEncoding('utf8');
-                res.on('data', (c: string) => {
-                  got += c;
-                });
-                res.on('end', () => resolve(got));
-              },
-            );
-            req.on('error', reject);
-            req.flushHeaders();
-            req.write('part1;');
-            // The client sends the rest only once the app has seen the first part.
-            void firstRequestChunk.promise.then(() => req.end('part2'));
-          }),
+          text,
           10_000,
           'the first part of the request body to reach the app while the client holds the rest',
         );
@@ -244,39 +222,15 @@ describe('streaming and back-pressure', () => {
       assert.equal((await request({ host: '127.0.0.1', port: p.inbound.port, path: '/warm' })).status, 200);
       const rss0 = await proxyRss(p);
       let handed = 0;
-      const response = new Promise<string>((resolve, reject) => {
-        const req = http.request(
-          {
-            host: '127.0.0.1',
-            port: p.inbound.port,
-            path: '/paused-upload',
-            method: 'POST',
-            agent: false,
-            headers: { 'content-length': TOTAL },
-          },
-          (res) => {
-            let got = '';
-            res.setEncoding('utf8');
-            res.on('data', (c: string) => {
-              got += c;
-            });
-            res.on('end', () => resolve(got));
-          },
-        );
-        req.on('error', reject);
-        let i = 0;
-        const pump = (): void => {
-          while (i < TOTAL / CHUNK) {
-            const c = chunk(i++);
-            handed += c.length;
-            if (!req.write(c)) {
-              req.once('drain', pump);
-              return;
-            }
-          }
-          req.end();
-        };
-        pump();
+      const { req, text: response } = openRequest({
+        host: '127.0.0.1',
+        port: p.inbound.port,
+        path: '/paused-upload',
+        method: 'POST',
+        headers: { 'content-length': TOTAL },
+      });
+      writeChunks(req, TOTAL / CHUNK, chunk, (n) => {
+        handed += n;
       });
       response.catch(() => {}); // awaited below
       await withTimeout(requestArrived.promise, 10_000, 'the upload to reach the app');
@@ -334,20 +288,11 @@ describe('streaming and back-pressure', () => {
         grew < 30 * MB,
         `proxy RSS grew by ${(grew / MB).toFixed(1)} MB while holding a stalled download`,
       );
-      const h = createHash('sha256');
-      let n = 0;
-      const done = new Promise<void>((resolve, reject) => {
-        res.on('data', (c: Buffer) => {
-          h.update(c);
-          n += c.length;
-        });
-        res.on('end', resolve);
-        res.on('error', reject);
-      });
+      const done = hashUntilEnd(res);
       res.resume();
-      await withTimeout(done, 30_000, 'the download to complete once the client reads');
-      assert.equal(n, TOTAL);
-      assert.equal(h.digest('hex'), sha50, 'every byte arrived, in order');
+      const got = await withTimeout(done, 30_000, 'the download to complete once the client reads');
+      assert.equal(got.length, TOTAL);
+      assert.equal(got.sha256, sha50, 'every byte arrived, in order');
     },
   );
 
@@ -366,41 +311,18 @@ describe('HTTP/2 back-pressure', () => {
       T,
       async (t) => {
         let produced = 0;
-        const server = http2.createServer();
-        const sessions = new Set<http2.ServerHttp2Session>();
-        server.on('session', (s) => {
-          sessions.add(s);
-          s.on('close', () => sessions.delete(s));
-          s.on('error', () => {});
-        });
-        server.on('stream', (stream) => {
-          stream.on('error', () => {});
-          stream.respond({ ':status': 200 });
-          let i = 0;
-          const pump = (): void => {
-            while (i < TOTAL / CHUNK) {
-              const c = chunk(i++);
-              produced += c.length;
-              if (!stream.write(c)) {
-                stream.once('drain', pump);
-                return;
-              }
-            }
-            stream.end();
-          };
-          pump();
-        });
-        const appPort = await listen(server as unknown as net.Server);
-        cleanup.add(async () => {
-          for (const s of sessions) s.destroy();
-          await new Promise<void>((r) => server.close(() => r()));
-        });
-        const p = await startProxy(baseArgs(appPort));
-        cleanup.add(() => p.stop('SIGKILL'));
+        const { app, p } = await startBehindProxy(cleanup, () =>
+          startH2Server((stream) => {
+            stream.respond({ ':status': 200 });
+            writeChunks(stream, TOTAL / CHUNK, chunk, (n) => {
+              produced += n;
+            });
+          }),
+        );
         const session = await h2connect(side === 'inbound' ? p.inbound.port : p.outbound.port);
         cleanup.add(() => session.destroy());
         const rss0 = await proxyRss(p);
-        const req = session.request({ ':path': '/big', ':authority': `127.0.0.1:${appPort}` });
+        const req = session.request({ ':path': '/big', ':authority': `127.0.0.1:${app.port}` });
         req.pause();
         const status = await withTimeout(
           new Promise<number>((resolve, reject) => {
@@ -419,20 +341,11 @@ describe('HTTP/2 back-pressure', () => {
         );
         assert.ok(stuckAt < TOTAL, `the app could write all ${TOTAL} bytes while the client read nothing`);
         assert.ok(rss1 - rss0 < 30 * MB, `proxy RSS grew by ${((rss1 - rss0) / MB).toFixed(1)} MB`);
-        const h = createHash('sha256');
-        let n = 0;
-        const done = new Promise<void>((resolve, reject) => {
-          req.on('data', (c: Buffer) => {
-            h.update(c);
-            n += c.length;
-          });
-          req.on('end', resolve);
-          req.on('error', reject);
-        });
+        const done = hashUntilEnd(req);
         req.resume();
-        await withTimeout(done, 30_000, 'the HTTP/2 download to complete once the client reads');
-        assert.equal(n, TOTAL);
-        assert.equal(h.digest('hex'), expectedSha(), 'every byte arrived, in order');
+        const got = await withTimeout(done, 30_000, 'the HTTP/2 download to complete once the client reads');
+        assert.equal(got.length, TOTAL);
+        assert.equal(got.sha256, expectedSha(), 'every byte arrived, in order');
         session.close();
         await p.stop('SIGKILL');
       },

@@ -10,7 +10,7 @@ import { after, before, describe, test } from 'node:test';
 import WebSocket, { WebSocketServer } from 'ws';
 import { sha256 } from '../helpers/apps.js';
 import { adminRequest, Cleanup, deferred, listen, request, withTimeout } from '../helpers/net.js';
-import { baseArgs, type ProxyHandle, startProxy } from '../helpers/proxy.js';
+import { type ProxyHandle, startBehindProxy } from '../helpers/proxy.js';
 
 const T = { timeout: 30_000 };
 
@@ -123,10 +123,7 @@ describe('WebSocket proxying', () => {
   let p: ProxyHandle;
 
   before(async () => {
-    app = await startWsApp();
-    cleanup.add(() => app.close());
-    p = await startProxy(baseArgs(app.port));
-    cleanup.add(() => p.stop('SIGKILL'));
+    ({ app, p } = await startBehindProxy(cleanup, startWsApp));
   });
   after(() => cleanup.run());
 
