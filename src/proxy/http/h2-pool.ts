@@ -27,7 +27,7 @@ export class H2Pool {
     // one that says what went wrong; streams failed by it look it up here.
     const session: http2.ClientHttp2Session = http2.connect(`http://${key}`, {
       settings: H2_CLIENT_SETTINGS,
-      maxSessionMemory: 64,
+      maxSessionMemory: 10,
       createConnection: () => {
         const socket = this.connector.connect(target);
         socket.once('error', (err) => this.connectErrors.set(session, err));

@@ -21,7 +21,7 @@ export class H2Server {
   private readonly sessions = new Set<http2.ServerHttp2Session>();
 
   constructor(service: HttpService<H2Exchange>) {
-    this.server = http2.createServer({ settings: SERVER_SETTINGS, maxSessionMemory: 64 });
+    this.server = http2.createServer({ settings: SERVER_SETTINGS, maxSessionMemory: 10 });
     this.server.on('stream', (stream, headers, flags) => {
       stream.on('error', () => {});
       service(new H2Exchange(stream, headers, (flags & NGHTTP2_FLAG_END_STREAM) !== 0));

@@ -1,0 +1,98 @@
+// The targets from the issue, checked against the measured rows:
+//   one Weft hop adds <= 0.3 ms at p50 and <= 1.5 ms at p99 over direct at 1,000 req/s (HTTP/1.1);
+//   Weft's max throughput >= 2x http-proxy's and >= 0.5x HAProxy's (HTTP/1.1);
+//   Weft's RSS under load < 60 MB.
+import type { CheckResult, Row } from './types.js';
+
+export const LIMITS = {
+  addedP50Ms: 0.3,
+  addedP99Ms: 1.5,
+  vsHttpProxy: 2,
+  vsHaproxy: 0.5,
+  rssMb: 60,
+};
+
+const ms = (v: number) => `${v.toFixed(3)} ms`;
+const rps = (v: number) => Math.round(v).toLocaleString('en-US');
+
+function http1(rows: Row[], target: Row['target']): Row | undefined {
+  return rows.find((r) => r.protocol === 'http1' && r.target === target && !r.error);
+}
+
+function addedLatency(rows: Row[], rate: number, pct: 'p50Ms' | 'p99Ms', limit: number): CheckResult {
+  const name = `weft +${pct.slice(0, 3)} over direct @ ${rate} req/s <= ${ms(limit)}`;
+  const weft = http1(rows, 'weft')?.fixed[String(rate)]?.result;
+  const direct = http1(rows, 'direct')?.fixed[String(rate)]?.result;
+  if (!weft || !direct)
+    return { name, status: 'SKIP', detail: 'needs both the weft and direct HTTP/1.1 rows' };
+  if (weft.latency.count === 0 || direct.latency.count === 0) {
+    return { name, status: 'MISS', detail: `no request completed (weft errors: ${weft.errors})` };
+  }
+  const added = weft.latency[pct] - direct.latency[pct];
+  const margin = limit - added;
+  const base = `${added >= 0 ? '+' : ''}${ms(added)} (weft ${ms(weft.latency[pct])}, direct ${ms(direct.latency[pct])})`;
+  if (weft.errors > 0) return { name, status: 'MISS', detail: `${base}, but weft had ${weft.errors} errors` };
+  return {
+    name,
+    status: margin >= 0 ? 'PASS' : 'MISS',
+    detail: margin >= 0 ? `${base}, margin ${ms(margin)}` : `${base}, over by ${ms(-margin)}`,
+  };
+}
+
+function throughputRatio(rows: Row[], peer: 'http-proxy' | 'haproxy', factor: number): CheckResult {
+  const name = `weft max rps >= ${factor}x ${peer} (HTTP/1.1)`;
+  const weft = http1(rows, 'weft')?.max?.result;
+  const other = http1(rows, peer)?.max?.result;
+  if (!weft || !other)
+    return { name, status: 'SKIP', detail: `needs both the weft and ${peer} HTTP/1.1 rows` };
+  const needed = other.rps * factor;
+  const ratio = other.rps > 0 ? weft.rps / other.rps : 0;
+  const base = `weft ${rps(weft.rps)} vs ${peer} ${rps(other.rps)} = ${ratio.toFixed(2)}x`;
+  if (weft.errors + weft.non2xx > 0) {
+    return {
+      name,
+      status: 'MISS',
+      detail: `${base}, but weft had ${weft.errors + weft.non2xx} errors/non-2xx`,
+    };
+  }
+  const diff = weft.rps - needed;
+  return {
+    name,
+    status: diff >= 0 ? 'PASS' : 'MISS',
+    detail: `${base} (needs ${rps(needed)}): ${diff >= 0 ? 'margin' : 'short by'} ${rps(Math.abs(diff))} req/s`,
+  };
+}
+
+function rowPeakRss(row: Row): number | undefined {
+  const peaks = [row.max, ...Object.values(row.fixed)]
+    .map((p) => p?.usage?.peakRssMb)
+    .filter((v): v is number => v !== undefined);
+  return peaks.length > 0 ? Math.max(...peaks) : undefined;
+}
+
+function rssUnderLoad(rows: Row[]): CheckResult {
+  const name = `weft peak RSS under load < ${LIMITS.rssMb} MB`;
+  const perRow = rows
+    .filter((r) => r.target === 'weft')
+    .map((r) => ({ protocol: r.protocol, peak: rowPeakRss(r) }))
+    .filter((r): r is { protocol: Row['protocol']; peak: number } => r.peak !== undefined);
+  if (perRow.length === 0) return { name, status: 'SKIP', detail: 'no weft row was measured' };
+  const peak = Math.max(...perRow.map((r) => r.peak));
+  const margin = LIMITS.rssMb - peak;
+  const each = perRow.map((r) => `${r.protocol} ${r.peak.toFixed(1)}`).join(', ');
+  return {
+    name,
+    status: margin > 0 ? 'PASS' : 'MISS',
+    detail: `${peak.toFixed(1)} MB (highest VmRSS sampled every 100 ms; per row: ${each}), ${margin > 0 ? 'margin' : 'over by'} ${Math.abs(margin).toFixed(1)} MB`,
+  };
+}
+
+export function computeChecks(rows: Row[], rate: number): CheckResult[] {
+  return [
+    addedLatency(rows, rate, 'p50Ms', LIMITS.addedP50Ms),
+    addedLatency(rows, rate, 'p99Ms', LIMITS.addedP99Ms),
+    throughputRatio(rows, 'http-proxy', LIMITS.vsHttpProxy),
+    throughputRatio(rows, 'haproxy', LIMITS.vsHaproxy),
+    rssUnderLoad(rows),
+  ];
+}

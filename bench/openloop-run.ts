@@ -1,0 +1,37 @@
+// Parent side of the open-loop generator: runs bench/openloop.ts in its own process (so it never shares
+// an event loop with the harness or a proxy) and reads its one-line JSON result.
+import { distBench } from './paths.js';
+import { runToCompletion } from './procs.js';
+import type { OpenLoopResult } from './types.js';
+
+export interface OpenLoopRequest {
+  port: number;
+  rate: number;
+  durationS: number;
+  connections: number;
+}
+
+export async function runOpenLoop(req: OpenLoopRequest): Promise<OpenLoopResult> {
+  const args = [
+    distBench('openloop.js'),
+    '--port',
+    String(req.port),
+    '--rate',
+    String(req.rate),
+    '--duration',
+    String(req.durationS),
+    '--connections',
+    String(req.connections),
+  ];
+  let output: string;
+  try {
+    output = await runToCompletion('openloop', process.execPath, args, (req.durationS + 30) * 1000);
+  } catch (err) {
+    // The generator prints {"error": "..."} before exiting non-zero; surface that text.
+    const message = (err as Error).message;
+    const json = /\{"error":.*\}/.exec(message)?.[0];
+    throw new Error(json ? `open-loop generator: ${(JSON.parse(json) as { error: string }).error}` : message);
+  }
+  const last = output.trim().split('\n').pop() ?? '';
+  return JSON.parse(last) as OpenLoopResult;
+}

@@ -1,0 +1,188 @@
+// The whole benchmark: for each protocol, start its upstream once, then measure each selected target
+// in turn against it. Exported for programmatic use (e.g. a CI smoke test); bench/run.ts is the CLI.
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { cpus, loadavg, release, tmpdir, totalmem } from 'node:os';
+import { join } from 'node:path';
+import type { BenchOptions } from './args.js';
+import { computeChecks } from './checks.js';
+import { ECHO_PATH, framedEchoRequest, grpcClientCheck, rawFramedCheck } from './grpc-payload.js';
+import { H2_CLIENTS, H2_STREAMS, runH2load } from './h2load.js';
+import { startNginx } from './nginx.js';
+import { startNodeServer } from './node-child.js';
+import { installCleanupHandlers, type Managed, onExit, stopAll, stopProcess } from './procs.js';
+import { type RowPlan, type RowSettings, runRow } from './rows.js';
+import { requireTools, toolVersions } from './tools.js';
+import type { BenchReport, Protocol, Row, TargetName } from './types.js';
+import { runWrk, WRK_CONNECTIONS } from './wrk.js';
+
+/** Targets measured per protocol (HTTP/2 and gRPC compare Weft with direct only). */
+const TARGETS_BY_PROTOCOL: Record<Protocol, TargetName[]> = {
+  http1: ['direct', 'weft', 'haproxy', 'http-proxy'],
+  h2: ['direct', 'weft'],
+  grpc: ['direct', 'weft'],
+};
+
+const TOOLS_BY_PROTOCOL: Record<Protocol, string[]> = {
+  http1: ['wrk', 'nginx'],
+  h2: ['h2load'],
+  grpc: ['h2load'],
+};
+
+interface Upstream {
+  proc: Managed;
+  port: number;
+  name: string;
+}
+
+async function startUpstream(protocol: Protocol, tempDir: string): Promise<Upstream> {
+  if (protocol === 'http1') return { ...(await startNginx(tempDir)), name: 'nginx' };
+  if (protocol === 'h2')
+    return { ...(await startNodeServer('h2-upstream', 'h2-upstream.js')), name: 'h2 upstream' };
+  return { ...(await startNodeServer('grpc-upstream', 'grpc-upstream.js')), name: 'grpc-js upstream' };
+}
+
+function planFor(
+  protocol: Protocol,
+  target: TargetName,
+  upstream: Upstream,
+  tempDir: string,
+  opts: BenchOptions,
+): RowPlan {
+  const ctx = { tempDir, upstreamPort: upstream.port, upstreamName: upstream.name };
+  if (protocol === 'http1') {
+    return { target, protocol, ctx, rates: opts.rates, max: (port, durationS) => runWrk(port, durationS) };
+  }
+  if (protocol === 'h2') {
+    return { target, protocol, ctx, rates: [], max: (port, durationS) => runH2load({ port, durationS }) };
+  }
+  const dataFile = join(tempDir, 'grpc-echo-request.bin');
+  const frame = framedEchoRequest();
+  writeFileSync(dataFile, frame);
+  return {
+    target,
+    protocol,
+    ctx,
+    rates: [],
+    check: async (port) => {
+      const note = await grpcClientCheck(port);
+      await rawFramedCheck(port, frame);
+      return `${note}; raw ${frame.length}-byte frame POST ok`;
+    },
+    max: (port, durationS) =>
+      runH2load({
+        port,
+        durationS,
+        path: ECHO_PATH,
+        dataFile,
+        headers: ['content-type: application/grpc', 'te: trailers'],
+      }),
+  };
+}
+
+/**
+ * Problems that make the run fail: a row that could not be measured (its process did not start or
+ * died, a check or a load tool failed), or any error on the direct path.
+ */
+function findProblems(rows: Row[]): string[] {
+  const problems: string[] = [];
+  for (const row of rows) {
+    const name = `${row.target} (${row.protocol})`;
+    if (row.error) problems.push(row.startFailed ? `${name} ${row.error}` : `${name}: ${row.error}`);
+    if (row.target !== 'direct') continue;
+    const max = row.max?.result;
+    if (max && max.errors + max.non2xx > 0) {
+      problems.push(`${name}: ${max.tool} saw ${max.errors} errors and ${max.non2xx} non-2xx responses`);
+    }
+    for (const [rate, phase] of Object.entries(row.fixed)) {
+      if (phase.result.errors > 0) {
+        problems.push(
+          `${name}: open-loop generator saw ${phase.result.errors} errors at ${rate} req/s ${JSON.stringify(phase.result.errorKinds)}`,
+        );
+      }
+    }
+  }
+  return problems;
+}
+
+export async function runBench(
+  opts: BenchOptions,
+  log: (line: string) => void = () => {},
+): Promise<BenchReport> {
+  installCleanupHandlers();
+  const startedAt = Date.now();
+  const loadAtStart = Math.round((loadavg()[0] ?? 0) * 100) / 100;
+  if (loadAtStart > 0.5) {
+    log(
+      `warning: 1-minute load average is ${loadAtStart} before the run; other work on this machine will add noise`,
+    );
+  }
+  const tools = toolVersions();
+  const tempDir = mkdtempSync(join(tmpdir(), 'weft-bench-'));
+  const removeTemp = () => rmSync(tempDir, { recursive: true, force: true });
+  onExit(removeTemp);
+  const settings: RowSettings = {
+    durationS: opts.durationS,
+    warmupS: opts.warmupS,
+    connections: opts.connections,
+    log,
+  };
+  const rows: Row[] = [];
+  const problems: string[] = [];
+  try {
+    for (const protocol of opts.protocols) {
+      const targets = TARGETS_BY_PROTOCOL[protocol].filter((t) => opts.only.includes(t));
+      if (targets.length === 0) continue;
+      let upstream: Upstream;
+      try {
+        requireTools(tools, TOOLS_BY_PROTOCOL[protocol]);
+        if (protocol === 'http1' && targets.includes('haproxy')) requireTools(tools, ['haproxy']);
+        log(`[${protocol}] starting upstream`);
+        upstream = await startUpstream(protocol, tempDir);
+      } catch (err) {
+        const message = `${protocol} upstream failed to start: ${(err as Error).message}`;
+        problems.push(message);
+        log(message);
+        for (const target of targets) rows.push({ target, protocol, fixed: {}, error: message });
+        continue;
+      }
+      try {
+        for (const target of targets) {
+          rows.push(await runRow(planFor(protocol, target, upstream, tempDir, opts), settings));
+        }
+      } finally {
+        await stopProcess(upstream.proc);
+      }
+    }
+  } finally {
+    await stopAll();
+    removeTemp();
+  }
+  problems.push(...findProblems(rows));
+  const cpu = cpus();
+  return {
+    date: new Date(startedAt).toISOString(),
+    machine: {
+      cpus: cpu.length,
+      cpuModel: cpu[0]?.model ?? 'unknown',
+      totalMemGb: Math.round((totalmem() / 2 ** 30) * 10) / 10,
+      kernel: release(),
+      node: process.version,
+      loadAvgAtStart: loadAtStart,
+    },
+    tools,
+    options: {
+      durationS: opts.durationS,
+      warmupS: opts.warmupS,
+      only: opts.only,
+      protocols: opts.protocols,
+      connections: opts.connections,
+      rates: opts.rates,
+      wrk: `wrk -t1 -c${WRK_CONNECTIONS} -d${opts.durationS}s`,
+      h2load: `h2load -t1 -c${H2_CLIENTS} -m${H2_STREAMS} -D ${opts.durationS} (${H2_CLIENTS * H2_STREAMS} concurrent streams)`,
+    },
+    rows,
+    checks: computeChecks(rows, opts.rates[0] ?? 1000),
+    problems,
+    totalSeconds: Math.round((Date.now() - startedAt) / 100) / 10,
+  };
+}
