@@ -1,4 +1,5 @@
 // Shared result shapes for the benchmark harness. Plain data only: everything here is written to JSON.
+import type { BenchOptions } from './args.js';
 
 export const TARGET_NAMES = ['direct', 'weft', 'haproxy', 'http-proxy'] as const;
 export type TargetName = (typeof TARGET_NAMES)[number];
@@ -111,16 +112,8 @@ export interface BenchReport {
     loadAvgAtStart: number;
   };
   tools: Record<string, string>;
-  options: {
-    durationS: number;
-    warmupS: number;
-    only: TargetName[];
-    protocols: Protocol[];
-    connections: number;
-    rates: number[];
-    wrk: string;
-    h2load: string;
-  };
+  /** The run's options, and the load tools' command lines. */
+  options: Omit<BenchOptions, 'outFile' | 'strict'> & { wrk: string; h2load: string };
   rows: Row[];
   checks: CheckResult[];
   /** Reasons the run counts as failed (exit code 1). */
