@@ -67,7 +67,7 @@ export class DirectionStack {
     this.h1Client = new H1Client(connector);
     this.h2Pool = new H2Pool(connector);
     const stats = (authority: string) => deps.http.stats(direction, NO_IDENTITY, authority);
-    const tunnels = { router, connector, stats, log: deps.log };
+    const tunnels = { router, connector, stats };
 
     this.h1 = new H1Server({
       service: stack<H1Exchange>(

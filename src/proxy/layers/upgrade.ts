@@ -1,7 +1,6 @@
 import http from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { AuthorityStats } from '../../metrics/http.js';
-import type { Logger } from '../../util/log.js';
 import { ProxyError, upstreamError } from '../errors.js';
 import { stripHopByHop } from '../http/headers.js';
 import { failRaw, writeHead } from '../http/raw.js';
@@ -14,7 +13,6 @@ export interface TunnelDeps {
   readonly router: Router;
   readonly connector: Connector;
   readonly stats: (authority: string) => AuthorityStats;
-  readonly log: Logger;
 }
 
 /**
@@ -31,8 +29,9 @@ export function upgradeHandler(deps: TunnelDeps) {
       failRaw(socket, route);
       return;
     }
-    const recorder = new ResponseRecorder(deps.stats(route.authority), performance.now());
-    deps.stats(route.authority).requests.inc();
+    const stats = deps.stats(route.authority);
+    stats.requests.inc();
+    const recorder = new ResponseRecorder(stats, performance.now());
     const headers = filtered.headers;
     if (route.authority !== filtered.host) headers.push('host', route.authority);
     headers.push('connection', 'upgrade', 'upgrade', filtered.upgrade ?? '');
