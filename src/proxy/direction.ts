@@ -68,23 +68,20 @@ export class DirectionStack {
     this.h2Pool = new H2Pool(connector);
     const stats = (authority: string) => deps.http.stats(direction, NO_IDENTITY, authority);
     const tunnels = { router, connector, stats };
+    // The request layers both HTTP versions share, outermost first.
+    const httpLayers = <E extends Exchange>(): HttpLayer<E>[] => [
+      routeLayer(router),
+      metricsLayer(deps.http, direction, NO_IDENTITY),
+    ];
 
     this.h1 = new H1Server({
-      service: stack<H1Exchange>(
-        [routeLayer(router), metricsLayer(deps.http, direction, NO_IDENTITY)],
-        forwardH1(this.h1Client),
-      ),
+      service: stack(httpLayers<H1Exchange>(), forwardH1(this.h1Client)),
       upgrade: upgradeHandler(tunnels),
       connect: opts.serveConnect ? connectHandler(tunnels) : refuseConnect,
       isDraining: deps.isDraining,
       log: deps.log,
     });
-    this.h2 = new H2Server(
-      stack<H2Exchange>(
-        [routeLayer(router), metricsLayer(deps.http, direction, NO_IDENTITY)],
-        forwardH2(this.h2Pool),
-      ),
-    );
+    this.h2 = new H2Server(stack(httpLayers<H2Exchange>(), forwardH2(this.h2Pool)));
     this.listener = new Listener(deps.tcp.stats(direction, 'src', NO_IDENTITY), (socket) =>
       this.accept(socket, connector),
     );

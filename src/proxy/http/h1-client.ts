@@ -205,9 +205,7 @@ export class H1Client {
     const key = formatHostPort(target);
     let conn = this.acquire(target, key);
     const retryingSink: ResponseSink = {
-      head: (s, m, h) => sink.head(s, m, h),
-      body: (c) => sink.body(c),
-      end: (t) => sink.end(t),
+      ...sink,
       error: (err) => {
         if (!hasBody && conn.reused && !conn.responseStarted) {
           conn = this.open(target, key);
