@@ -2,6 +2,8 @@ import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
 import { demoCommand } from './commands/demo.js';
 import { proxyCommand } from './commands/proxy.js';
+import { applyCommand, deleteCommand, getCommand } from './commands/resources.js';
+import { upCommand } from './commands/up.js';
 import { UsageError } from './errors.js';
 
 const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as {
@@ -21,6 +23,10 @@ export function buildProgram(): Command {
       process.stdout.write(`weft ${pkg.version} (node ${process.version})\n`);
     });
   proxyCommand(program);
+  upCommand(program);
+  applyCommand(program);
+  deleteCommand(program);
+  getCommand(program);
   demoCommand(program);
   return program;
 }

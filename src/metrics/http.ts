@@ -27,15 +27,32 @@ export function isFailure(status: number, grpcStatus: number | undefined, errore
 
 /** The series for one (direction, authority, tls) label set, resolved once and then reused. */
 export class AuthorityStats {
-  readonly requests: CounterSeries;
+  private requestSeries: CounterSeries | undefined;
   private readonly responses = new Map<number, CounterSeries>();
   private readonly latencies = new Map<number, HistogramSeries>();
+  /** The same authority's series with an endpoint's dst_* labels, by label-list identity. */
+  private byDst: WeakMap<Labels, AuthorityStats> | undefined;
 
   constructor(
     private readonly families: HttpFamilies,
     private readonly base: Labels,
-  ) {
-    this.requests = families.requestTotal.get(base);
+  ) {}
+
+  /** Resolved on first use, so an authority counted only per endpoint has no empty series. */
+  get requests(): CounterSeries {
+    this.requestSeries ??= this.families.requestTotal.get(this.base);
+    return this.requestSeries;
+  }
+
+  /** These series with an endpoint's dst_* labels added; resolved once per endpoint. */
+  withDst(dst: Labels): AuthorityStats {
+    this.byDst ??= new WeakMap();
+    let stats = this.byDst.get(dst);
+    if (!stats) {
+      stats = new AuthorityStats(this.families, [...this.base, ...dst]);
+      this.byDst.set(dst, stats);
+    }
+    return stats;
   }
 
   latency(status: number): HistogramSeries {

@@ -1,3 +1,5 @@
+import { randomBytes } from 'node:crypto';
+import { dns1123LabelError, labelKeyError, labelValueError } from '../catalog/names.js';
 import { type HostPort, parseHostPort, parsePort } from '../util/addr.js';
 import { parseDuration } from '../util/duration.js';
 
@@ -13,6 +15,21 @@ export interface ProxyConfig {
   readonly detectTimeoutMs: number;
   readonly shutdownGracePeriodMs: number;
   readonly enableShutdownEndpoint: boolean;
+  /** The control plane's Destination API; absent: names resolve by DNS only. */
+  readonly destination?: HostPort;
+  /** The workload this proxy fronts, registered with the control plane when set. */
+  readonly identity: WorkloadIdentity;
+}
+
+export interface WorkloadIdentity {
+  /** Empty: the proxy registers nothing. */
+  readonly workload: string;
+  readonly namespace: string;
+  readonly serviceAccount: string;
+  readonly pod: string;
+  readonly labels: Readonly<Record<string, string>>;
+  /** Where meshed peers reach this workload: by default the inbound listener. */
+  readonly advertise: HostPort;
 }
 
 /** The proxy's settings: flag name, environment variable, default and meaning. */
@@ -77,10 +94,47 @@ export const PROXY_SETTINGS = {
     'false',
     'serve POST /shutdown on the admin listener',
   ],
+  destination: [
+    '--destination',
+    'WEFT_PROXY_DESTINATION_ADDR',
+    '',
+    'the control plane (weft up) to discover services from, e.g. 127.0.0.1:8086; empty: DNS only',
+  ],
+  workload: [
+    '--workload',
+    'WEFT_PROXY_WORKLOAD',
+    '',
+    'the workload (deployment) this proxy fronts; set, it registers with the control plane',
+  ],
+  namespace: ['--namespace', 'WEFT_PROXY_NAMESPACE', 'default', "the workload's namespace"],
+  serviceAccount: [
+    '--service-account',
+    'WEFT_PROXY_SERVICE_ACCOUNT',
+    'default',
+    "the workload's service account",
+  ],
+  pod: [
+    '--pod',
+    'WEFT_PROXY_POD',
+    '',
+    "this instance's name (default: the workload name and a random suffix)",
+  ],
+  label: [
+    '--label',
+    'WEFT_PROXY_LABELS',
+    '',
+    "the workload's labels, k=v (repeat the flag, or comma-separate)",
+  ],
+  advertiseAddr: [
+    '--advertise-addr',
+    'WEFT_PROXY_ADVERTISE_ADDR',
+    '',
+    'where meshed peers reach this workload (default: the inbound listener, 0.0.0.0 as 127.0.0.1)',
+  ],
 } as const;
 
 export type SettingName = keyof typeof PROXY_SETTINGS;
-export type RawSettings = Partial<Record<SettingName, string | boolean>>;
+export type RawSettings = Partial<Record<SettingName, string | boolean | string[]>>;
 
 /** Where a value came from, to name it in errors: the flag, or the environment variable. */
 function origin(name: SettingName, fromEnv: boolean): string {
@@ -106,6 +160,23 @@ export function parsePortList(text: string, what: string): Set<number> {
   return ports;
 }
 
+/** Parses `k=v,k2=v2` into labels, each checked as Kubernetes checks label keys and values. */
+export function parseLabels(text: string, what: string): Record<string, string> {
+  const labels: Record<string, string> = {};
+  for (const part of text.split(',')) {
+    const item = part.trim();
+    if (item === '') continue;
+    const eq = item.indexOf('=');
+    if (eq <= 0) throw new Error(`${what}: "${item}" is not a label (expected key=value)`);
+    const key = item.slice(0, eq);
+    const value = item.slice(eq + 1);
+    const problem = labelKeyError(key) ?? labelValueError(value);
+    if (problem) throw new Error(`${what}: ${problem}`);
+    labels[key] = value;
+  }
+  return labels;
+}
+
 function parseBool(text: string, what: string): boolean {
   const t = text.trim().toLowerCase();
   if (['1', 'true', 'yes', 'on'].includes(t)) return true;
@@ -120,7 +191,7 @@ function parseBool(text: string, what: string): boolean {
 export function resolveProxyConfig(flags: RawSettings, env: NodeJS.ProcessEnv = process.env): ProxyConfig {
   const get = (name: SettingName): [string, string] => {
     const flag = flags[name];
-    if (flag !== undefined) return [String(flag), origin(name, false)];
+    if (flag !== undefined) return [Array.isArray(flag) ? flag.join(',') : String(flag), origin(name, false)];
     const fromEnv = env[PROXY_SETTINGS[name][1]];
     if (fromEnv !== undefined && fromEnv !== '') return [fromEnv, origin(name, true)];
     return [PROXY_SETTINGS[name][2], origin(name, false)];
@@ -132,8 +203,23 @@ export function resolveProxyConfig(flags: RawSettings, env: NodeJS.ProcessEnv = 
     if (ms <= 0) throw new Error(`${get(name)[1]}: must be greater than zero`);
     return ms;
   };
+  const inboundAddr = addr('inboundAddr');
+  const [destination] = get('destination');
+  const [workload, workloadOrigin] = get('workload');
+  const name = (setting: SettingName): string => {
+    const [value, from] = get(setting);
+    const problem = dns1123LabelError(value);
+    if (problem) throw new Error(`${from}: "${value}" ${problem}`);
+    return value;
+  };
+  if (workload !== '') name('workload');
+  if (workload !== '' && destination === '') {
+    throw new Error(`${workloadOrigin}: registering a workload needs the control plane (--destination)`);
+  }
+  const [pod] = get('pod');
+  const [advertise] = get('advertiseAddr');
   return {
-    inboundAddr: addr('inboundAddr'),
+    inboundAddr,
     outboundAddr: addr('outboundAddr'),
     adminAddr: addr('adminAddr'),
     inboundForward: addr('inboundForward'),
@@ -143,5 +229,25 @@ export function resolveProxyConfig(flags: RawSettings, env: NodeJS.ProcessEnv = 
     detectTimeoutMs: positive('detectTimeout'),
     shutdownGracePeriodMs: duration('shutdownGracePeriod'),
     enableShutdownEndpoint: parseBool(...get('enableShutdownEndpoint')),
+    ...(destination !== '' ? { destination: addr('destination') } : {}),
+    identity: {
+      workload,
+      namespace: name('namespace'),
+      serviceAccount: name('serviceAccount'),
+      pod:
+        pod !== ''
+          ? name('pod')
+          : workload !== ''
+            ? `${workload}-${randomBytes(4).toString('hex').slice(0, 5)}`
+            : '',
+      labels: parseLabels(...get('label')),
+      advertise:
+        advertise !== ''
+          ? addr('advertiseAddr')
+          : {
+              host: ['0.0.0.0', '::'].includes(inboundAddr.host) ? '127.0.0.1' : inboundAddr.host,
+              port: inboundAddr.port,
+            },
+    },
   };
 }

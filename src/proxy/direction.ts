@@ -3,6 +3,7 @@ import type { Direction, HttpMetrics } from '../metrics/http.js';
 import type { TcpMetrics } from '../metrics/tcp.js';
 import type { HostPort } from '../util/addr.js';
 import type { Logger } from '../util/log.js';
+import type { DestinationClient } from './discovery/destination.js';
 import type { Exchange, HttpLayer, HttpService } from './http/exchange.js';
 import { H1Client } from './http/h1-client.js';
 import type { H1Exchange } from './http/h1-exchange.js';
@@ -11,6 +12,7 @@ import type { H2Exchange } from './http/h2-exchange.js';
 import { H2Pool } from './http/h2-pool.js';
 import { H2Server } from './http/h2-server.js';
 import { Listener } from './layers/accept.js';
+import { balanceLayer } from './layers/balance.js';
 import { tcpConnector } from './layers/connect.js';
 import { detectProtocol } from './layers/detect.js';
 import { forwardH1 } from './layers/forward-h1.js';
@@ -33,6 +35,8 @@ export interface DirectionOptions {
   readonly opaquePorts?: ReadonlySet<number>;
   /** Outbound serves CONNECT tunnels; inbound refuses them. */
   readonly serveConnect: boolean;
+  /** Outbound with a control plane: service discovery and balancing. */
+  readonly discovery?: DestinationClient;
 }
 
 export interface DirectionDeps {
@@ -49,7 +53,7 @@ function stack<E extends Exchange>(layers: HttpLayer<E>[], leaf: HttpService<E>)
 
 /**
  * One side of the proxy (inbound or outbound), composed from the layers:
- * accept → detect → HTTP/1 | HTTP/2 | opaque → route → metrics → forward → pool → connect.
+ * accept → detect → HTTP/1 | HTTP/2 | opaque → route → balance → metrics → forward → pool → connect.
  */
 export class DirectionStack {
   readonly listener: Listener;
@@ -71,6 +75,7 @@ export class DirectionStack {
     // The request layers both HTTP versions share, outermost first.
     const httpLayers = <E extends Exchange>(): HttpLayer<E>[] => [
       routeLayer(router),
+      balanceLayer(opts.discovery),
       metricsLayer(deps.http, direction, NO_IDENTITY),
     ];
 

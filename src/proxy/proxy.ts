@@ -7,6 +7,8 @@ import { formatHostPort, type HostPort } from '../util/addr.js';
 import type { Logger } from '../util/log.js';
 import type { ProxyConfig } from './config.js';
 import { DirectionStack } from './direction.js';
+import { DestinationClient } from './discovery/destination.js';
+import { Registration } from './discovery/registration.js';
 import { authorityRouter, fixedRouter } from './layers/route.js';
 
 export interface BoundAddresses {
@@ -24,6 +26,8 @@ export class SidecarProxy {
   private readonly inbound: DirectionStack;
   private readonly outbound: DirectionStack;
   private readonly admin: AdminServer;
+  private readonly discovery: DestinationClient | undefined;
+  private readonly registration: Registration | undefined;
   private ready = false;
   private draining = false;
   private shutdownPromise: Promise<void> | undefined;
@@ -56,9 +60,23 @@ export class SidecarProxy {
       },
       deps,
     );
+    if (config.destination) {
+      this.discovery = new DestinationClient({
+        addr: config.destination,
+        namespace: config.identity.namespace,
+        pod: config.identity.pod,
+        balancer: {},
+        registry: this.registry,
+        log,
+      });
+      if (config.identity.workload !== '') {
+        this.registration = new Registration(config.destination, config.identity, log);
+      }
+    }
     this.outbound = new DirectionStack(
       {
         direction: 'outbound',
+        ...(this.discovery ? { discovery: this.discovery } : {}),
         router: authorityRouter(),
         connectTimeoutMs: config.outboundConnectTimeoutMs,
         detectTimeoutMs: config.detectTimeoutMs,
@@ -99,6 +117,7 @@ export class SidecarProxy {
         this.outbound.listener.listen(config.outboundAddr),
       );
       this.ready = true;
+      this.registration?.start();
       return { inbound, outbound, admin };
     } catch (err) {
       this.closeNow();
@@ -120,6 +139,8 @@ export class SidecarProxy {
     this.log.info({ reason, gracePeriodMs: this.config.shutdownGracePeriodMs }, 'shutting down');
     this.draining = true;
     this.ready = false;
+    // Leave every endpoint set first, so peers stop sending new requests here.
+    await this.registration?.stop();
     const sides = [this.inbound, this.outbound];
     for (const s of sides) s.listener.stopAccepting();
     const deadline = Date.now() + this.config.shutdownGracePeriodMs;
@@ -142,5 +163,6 @@ export class SidecarProxy {
       s.close();
     }
     this.admin.close();
+    this.discovery?.close();
   }
 }

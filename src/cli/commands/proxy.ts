@@ -14,10 +14,16 @@ import { UsageError } from '../errors.js';
 export function addProxyOptions(cmd: Command, skip: SettingName[] = []): Command {
   for (const [name, [flag, env, def, help]] of Object.entries(PROXY_SETTINGS)) {
     if (skip.includes(name as SettingName)) continue;
+    const described = def === '' ? `${help} (env ${env})` : `${help} (env ${env}, default ${def})`;
     const option =
       name === 'enableShutdownEndpoint'
         ? new Option(flag, `${help} (env ${env})`)
-        : new Option(`${flag} <value>`, `${help} (env ${env}, default ${def})`);
+        : name === 'label'
+          ? new Option(`${flag} <key=value>`, described).argParser((v: string, prev: string[] = []) => [
+              ...prev,
+              v,
+            ])
+          : new Option(`${flag} <value>`, described);
     cmd.addOption(option);
   }
   return cmd;

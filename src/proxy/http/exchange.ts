@@ -1,3 +1,4 @@
+import type { Labels } from '../../metrics/registry.js';
 import type { HostPort } from '../../util/addr.js';
 import type { ProxyError } from '../errors.js';
 
@@ -20,6 +21,12 @@ export abstract class Exchange {
   target: HostPort | undefined;
   /** The request path to send upstream (origin-form for HTTP/1). */
   path = '/';
+  /** The endpoint's metric labels (dst_*), once the balance layer has picked one. */
+  dst: Labels | undefined;
+  /** A failure decided before forwarding (no endpoint available): the forward leaf answers it. */
+  failure: ProxyError | undefined;
+  /** The error the proxy answered with, if it answered one itself. */
+  failedWith: ProxyError | undefined;
   readonly startedAt = performance.now();
   private observers: ExchangeObserver[] | undefined;
   private ended = false;
@@ -51,7 +58,15 @@ export abstract class Exchange {
   }
 
   /** Answers with the proxy's own error response, or resets the stream if headers went out. */
-  abstract fail(error: ProxyError): void;
+  fail(error: ProxyError): void {
+    this.failedWith = error;
+    this.sendFailure(error);
+  }
+
+  protected abstract sendFailure(error: ProxyError): void;
+
+  /** The client has gone: its connection or stream is closed. */
+  abstract readonly clientGone: boolean;
 }
 
 export type HttpService<E extends Exchange> = (exchange: E) => void;

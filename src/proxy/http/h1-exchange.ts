@@ -29,7 +29,11 @@ export class H1Exchange extends Exchange {
     setHost(this.request.headers, authority);
   }
 
-  fail(error: ProxyError): void {
+  get clientGone(): boolean {
+    return this.res.destroyed;
+  }
+
+  protected sendFailure(error: ProxyError): void {
     const res = this.res;
     if (res.headersSent) {
       res.destroy();

@@ -29,7 +29,11 @@ export class H2Exchange extends Exchange {
     this.headers[':authority'] = authority;
   }
 
-  fail(error: ProxyError): void {
+  get clientGone(): boolean {
+    return this.stream.destroyed;
+  }
+
+  protected sendFailure(error: ProxyError): void {
     const stream = this.stream;
     if (stream.headersSent || stream.destroyed) {
       if (!stream.destroyed) stream.close(http2.constants.NGHTTP2_INTERNAL_ERROR);

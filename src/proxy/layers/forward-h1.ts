@@ -21,7 +21,7 @@ export function forwardH1(client: H1Client): HttpService<H1Exchange> {
   return (ex) => {
     const target = ex.target;
     if (!target) {
-      ex.fail(new ProxyError(502, 'no route to an upstream'));
+      ex.fail(ex.failure ?? new ProxyError(502, 'no route to an upstream'));
       return;
     }
     const { req, res } = ex;

@@ -16,7 +16,7 @@ export function forwardH2(pool: H2Pool): HttpService<H2Exchange> {
   return (ex) => {
     const target = ex.target;
     if (!target) {
-      ex.fail(new ProxyError(502, 'no route to an upstream'));
+      ex.fail(ex.failure ?? new ProxyError(502, 'no route to an upstream'));
       return;
     }
     const downstream = ex.stream;

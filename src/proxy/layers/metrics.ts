@@ -15,14 +15,18 @@ export class ResponseRecorder implements ExchangeObserver {
   }
 }
 
-/** The metrics layer: request_total, response_total and response_latency_ms per authority. */
+/**
+ * The metrics layer: request_total, response_total and response_latency_ms per authority,
+ * and per endpoint (dst_* labels) when the balance layer has picked one.
+ */
 export function metricsLayer<E extends Exchange>(
   metrics: HttpMetrics,
   direction: Direction,
   tls: string,
 ): HttpLayer<E> {
   return (next) => (ex) => {
-    const stats = metrics.stats(direction, tls, ex.authority);
+    const byAuthority = metrics.stats(direction, tls, ex.authority);
+    const stats = ex.dst === undefined ? byAuthority : byAuthority.withDst(ex.dst);
     stats.requests.inc();
     ex.observe(new ResponseRecorder(stats, ex.startedAt));
     next(ex);

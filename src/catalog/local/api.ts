@@ -1,0 +1,184 @@
+import * as grpc from '@grpc/grpc-js';
+import type { DocumentMessage, OutcomeMessage, WorkloadMessage } from '../../grpc/protos.js';
+import type { Logger } from '../../util/log.js';
+import type { Workload } from '../catalog.js';
+import { dns1123LabelError, labelKeyError, labelValueError, portNameError } from '../names.js';
+import { GET_ALIASES } from '../resources.js';
+import { serviceEndpoints } from '../selection.js';
+import { documentRefs, type SourcedDocument, ValidationError, validateDocuments } from '../validate.js';
+import { CatalogError, type LocalCatalog, type Outcome } from './local-catalog.js';
+
+type Callback<T> = grpc.sendUnaryData<T>;
+
+const invalid = (details: string): Partial<grpc.StatusObject> => ({
+  code: grpc.status.INVALID_ARGUMENT,
+  details,
+});
+
+/** Checks a registration from a proxy; returns every problem, each naming its field. */
+export function workloadProblems(w: WorkloadMessage): string[] {
+  const problems: string[] = [];
+  const name = (field: string, value: string): void => {
+    if (value === '') problems.push(`${field} is required`);
+    else {
+      const p = dns1123LabelError(value);
+      if (p) problems.push(`${field} "${value.slice(0, 80)}" ${p}`);
+    }
+  };
+  name('namespace', w.namespace);
+  name('name', w.name);
+  name('pod', w.pod);
+  name('service_account', w.serviceAccount);
+  if (w.address === '' || w.address.length > 253 || !/^[A-Za-z0-9.:\-_]+$/.test(w.address)) {
+    problems.push(`address "${w.address.slice(0, 80)}" is not an IP address or host name`);
+  }
+  if (!Number.isInteger(w.port) || w.port < 0 || w.port > 65535)
+    problems.push(`port ${w.port} is out of range`);
+  const labels = Object.entries(w.labels);
+  if (labels.length > 64) problems.push('at most 64 labels');
+  for (const [k, v] of labels) {
+    const p = labelKeyError(k) ?? labelValueError(v);
+    if (p) problems.push(p);
+  }
+  for (const [k, v] of Object.entries(w.namedPorts)) {
+    const p = portNameError(k);
+    if (p) problems.push(`named port "${k}" ${p}`);
+    if (!Number.isInteger(v) || v < 1 || v > 65535) problems.push(`named port "${k}": ${v} is out of range`);
+  }
+  return problems;
+}
+
+/** The Registry service: proxies register the workload they front, and renew its lease. */
+export function registryService(catalog: LocalCatalog, log: Logger): grpc.UntypedServiceImplementation {
+  return {
+    register(call: grpc.ServerUnaryCall<WorkloadMessage, unknown>, cb: Callback<{ ttlMs: number }>) {
+      const w = call.request;
+      const problems = workloadProblems(w);
+      if (problems.length > 0) {
+        cb(invalid(`invalid registration: ${problems.join('; ')}`));
+        return;
+      }
+      const workload: Workload = {
+        namespace: w.namespace,
+        pod: w.pod,
+        workload: w.name,
+        serviceAccount: w.serviceAccount,
+        labels: w.labels,
+        address: w.address,
+        port: w.port,
+        namedPorts: w.namedPorts,
+      };
+      const isNew = catalog.workloads.get(w.namespace, w.pod) === undefined;
+      const lease = catalog.register(workload);
+      if (isNew)
+        log.info(
+          { namespace: w.namespace, pod: w.pod, address: w.address, port: w.port },
+          'workload registered',
+        );
+      cb(null, lease);
+    },
+    deregister(
+      call: grpc.ServerUnaryCall<{ namespace: string; pod: string }, unknown>,
+      cb: Callback<{ existed: boolean }>,
+    ) {
+      const { namespace, pod } = call.request;
+      const existed = catalog.deregister(namespace, pod);
+      if (existed) log.info({ namespace, pod }, 'workload deregistered');
+      cb(null, { existed });
+    },
+  };
+}
+
+function parseDocuments(docs: readonly DocumentMessage[]): SourcedDocument[] {
+  return docs.map((d) => {
+    try {
+      return { source: d.source, value: JSON.parse(d.json) as unknown };
+    } catch {
+      throw new ValidationError([`${d.source}: not valid JSON`]);
+    }
+  });
+}
+
+const toMessages = (outcomes: Outcome[]): OutcomeMessage[] => outcomes.map((o) => ({ ...o }));
+
+function refuse(err: unknown, cb: Callback<never>): void {
+  if (err instanceof ValidationError || err instanceof CatalogError) cb(invalid(err.message));
+  else cb({ code: grpc.status.INTERNAL, details: `the control plane failed: ${(err as Error).message}` });
+}
+
+/** The Resources service behind `weft apply`, `weft delete` and `weft get`. */
+export function resourcesService(catalog: LocalCatalog, log: Logger): grpc.UntypedServiceImplementation {
+  return {
+    apply(
+      call: grpc.ServerUnaryCall<{ documents: DocumentMessage[]; dryRun: boolean }, unknown>,
+      cb: Callback<unknown>,
+    ) {
+      try {
+        const resources = validateDocuments(parseDocuments(call.request.documents));
+        const outcomes = catalog.apply(resources, call.request.dryRun);
+        for (const o of outcomes)
+          if (o.action !== 'unchanged' && !call.request.dryRun) log.info(o, 'applied');
+        cb(null, { outcomes: toMessages(outcomes) });
+      } catch (err) {
+        refuse(err, cb);
+      }
+    },
+    delete(
+      call: grpc.ServerUnaryCall<{ documents: DocumentMessage[]; ignoreNotFound: boolean }, unknown>,
+      cb: Callback<unknown>,
+    ) {
+      try {
+        const outcomes = catalog.delete(
+          documentRefs(parseDocuments(call.request.documents)),
+          call.request.ignoreNotFound,
+        );
+        for (const o of outcomes) if (o.action === 'deleted') log.info(o, 'deleted');
+        cb(null, { outcomes: toMessages(outcomes) });
+      } catch (err) {
+        refuse(err, cb);
+      }
+    },
+    list(
+      call: grpc.ServerUnaryCall<
+        { kind: string; namespace: string; allNamespaces: boolean; name: string },
+        unknown
+      >,
+      cb: Callback<unknown>,
+    ) {
+      const { kind, allNamespaces, name } = call.request;
+      const resolved = GET_ALIASES[kind.toLowerCase()];
+      if (!resolved) {
+        cb(invalid(`unknown resource type "${kind}" (one of: services, workloads, endpoints)`));
+        return;
+      }
+      const ns = allNamespaces ? undefined : call.request.namespace || 'default';
+      const byName = <T>(items: T[], nameOf: (t: T) => string): T[] =>
+        name === '' ? items : items.filter((t) => nameOf(t) === name);
+      let objects: unknown[];
+      switch (resolved) {
+        case 'Service':
+          objects = byName(catalog.services.list(ns), (s) => s.metadata.name);
+          break;
+        case 'Workload':
+          objects = byName(catalog.workloads.list(ns), (w) => w.pod);
+          break;
+        default: {
+          const workloads = catalog.workloads.list();
+          objects = byName(catalog.services.list(ns), (s) => s.metadata.name).map((s) => ({
+            namespace: s.metadata.namespace,
+            name: s.metadata.name,
+            ports: serviceEndpoints(s, workloads),
+          }));
+        }
+      }
+      if (name !== '' && objects.length === 0) {
+        cb({
+          code: grpc.status.NOT_FOUND,
+          details: `${kind} "${name}" not found in namespace ${ns ?? '(all)'}`,
+        });
+        return;
+      }
+      cb(null, { objects: objects.map((o) => JSON.stringify(o)) });
+    },
+  };
+}

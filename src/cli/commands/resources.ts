@@ -1,0 +1,223 @@
+import * as grpc from '@grpc/grpc-js';
+import { type Command, Option } from 'commander';
+import { stringify } from 'yaml';
+import type { Workload } from '../../catalog/catalog.js';
+import { GET_ALIASES, type Service } from '../../catalog/resources.js';
+import { controlPlaneClient, unary } from '../../grpc/client.js';
+import type { DocumentMessage, OutcomeMessage } from '../../grpc/protos.js';
+import { type HostPort, parseHostPort } from '../../util/addr.js';
+import { UsageError } from '../errors.js';
+import { ManifestError, readManifests } from '../manifests.js';
+import { formatAge, table } from '../table.js';
+import { DEFAULT_CONTROL_PLANE_ADDR } from './up.js';
+
+const TIMEOUT_MS = 10_000;
+
+/** A failure to report as is (exit 1): refused input, an unreachable control plane. */
+export class CommandError extends Error {}
+
+function controlPlaneOption(): Option {
+  return new Option('--control-plane <host:port>', 'the control plane started by weft up')
+    .env('WEFT_CONTROL_PLANE_ADDR')
+    .default(DEFAULT_CONTROL_PLANE_ADDR);
+}
+
+function address(text: string): HostPort {
+  try {
+    return parseHostPort(text, '--control-plane');
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
+}
+
+async function call<Res>(addr: HostPort, method: string, req: unknown): Promise<Res> {
+  const client = controlPlaneClient('resources', addr);
+  try {
+    return await unary<unknown, Res>(client, method, req, TIMEOUT_MS);
+  } catch (err) {
+    const e = err as grpc.ServiceError;
+    if (e.code === grpc.status.UNAVAILABLE || e.code === grpc.status.DEADLINE_EXCEEDED) {
+      throw new CommandError(
+        `cannot reach the control plane at ${addr.host}:${addr.port} (is \`weft up\` running?): ${e.details}`,
+      );
+    }
+    throw new CommandError(e.details || e.message);
+  } finally {
+    client.close();
+  }
+}
+
+function documents(files: string[], recursive: boolean): DocumentMessage[] {
+  try {
+    return readManifests(files, recursive).map((d) => ({ source: d.source, json: JSON.stringify(d.value) }));
+  } catch (err) {
+    if (err instanceof ManifestError) throw new CommandError(`${err.message}\nnothing was sent`);
+    throw err;
+  }
+}
+
+const outcomeLine = (o: OutcomeMessage): string =>
+  o.action === 'deleted' || o.action === 'not found'
+    ? `${o.kind.toLowerCase()} "${o.name}" ${o.action}${o.namespace !== 'default' ? ` (namespace ${o.namespace})` : ''}`
+    : `${o.kind.toLowerCase()}/${o.name} ${o.action}${o.namespace !== 'default' ? ` (namespace ${o.namespace})` : ''}`;
+
+interface FileFlags {
+  filename: string[];
+  recursive?: boolean;
+  controlPlane: string;
+}
+
+export function applyCommand(program: Command): void {
+  program
+    .command('apply')
+    .description('create or update resources from YAML: all of them, or none if any is invalid')
+    .requiredOption(
+      '-f, --filename <path...>',
+      'a file, a directory of .yaml/.yml/.json files, or - for stdin',
+    )
+    .option('-R, --recursive', 'also read the directories inside a directory')
+    .option('--dry-run', 'validate and report what would change, without changing anything')
+    .addOption(controlPlaneOption())
+    .action(async (flags: FileFlags & { dryRun?: boolean }) => {
+      const addr = address(flags.controlPlane);
+      const docs = documents(flags.filename, flags.recursive ?? false);
+      const res = await call<{ outcomes: OutcomeMessage[] }>(addr, 'apply', {
+        documents: docs,
+        dryRun: flags.dryRun ?? false,
+      }).catch((err: unknown) => {
+        throw err instanceof CommandError ? new CommandError(`${err.message}\nnothing was applied`) : err;
+      });
+      const suffix = flags.dryRun ? ' (dry run)' : '';
+      for (const o of res.outcomes) process.stdout.write(`${outcomeLine(o)}${suffix}\n`);
+    });
+}
+
+export function deleteCommand(program: Command): void {
+  program
+    .command('delete')
+    .description('delete the resources named in YAML files')
+    .requiredOption(
+      '-f, --filename <path...>',
+      'a file, a directory of .yaml/.yml/.json files, or - for stdin',
+    )
+    .option('-R, --recursive', 'also read the directories inside a directory')
+    .option('--ignore-not-found', 'succeed for resources that are already gone')
+    .addOption(controlPlaneOption())
+    .action(async (flags: FileFlags & { ignoreNotFound?: boolean }) => {
+      const addr = address(flags.controlPlane);
+      const docs = documents(flags.filename, flags.recursive ?? false);
+      const res = await call<{ outcomes: OutcomeMessage[] }>(addr, 'delete', {
+        documents: docs,
+        ignoreNotFound: flags.ignoreNotFound ?? false,
+      });
+      for (const o of res.outcomes) process.stdout.write(`${outcomeLine(o)}\n`);
+    });
+}
+
+type Row = string[];
+
+function serviceRows(items: Service[], wide: boolean): Row[] {
+  return items.map((s) => [
+    ...(wide ? [s.metadata.namespace] : []),
+    s.metadata.name,
+    s.spec.ports.map((p) => `${p.port}${p.targetPort !== p.port ? `→${p.targetPort}` : ''}/TCP`).join(','),
+    s.spec.selector
+      ? Object.entries(s.spec.selector)
+          .map(([k, v]) => `${k}=${v}`)
+          .join(',')
+      : '<none>',
+    formatAge(s.metadata.creationTimestamp),
+  ]);
+}
+
+function workloadRows(items: Workload[], wide: boolean): Row[] {
+  return items.map((w) => [
+    ...(wide ? [w.namespace] : []),
+    w.pod,
+    w.workload,
+    w.port === 0 ? w.address : `${w.address}:${w.port}`,
+    w.serviceAccount,
+    Object.entries(w.labels)
+      .map(([k, v]) => `${k}=${v}`)
+      .join(',') || '<none>',
+  ]);
+}
+
+interface EndpointsView {
+  namespace: string;
+  name: string;
+  ports: Array<{ port: number; addresses: Array<{ address: string }> }>;
+}
+
+function endpointRows(items: EndpointsView[], wide: boolean): Row[] {
+  return items.map((e) => {
+    const addrs = [...new Set(e.ports.flatMap((p) => p.addresses.map((a) => a.address)))];
+    const shown = addrs.slice(0, 3).join(',') + (addrs.length > 3 ? ` + ${addrs.length - 3} more...` : '');
+    return [...(wide ? [e.namespace] : []), e.name, shown || '<none>'];
+  });
+}
+
+const HEADERS: Record<'Service' | 'Workload' | 'Endpoints', string[]> = {
+  Service: ['NAME', 'PORTS', 'SELECTOR', 'AGE'],
+  Workload: ['NAME', 'WORKLOAD', 'ADDRESS', 'SERVICE ACCOUNT', 'LABELS'],
+  Endpoints: ['NAME', 'ENDPOINTS'],
+};
+
+export function getCommand(program: Command): void {
+  program
+    .command('get')
+    .description('list resources: services (svc), workloads (wl), endpoints (ep)')
+    .argument('<kind>', 'services, workloads or endpoints')
+    .argument('[name]', 'one object by name')
+    .option('-n, --namespace <ns>', 'the namespace', 'default')
+    .option('-A, --all-namespaces', 'list across all namespaces')
+    .addOption(
+      new Option('-o, --output <format>', 'output format')
+        .choices(['table', 'yaml', 'json'])
+        .default('table'),
+    )
+    .addOption(controlPlaneOption())
+    .action(
+      async (
+        kind: string,
+        name: string | undefined,
+        flags: { namespace: string; allNamespaces?: boolean; output: string; controlPlane: string },
+      ) => {
+        const resolved = GET_ALIASES[kind.toLowerCase()];
+        if (!resolved)
+          throw new UsageError(`unknown resource type "${kind}" (one of: services, workloads, endpoints)`);
+        const addr = address(flags.controlPlane);
+        const res = await call<{ objects: string[] }>(addr, 'list', {
+          kind,
+          namespace: flags.namespace,
+          allNamespaces: flags.allNamespaces ?? false,
+          name: name ?? '',
+        });
+        const objects = res.objects.map((o) => JSON.parse(o) as unknown);
+        if (flags.output !== 'table') {
+          const out: unknown =
+            name !== undefined && objects.length === 1
+              ? objects[0]
+              : { apiVersion: 'v1', kind: 'List', items: objects };
+          process.stdout.write(
+            flags.output === 'json' ? `${JSON.stringify(out, null, 2)}\n` : stringify(out),
+          );
+          return;
+        }
+        if (objects.length === 0) {
+          const where = flags.allNamespaces ? 'any namespace' : `namespace ${flags.namespace}`;
+          process.stderr.write(`No resources found in ${where}.\n`);
+          return;
+        }
+        const wide = flags.allNamespaces ?? false;
+        const rows =
+          resolved === 'Service'
+            ? serviceRows(objects as Service[], wide)
+            : resolved === 'Workload'
+              ? workloadRows(objects as Workload[], wide)
+              : endpointRows(objects as EndpointsView[], wide);
+        const header = [...(wide ? ['NAMESPACE'] : []), ...HEADERS[resolved]];
+        process.stdout.write(table([header, ...rows]));
+      },
+    );
+}

@@ -1,0 +1,86 @@
+import { fileURLToPath } from 'node:url';
+import * as grpc from '@grpc/grpc-js';
+import * as protoLoader from '@grpc/proto-loader';
+
+/** The repository's proto directory (dist/src/grpc → proto/). */
+const PROTO_DIR = fileURLToPath(new URL('../../../proto/', import.meta.url));
+
+const LOADER_OPTIONS: protoLoader.Options = {
+  keepCase: false,
+  longs: Number,
+  enums: String,
+  defaults: true,
+  oneofs: true,
+  includeDirs: [PROTO_DIR],
+};
+
+type ServiceName = 'destination' | 'registry' | 'resources';
+const PACKAGES: Record<ServiceName, [file: string, pkg: string, service: string]> = {
+  destination: ['weft/destination.proto', 'weft.destination.v1', 'Destination'],
+  registry: ['weft/registry.proto', 'weft.registry.v1', 'Registry'],
+  resources: ['weft/resources.proto', 'weft.resources.v1', 'Resources'],
+};
+
+const cache = new Map<ServiceName, grpc.ServiceClientConstructor>();
+
+/** The gRPC service constructor for one of Weft's control plane APIs, loaded from its .proto. */
+export function serviceConstructor(name: ServiceName): grpc.ServiceClientConstructor {
+  let ctor = cache.get(name);
+  if (!ctor) {
+    const [file, pkg, service] = PACKAGES[name];
+    const definition = protoLoader.loadSync(file, LOADER_OPTIONS);
+    let node: unknown = grpc.loadPackageDefinition(definition);
+    for (const part of [...pkg.split('.'), service]) node = (node as Record<string, unknown>)[part];
+    ctor = node as grpc.ServiceClientConstructor;
+    cache.set(name, ctor);
+  }
+  return ctor;
+}
+
+// The messages as proto-loader presents them (camelCase fields, defaults filled in).
+
+export interface TcpAddress {
+  ip: string;
+  port: number;
+}
+export interface WeightedAddr {
+  addr: TcpAddress;
+  weight: number;
+  metricLabels: Record<string, string>;
+  tlsIdentity?: { dnsLikeIdentity: string } | null;
+  protocolHint?: { protocol?: 'h2' | 'opaque'; h2?: object | null; opaque?: object | null } | null;
+}
+export interface DestinationUpdate {
+  update?: 'add' | 'remove' | 'noEndpoints';
+  add?: { addrs: WeightedAddr[]; metricLabels: Record<string, string> } | null;
+  remove?: { addrs: TcpAddress[] } | null;
+  noEndpoints?: { exists: boolean } | null;
+}
+export interface GetDestination {
+  path: string;
+  contextToken: string;
+}
+export interface DestinationProfile {
+  fullyQualifiedName: string;
+  opaqueProtocol: boolean;
+}
+export interface WorkloadMessage {
+  namespace: string;
+  name: string;
+  pod: string;
+  serviceAccount: string;
+  labels: Record<string, string>;
+  address: string;
+  port: number;
+  namedPorts: Record<string, number>;
+}
+export interface DocumentMessage {
+  source: string;
+  json: string;
+}
+export interface OutcomeMessage {
+  kind: string;
+  namespace: string;
+  name: string;
+  action: string;
+}
