@@ -50,7 +50,8 @@ export function parseManifest(text: string, name: string): SourcedDocument[] {
     if (error) {
       const line = error.linePos?.[0];
       const where = line ? ` line ${line.line}, column ${line.col}` : '';
-      throw new ManifestError(`${source}:${where}: ${error.message.split('\n')[0]}`);
+      const message = (error.message.split('\n')[0] ?? '').replace(/ at line \d+, column \d+:?$/, '');
+      throw new ManifestError(`${source}:${where}: ${message}`);
     }
     const value: unknown = doc.toJS({ maxAliasCount: 100 });
     if (value === null || value === undefined) return; // an empty document, e.g. after a trailing ---

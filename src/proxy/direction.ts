@@ -71,7 +71,7 @@ export class DirectionStack {
     this.h1Client = new H1Client(connector);
     this.h2Pool = new H2Pool(connector);
     const stats = (authority: string) => deps.http.stats(direction, NO_IDENTITY, authority);
-    const tunnels = { router, connector, stats };
+    const tunnels = { router, connector, stats, ...(opts.discovery ? { discovery: opts.discovery } : {}) };
     // The request layers both HTTP versions share, outermost first.
     const httpLayers = <E extends Exchange>(): HttpLayer<E>[] => [
       routeLayer(router),

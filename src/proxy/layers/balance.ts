@@ -79,3 +79,30 @@ export function balanceLayer<E extends Exchange>(discovery: DestinationClient | 
     });
   };
 }
+
+/**
+ * Picks the endpoint for an opaque connection (a CONNECT tunnel): the least loaded by
+ * open connections per weight. Answers 'dns' for names the mesh does not know, and a
+ * 503 when no endpoint becomes available within the failfast timeout.
+ */
+export function pickForConnection(
+  discovery: DestinationClient,
+  authority: string,
+  cb: (result: Endpoint | 'dns' | ProxyError) => void,
+): void {
+  const resolution = discovery.resolve(authority);
+  if (resolution.status === 'dns') {
+    cb('dns');
+    return;
+  }
+  const ep = resolution.balancer.pickLeastLoaded();
+  if (ep) {
+    cb(ep);
+    return;
+  }
+  resolution.balancer.acquire((found, reason) => {
+    if (found) cb(found);
+    else if (resolution.status === 'dns') cb('dns');
+    else cb(new ProxyError(503, `no endpoint of ${authority} is available: ${reason ?? 'unknown'}`));
+  });
+}

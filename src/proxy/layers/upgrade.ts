@@ -1,9 +1,13 @@
 import http from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { AuthorityStats } from '../../metrics/http.js';
+import type { HostPort } from '../../util/addr.js';
+import type { Endpoint } from '../balance/endpoint.js';
+import type { DestinationClient } from '../discovery/destination.js';
 import { ProxyError, upstreamError } from '../errors.js';
 import { stripHopByHop } from '../http/headers.js';
 import { failRaw, writeHead } from '../http/raw.js';
+import { pickForConnection } from './balance.js';
 import type { Connector } from './connect.js';
 import { ResponseRecorder } from './metrics.js';
 import type { Router } from './route.js';
@@ -13,6 +17,8 @@ export interface TunnelDeps {
   readonly router: Router;
   readonly connector: Connector;
   readonly stats: (authority: string) => AuthorityStats;
+  /** Outbound with a control plane: CONNECT to a mesh service goes to its least-loaded endpoint. */
+  readonly discovery?: DestinationClient;
 }
 
 /**
@@ -90,28 +96,67 @@ export function connectHandler(deps: TunnelDeps) {
       failRaw(socket, route);
       return;
     }
-    const stats = deps.stats(route.authority);
-    stats.requests.inc();
-    const recorder = new ResponseRecorder(stats, performance.now());
-    const upstream = deps.connector.connect(route.target, true);
-    const onError = (err: Error): void => {
-      const error = upstreamError(err, route.target);
-      recorder.head(error.status);
-      recorder.end(error.status, undefined, false);
-      if (socket.writable) failRaw(socket, error);
-    };
-    upstream.once('error', onError);
-    socket.once('close', () => {
-      if (upstream.connecting) upstream.destroy();
-    });
-    upstream.once('connect', () => {
-      upstream.off('error', onError);
-      socket.write('HTTP/1.1 200 Connection Established\r\n\r\n');
-      recorder.head(200);
-      if (head.length > 0) upstream.write(head);
-      splice(socket, upstream, () => recorder.end(200, undefined, false));
+    if (!deps.discovery) {
+      tunnel(deps, socket, head, route.authority, route.target, undefined);
+      return;
+    }
+    pickForConnection(deps.discovery, route.authority, (picked) => {
+      if (picked instanceof ProxyError) {
+        const recorder = new ResponseRecorder(deps.stats(route.authority), performance.now());
+        recorder.head(picked.status);
+        recorder.end(picked.status, undefined, false);
+        if (socket.writable) failRaw(socket, picked);
+      } else if (picked === 'dns') {
+        tunnel(deps, socket, head, route.authority, route.target, undefined);
+      } else {
+        tunnel(deps, socket, head, route.authority, picked.spec.addr, picked);
+      }
     });
   };
+}
+
+/** Opens a CONNECT tunnel's upstream connection and splices it to the client. */
+function tunnel(
+  deps: TunnelDeps,
+  socket: Duplex,
+  head: Buffer,
+  authority: string,
+  target: HostPort,
+  endpoint: Endpoint | undefined,
+): void {
+  const byAuthority = deps.stats(authority);
+  const stats = endpoint ? byAuthority.withDst(endpoint.spec.labels) : byAuthority;
+  stats.requests.inc();
+  const recorder = new ResponseRecorder(stats, performance.now());
+  endpoint?.openConnection();
+  if (socket.destroyed) {
+    // The client left while waiting for an endpoint: give back a probe it may have claimed.
+    endpoint?.closeConnection();
+    return;
+  }
+  const upstream = deps.connector.connect(target, true);
+  const onError = (err: Error): void => {
+    endpoint?.closeConnection(true);
+    const error = upstreamError(err, target);
+    recorder.head(error.status);
+    recorder.end(error.status, undefined, false);
+    if (socket.writable) failRaw(socket, error);
+  };
+  upstream.once('error', onError);
+  socket.once('close', () => {
+    if (upstream.connecting) upstream.destroy();
+  });
+  upstream.once('connect', () => {
+    upstream.off('error', onError);
+    endpoint?.connected();
+    socket.write('HTTP/1.1 200 Connection Established\r\n\r\n');
+    recorder.head(200);
+    if (head.length > 0) upstream.write(head);
+    splice(socket, upstream, () => {
+      endpoint?.closeConnection();
+      recorder.end(200, undefined, false);
+    });
+  });
 }
 
 /** Inbound CONNECT has nowhere to go: the application is the only destination. */
