@@ -7,8 +7,8 @@ import { formatHostPort, type HostPort } from '../util/addr.js';
 import type { Logger } from '../util/log.js';
 import type { ProxyConfig } from './config.js';
 import { DirectionStack } from './direction.js';
-import { DestinationClient } from './discovery/destination.js';
-import { Registration } from './discovery/registration.js';
+import type { DestinationClient } from './discovery/destination.js';
+import type { Registration } from './discovery/registration.js';
 import { authorityRouter, fixedRouter } from './layers/route.js';
 
 export interface BoundAddresses {
@@ -37,9 +37,23 @@ export class SidecarProxy {
     this.resolveDone = resolve;
   });
 
-  constructor(
+  /**
+   * Builds a proxy. gRPC (about 19 MB resident) is loaded only when the proxy talks to a
+   * control plane.
+   */
+  static async create(config: ProxyConfig, log: Logger): Promise<SidecarProxy> {
+    if (!config.destination) return new SidecarProxy(config, log);
+    const [{ DestinationClient }, { Registration }] = await Promise.all([
+      import('./discovery/destination.js'),
+      import('./discovery/registration.js'),
+    ]);
+    return new SidecarProxy(config, log, { DestinationClient, Registration });
+  }
+
+  private constructor(
     private readonly config: ProxyConfig,
     private readonly log: Logger,
+    discovery?: { DestinationClient: typeof DestinationClient; Registration: typeof Registration },
   ) {
     registerProcessMetrics(this.registry);
     const deps = {
@@ -60,7 +74,8 @@ export class SidecarProxy {
       },
       deps,
     );
-    if (config.destination) {
+    if (config.destination && discovery) {
+      const { DestinationClient, Registration } = discovery;
       this.discovery = new DestinationClient({
         addr: config.destination,
         namespace: config.identity.namespace,

@@ -41,7 +41,7 @@ export function demoCommand(program: Command): void {
           parseLogLevel(process.env.WEFT_PROXY_LOG, 'WEFT_PROXY_LOG', 'warn'),
           'weft-proxy',
         );
-        const proxy = new SidecarProxy(config, log);
+        const proxy = await SidecarProxy.create(config, log);
         const done = runProxy(proxy, log);
         // runProxy logs the bound addresses; the demo prints its guide once they are known.
         const appAddr = formatHostPort(app.addr);

@@ -46,7 +46,7 @@ export function proxyCommand(program: Command): void {
       throw new UsageError((err as Error).message);
     }
     const log = createLogger(level, 'weft-proxy');
-    await runProxy(new SidecarProxy(config, log), log);
+    await runProxy(await SidecarProxy.create(config, log), log);
   });
 }
 
