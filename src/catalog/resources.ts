@@ -139,6 +139,11 @@ export function isKind(kind: unknown): kind is Kind {
 }
 
 /** What a `weft get` argument may be, mapped to the kind or view it lists. */
+export function getKind(alias: string): 'Service' | 'Workload' | 'Endpoints' | undefined {
+  const key = alias.toLowerCase();
+  return Object.hasOwn(GET_ALIASES, key) ? GET_ALIASES[key] : undefined;
+}
+
 export const GET_ALIASES: Readonly<Record<string, 'Service' | 'Workload' | 'Endpoints'>> = {
   service: 'Service',
   services: 'Service',

@@ -136,6 +136,8 @@ export function documentRefs(
     const v = value as { kind?: unknown; metadata?: { name?: unknown; namespace?: unknown } } | null;
     if (typeof v !== 'object' || v === null) {
       problems.push(`${source}: expected a resource, got ${describeValue(value)}`);
+    } else if (v.kind === undefined) {
+      problems.push(`${source}: missing field "kind"`);
     } else if (!isKind(v.kind)) {
       problems.push(`${source}: unknown kind "${String(v.kind)}" (known: ${Object.keys(KINDS).join(', ')})`);
     } else if (typeof v.metadata?.name !== 'string' || v.metadata.name === '') {

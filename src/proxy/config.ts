@@ -203,6 +203,11 @@ export function resolveProxyConfig(flags: RawSettings, env: NodeJS.ProcessEnv = 
     if (ms <= 0) throw new Error(`${get(name)[1]}: must be greater than zero`);
     return ms;
   };
+  const nonZeroPort = (name: SettingName): HostPort => {
+    const a = addr(name);
+    if (a.port === 0) throw new Error(`${get(name)[1]}: port 0 is not an address peers can reach`);
+    return a;
+  };
   const inboundAddr = addr('inboundAddr');
   const [destination] = get('destination');
   const [workload, workloadOrigin] = get('workload');
@@ -229,7 +234,7 @@ export function resolveProxyConfig(flags: RawSettings, env: NodeJS.ProcessEnv = 
     detectTimeoutMs: positive('detectTimeout'),
     shutdownGracePeriodMs: duration('shutdownGracePeriod'),
     enableShutdownEndpoint: parseBool(...get('enableShutdownEndpoint')),
-    ...(destination !== '' ? { destination: addr('destination') } : {}),
+    ...(destination !== '' ? { destination: nonZeroPort('destination') } : {}),
     identity: {
       workload,
       namespace: name('namespace'),
@@ -238,12 +243,12 @@ export function resolveProxyConfig(flags: RawSettings, env: NodeJS.ProcessEnv = 
         pod !== ''
           ? name('pod')
           : workload !== ''
-            ? `${workload}-${randomBytes(4).toString('hex').slice(0, 5)}`
+            ? `${workload.slice(0, 57)}-${randomBytes(4).toString('hex').slice(0, 5)}`
             : '',
       labels: parseLabels(...get('label')),
       advertise:
         advertise !== ''
-          ? addr('advertiseAddr')
+          ? nonZeroPort('advertiseAddr')
           : {
               host: ['0.0.0.0', '::'].includes(inboundAddr.host) ? '127.0.0.1' : inboundAddr.host,
               port: inboundAddr.port,

@@ -132,7 +132,7 @@ export class SidecarProxy {
         this.outbound.listener.listen(config.outboundAddr),
       );
       this.ready = true;
-      this.registration?.start();
+      this.registration?.start(inbound.port);
       return { inbound, outbound, admin };
     } catch (err) {
       this.closeNow();

@@ -3,7 +3,7 @@ import type { DocumentMessage, OutcomeMessage, WorkloadMessage } from '../../grp
 import type { Logger } from '../../util/log.js';
 import type { Workload } from '../catalog.js';
 import { dns1123LabelError, labelKeyError, labelValueError, portNameError } from '../names.js';
-import { GET_ALIASES } from '../resources.js';
+import { getKind } from '../resources.js';
 import { serviceEndpoints } from '../selection.js';
 import { documentRefs, type SourcedDocument, ValidationError, validateDocuments } from '../validate.js';
 import { CatalogError, type LocalCatalog, type Outcome } from './local-catalog.js';
@@ -146,7 +146,7 @@ export function resourcesService(catalog: LocalCatalog, log: Logger): grpc.Untyp
       cb: Callback<unknown>,
     ) {
       const { kind, allNamespaces, name } = call.request;
-      const resolved = GET_ALIASES[kind.toLowerCase()];
+      const resolved = getKind(kind);
       if (!resolved) {
         cb(invalid(`unknown resource type "${kind}" (one of: services, workloads, endpoints)`));
         return;

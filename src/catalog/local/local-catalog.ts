@@ -26,9 +26,18 @@ export class CatalogError extends Error {}
 
 const serviceKey = (s: Service): string => `${s.metadata.namespace}/${s.metadata.name}`;
 
+/** JSON with object keys sorted, so key order in a manifest does not count as a change. */
+function canonical(value: unknown): string {
+  return JSON.stringify(value, (_k, v: unknown) =>
+    v && typeof v === 'object' && !Array.isArray(v)
+      ? Object.fromEntries(Object.entries(v).sort(([x], [y]) => (x < y ? -1 : x > y ? 1 : 0)))
+      : v,
+  );
+}
+
 const sameContent = (a: Service, b: ValidResource['spec']): boolean =>
-  JSON.stringify([a.metadata.labels, a.metadata.annotations, a.spec]) ===
-  JSON.stringify([b.labels, b.annotations, b.spec]);
+  canonical([a.metadata.labels, a.metadata.annotations, a.spec]) ===
+  canonical([b.labels, b.annotations, b.spec]);
 
 /**
  * The local platform's catalog: applied resources and registered workloads, kept in a

@@ -34,17 +34,25 @@ export class SnapshotStore {
         return { version: 1, services: [], workloads: [] };
       throw err;
     }
-    let parsed: Partial<Snapshot>;
+    let parsed: unknown;
     try {
-      parsed = JSON.parse(text) as Partial<Snapshot>;
+      parsed = JSON.parse(text);
     } catch (err) {
       throw new Error(
         `${this.path} is not valid JSON (${(err as Error).message}); move it aside to start empty`,
       );
     }
-    if (parsed.version !== 1)
-      throw new Error(`${this.path} has an unknown format version ${String(parsed.version)}`);
-    return { version: 1, services: parsed.services ?? [], workloads: parsed.workloads ?? [] };
+    const snapshot = parsed as Partial<Snapshot> | null;
+    if (typeof snapshot !== 'object' || snapshot === null || snapshot.version !== 1) {
+      throw new Error(
+        `${this.path} is not a Weft state file (format version 1); move it aside to start empty`,
+      );
+    }
+    const { services = [], workloads = [] } = snapshot;
+    if (!Array.isArray(services) || !Array.isArray(workloads)) {
+      throw new Error(`${this.path}: services and workloads must be lists; move it aside to start empty`);
+    }
+    return { version: 1, services, workloads };
   }
 
   save(snapshot: Snapshot): void {

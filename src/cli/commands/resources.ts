@@ -2,7 +2,7 @@ import * as grpc from '@grpc/grpc-js';
 import { type Command, Option } from 'commander';
 import { stringify } from 'yaml';
 import type { Workload } from '../../catalog/catalog.js';
-import { GET_ALIASES, type Service } from '../../catalog/resources.js';
+import { getKind, type Service } from '../../catalog/resources.js';
 import { controlPlaneClient, unary } from '../../grpc/client.js';
 import type { DocumentMessage, OutcomeMessage } from '../../grpc/protos.js';
 import { type HostPort, parseHostPort } from '../../util/addr.js';
@@ -183,7 +183,7 @@ export function getCommand(program: Command): void {
         name: string | undefined,
         flags: { namespace: string; allNamespaces?: boolean; output: string; controlPlane: string },
       ) => {
-        const resolved = GET_ALIASES[kind.toLowerCase()];
+        const resolved = getKind(kind);
         if (!resolved)
           throw new UsageError(`unknown resource type "${kind}" (one of: services, workloads, endpoints)`);
         const addr = address(flags.controlPlane);

@@ -188,8 +188,7 @@ export class EndpointIndex {
     v.listeners.add(listener);
     listener(v.snapshot());
     return () => {
-      v.listeners.delete(listener);
-      if (v.listeners.size > 0) return;
+      if (!v.listeners.delete(listener) || v.listeners.size > 0) return;
       this.views.delete(key);
       this.byNamespace.get(ref.namespace)?.delete(v);
     };

@@ -39,7 +39,9 @@ export class Registration {
     };
   }
 
-  start(): void {
+  /** Starts registering; `inboundPort` is the bound inbound port, advertised when the configured one is 0. */
+  start(inboundPort: number): void {
+    if (this.message.port === 0) this.message.port = inboundPort;
     void this.renew();
   }
 

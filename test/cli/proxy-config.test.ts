@@ -1,0 +1,137 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { parseLabels, resolveProxyConfig } from '../../src/proxy/config.js';
+
+const DEST = '127.0.0.1:8086';
+
+test('without --destination nothing is discovered or registered', () => {
+  const c = resolveProxyConfig({}, {});
+  assert.equal(c.destination, undefined);
+  assert.ok(!('destination' in c));
+  assert.deepEqual(c.identity, {
+    workload: '',
+    namespace: 'default',
+    serviceAccount: 'default',
+    pod: '',
+    labels: {},
+    advertise: { host: '127.0.0.1', port: 4143 },
+  });
+});
+
+test('--destination is an address, from the flag or WEFT_PROXY_DESTINATION_ADDR', () => {
+  assert.deepEqual(resolveProxyConfig({ destination: DEST }, {}).destination, {
+    host: '127.0.0.1',
+    port: 8086,
+  });
+  assert.deepEqual(resolveProxyConfig({}, { WEFT_PROXY_DESTINATION_ADDR: 'cp:9' }).destination, {
+    host: 'cp',
+    port: 9,
+  });
+  assert.throws(() => resolveProxyConfig({ destination: 'nope' }, {}), /^Error: --destination: /);
+  assert.throws(
+    () => resolveProxyConfig({}, { WEFT_PROXY_DESTINATION_ADDR: 'x:99999' }),
+    /^Error: WEFT_PROXY_DESTINATION_ADDR: port 99999/,
+  );
+});
+
+test('--workload requires --destination, naming where the workload came from', () => {
+  assert.throws(() => resolveProxyConfig({ workload: 'web' }, {}), {
+    message: '--workload: registering a workload needs the control plane (--destination)',
+  });
+  assert.throws(() => resolveProxyConfig({}, { WEFT_PROXY_WORKLOAD: 'web' }), {
+    message: 'WEFT_PROXY_WORKLOAD: registering a workload needs the control plane (--destination)',
+  });
+  assert.equal(resolveProxyConfig({ workload: 'web', destination: DEST }, {}).identity.workload, 'web');
+});
+
+test('workload, namespace, service account and pod must be DNS-1123 labels', () => {
+  assert.throws(
+    () => resolveProxyConfig({ workload: 'Web', destination: DEST }, {}),
+    /^Error: --workload: "Web" must consist/,
+  );
+  assert.throws(
+    () => resolveProxyConfig({ destination: DEST }, { WEFT_PROXY_NAMESPACE: 'bad_ns' }),
+    /^Error: WEFT_PROXY_NAMESPACE: "bad_ns" must consist/,
+  );
+  assert.throws(() => resolveProxyConfig({ serviceAccount: '-sa' }, {}), /^Error: --service-account: "-sa"/);
+  assert.throws(() => resolveProxyConfig({ pod: 'p'.repeat(64) }, {}), /--pod: "p+" must be no more than 63/);
+});
+
+test('the pod defaults to the workload name and a five-character random suffix', () => {
+  const pods = new Set<string>();
+  for (let i = 0; i < 20; i++) {
+    const { pod } = resolveProxyConfig({ workload: 'web', destination: DEST }, {}).identity;
+    assert.match(pod, /^web-[0-9a-f]{5}$/);
+    pods.add(pod);
+  }
+  assert.ok(pods.size > 1, 'the suffix is random');
+  assert.equal(
+    resolveProxyConfig({ workload: 'web', destination: DEST, pod: 'web-0' }, {}).identity.pod,
+    'web-0',
+  );
+  assert.equal(
+    resolveProxyConfig({ workload: 'web', destination: DEST }, { WEFT_PROXY_POD: 'from-env' }).identity.pod,
+    'from-env',
+  );
+});
+
+test('the identity takes namespace and service account from flags or the environment', () => {
+  const c = resolveProxyConfig(
+    { workload: 'web', destination: DEST, serviceAccount: 'web-sa' },
+    { WEFT_PROXY_NAMESPACE: 'prod', WEFT_PROXY_SERVICE_ACCOUNT: 'ignored' },
+  );
+  assert.equal(c.identity.namespace, 'prod');
+  assert.equal(c.identity.serviceAccount, 'web-sa');
+});
+
+test('--label: repeated flags or comma-separated k=v, validated as Kubernetes labels', () => {
+  assert.deepEqual(resolveProxyConfig({ label: ['app=web', 'version=v1, tier=front'] }, {}).identity.labels, {
+    app: 'web',
+    version: 'v1',
+    tier: 'front',
+  });
+  assert.deepEqual(
+    resolveProxyConfig({}, { WEFT_PROXY_LABELS: 'app.kubernetes.io/name=web,empty=' }).identity.labels,
+    { 'app.kubernetes.io/name': 'web', empty: '' },
+  );
+  // The flag wins over the variable entirely.
+  assert.deepEqual(resolveProxyConfig({ label: ['a=1'] }, { WEFT_PROXY_LABELS: 'b=2' }).identity.labels, {
+    a: '1',
+  });
+  assert.throws(() => resolveProxyConfig({ label: ['app'] }, {}), {
+    message: '--label: "app" is not a label (expected key=value)',
+  });
+  assert.throws(() => resolveProxyConfig({ label: ['=web'] }, {}), /--label: "=web" is not a label/);
+  assert.throws(
+    () => resolveProxyConfig({ label: ['bad key=v'] }, {}),
+    /^Error: --label: label key "bad key" is invalid/,
+  );
+  assert.throws(
+    () => resolveProxyConfig({}, { WEFT_PROXY_LABELS: 'app=bad value' }),
+    /^Error: WEFT_PROXY_LABELS: label value "bad value" is invalid/,
+  );
+  assert.throws(
+    () => resolveProxyConfig({}, { WEFT_PROXY_LABELS: 'a=b=c' }),
+    /WEFT_PROXY_LABELS: label value "b=c"/,
+  );
+});
+
+test('parseLabels skips blanks and keeps the last of a repeated key', () => {
+  assert.deepEqual(parseLabels(' a=1 ,, a=2 ,', 'x'), { a: '2' });
+  assert.deepEqual(parseLabels('', 'x'), {});
+});
+
+test('the advertised address defaults to the inbound listener, a wildcard as 127.0.0.1', () => {
+  const adv = (flags: Parameters<typeof resolveProxyConfig>[0], env = {}) =>
+    resolveProxyConfig(flags, env).identity.advertise;
+  assert.deepEqual(adv({}), { host: '127.0.0.1', port: 4143 });
+  assert.deepEqual(adv({ inboundAddr: '0.0.0.0:5000' }), { host: '127.0.0.1', port: 5000 });
+  assert.deepEqual(adv({ inboundAddr: '[::]:5001' }), { host: '127.0.0.1', port: 5001 });
+  assert.deepEqual(adv({ inboundAddr: '10.1.2.3:5002' }), { host: '10.1.2.3', port: 5002 });
+  assert.deepEqual(adv({ inboundAddr: '0.0.0.0:5000', advertiseAddr: '192.168.1.5:6000' }), {
+    host: '192.168.1.5',
+    port: 6000,
+  });
+  assert.deepEqual(adv({}, { WEFT_PROXY_ADVERTISE_ADDR: 'node-1:7000' }), { host: 'node-1', port: 7000 });
+  assert.throws(() => adv({ advertiseAddr: 'nope' }), /--advertise-addr/);
+});
