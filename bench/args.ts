@@ -1,18 +1,28 @@
 // Command-line flags of `node dist/bench/run.js`.
 import { parseArgs as parseNodeArgs } from 'node:util';
-import { PROTOCOLS, type Protocol, TARGET_NAMES, type TargetName } from './types.js';
+import {
+  type BenchName,
+  type DiscoverySettings,
+  PROTOCOLS,
+  type Protocol,
+  SCENARIO_NAMES,
+  TARGET_NAMES,
+} from './types.js';
 
 export interface BenchOptions {
   /** Seconds per measured phase. */
   durationS: number;
   /** Seconds of unrecorded load before the measured phases of each target. */
   warmupS: number;
-  only: TargetName[];
+  /** Targets (proxy rows) and scenarios to run. */
+  only: BenchName[];
   protocols: Protocol[];
   /** Keep-alive sockets of the open-loop generator. */
   connections: number;
   /** Fixed open-loop rates in requests/s. The checks use the first one. */
   rates: number[];
+  /** Size of the discovery scenario (smaller with --quick). */
+  discovery: DiscoverySettings;
   /** Where to write the JSON (default bench/results/<ISO date>.json). */
   outFile?: string;
   /** Exit non-zero when a target check is a MISS. */
@@ -22,9 +32,10 @@ export interface BenchOptions {
 export const USAGE = `Usage: node dist/bench/run.js [options]
 
   --duration <s>      seconds per measured phase (integer, default 10)
-  --quick             1 s phases and 1 s warm-up: a smoke run
+  --quick             1 s phases and 1 s warm-up, a small discovery scenario: a smoke run
   --warmup <s>        seconds of unrecorded warm-up load per target (default 2, 1 with --quick)
-  --only <names>      comma list of targets: ${TARGET_NAMES.join(', ')} (default: all)
+  --only <names>      comma list of targets: ${TARGET_NAMES.join(', ')},
+                      and scenarios: ${SCENARIO_NAMES.join(', ')} (default: all)
   --protocols <list>  comma list of: ${PROTOCOLS.join(', ')} (default: all)
   --connections <n>   open-loop generator sockets (default 32)
   --out <file>        JSON output path (default bench/results/<ISO date>.json)
@@ -35,13 +46,32 @@ Exit status: 0 on success; 1 if a target could not be measured (its process fail
 or died, a check or a load tool failed), the direct path saw errors, or (with --strict) a
 check missed; 2 on bad flags.`;
 
-const ALIASES: Record<string, TargetName> = {
+const ALIASES: Record<string, BenchName> = {
   direct: 'direct',
   weft: 'weft',
   haproxy: 'haproxy',
   'http-proxy': 'http-proxy',
   httpproxy: 'http-proxy',
   node: 'http-proxy',
+  discovery: 'discovery',
+};
+
+/** The discovery scenario: full size, and the --quick smoke size. */
+export const DISCOVERY_FULL: DiscoverySettings = {
+  watchers: 200,
+  watcherProcesses: 2,
+  endpoints: 1000,
+  warmupChanges: 100,
+  changes: 500,
+  changesPerS: 100,
+};
+export const DISCOVERY_QUICK: DiscoverySettings = {
+  watchers: 20,
+  watcherProcesses: 2,
+  endpoints: 100,
+  warmupChanges: 10,
+  changes: 50,
+  changesPerS: 100,
 };
 
 export class UsageError extends Error {}
@@ -105,10 +135,11 @@ export function parseArgs(argv: string[]): BenchOptions | null {
   const options: BenchOptions = {
     durationS,
     warmupS,
-    only: only.length > 0 ? only : [...TARGET_NAMES],
+    only: only.length > 0 ? only : [...TARGET_NAMES, ...SCENARIO_NAMES],
     protocols: protocols.length > 0 ? protocols : [...PROTOCOLS],
     connections: positiveInt('--connections', v.connections, 32),
     rates: [1000, 5000],
+    discovery: { ...(quick ? DISCOVERY_QUICK : DISCOVERY_FULL) },
     strict: v.strict === true,
   };
   if (v.out !== undefined) options.outFile = v.out;

@@ -1,8 +1,9 @@
 // The targets from the issue, checked against the measured rows:
 //   one Weft hop adds <= 0.3 ms at p50 and <= 1.5 ms at p99 over direct at 1,000 req/s (HTTP/1.1);
 //   Weft's max throughput >= 2x http-proxy's and >= 0.5x HAProxy's (HTTP/1.1);
-//   Weft's RSS under load < 60 MB.
-import type { CheckResult, Row } from './types.js';
+//   Weft's RSS under load < 60 MB;
+//   discovery: a change to a Service's endpoints reaches every watching proxy within 100 ms at p99.
+import type { CheckResult, DiscoveryResult, Row } from './types.js';
 
 export const LIMITS = {
   addedP50Ms: 0.3,
@@ -10,6 +11,7 @@ export const LIMITS = {
   vsHttpProxy: 2,
   vsHaproxy: 0.5,
   rssMb: 60,
+  discoveryP99Ms: 100,
 };
 
 const ms = (v: number) => `${v.toFixed(3)} ms`;
@@ -87,12 +89,38 @@ function rssUnderLoad(rows: Row[]): CheckResult {
   };
 }
 
-export function computeChecks(rows: Row[], rate: number): CheckResult[] {
+function discoveryLatency(d: DiscoveryResult | undefined): CheckResult {
+  const name = `discovery change -> all watchers p99 < ${LIMITS.discoveryP99Ms} ms`;
+  if (!d) return { name, status: 'SKIP', detail: 'the discovery scenario was not run' };
+  const l = d.latency;
+  if (d.error || !l) return { name, status: 'MISS', detail: `not measured: ${d.error?.split('\n')[0]}` };
+  const s = d.settings;
+  const base = `${ms(l.p99Ms)} (p50 ${ms(l.p50Ms)}, max ${ms(l.maxMs)}; ${l.count} changes, ${s.watchers} watchers, ${s.endpoints} endpoints)`;
+  const faults = [
+    d.incomplete > 0 ? `${d.incomplete} changes not seen by every watcher` : '',
+    d.rpcErrors > 0 ? `${d.rpcErrors} failed Register/Deregister calls` : '',
+    d.streamErrors > 0 ? `${d.streamErrors} watch streams failed` : '',
+    d.noEndpoints > 0 ? `${d.noEndpoints} unexpected noEndpoints` : '',
+    d.finalSetMismatches > 0 ? `${d.finalSetMismatches} watchers ended with a wrong set` : '',
+  ].filter((f) => f !== '');
+  if (l.count === 0 || faults.length > 0) {
+    return { name, status: 'MISS', detail: `${base}, but ${faults.join(', ') || 'no change was seen'}` };
+  }
+  const margin = LIMITS.discoveryP99Ms - l.p99Ms;
+  return {
+    name,
+    status: margin > 0 ? 'PASS' : 'MISS',
+    detail: `${base}, ${margin > 0 ? 'margin' : 'over by'} ${ms(Math.abs(margin))}`,
+  };
+}
+
+export function computeChecks(rows: Row[], rate: number, discovery?: DiscoveryResult): CheckResult[] {
   return [
     addedLatency(rows, rate, 'p50Ms', LIMITS.addedP50Ms),
     addedLatency(rows, rate, 'p99Ms', LIMITS.addedP99Ms),
     throughputRatio(rows, 'http-proxy', LIMITS.vsHttpProxy),
     throughputRatio(rows, 'haproxy', LIMITS.vsHaproxy),
     rssUnderLoad(rows),
+    discoveryLatency(discovery),
   ];
 }

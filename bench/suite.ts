@@ -5,6 +5,7 @@ import { cpus, loadavg, release, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import type { BenchOptions } from './args.js';
 import { computeChecks } from './checks.js';
+import { runDiscovery } from './discovery.js';
 import { ECHO_PATH, framedEchoRequest, grpcClientCheck, rawFramedCheck } from './grpc-payload.js';
 import { H2_CLIENTS, H2_STREAMS, runH2load } from './h2load.js';
 import { startNginx } from './nginx.js';
@@ -12,7 +13,7 @@ import { startNodeServer } from './node-child.js';
 import { installCleanupHandlers, type Managed, onExit, stopAll, stopProcess } from './procs.js';
 import { type RowPlan, type RowSettings, runRow } from './rows.js';
 import { requireTools, toolVersions } from './tools.js';
-import type { BenchReport, Protocol, Row, TargetName } from './types.js';
+import type { BenchReport, DiscoveryResult, Protocol, Row, TargetName } from './types.js';
 import { runWrk, WRK_CONNECTIONS } from './wrk.js';
 
 /** Targets measured per protocol (HTTP/2 and gRPC compare Weft with direct only). */
@@ -128,6 +129,7 @@ export async function runBench(
   };
   const rows: Row[] = [];
   const problems: string[] = [];
+  let discovery: DiscoveryResult | undefined;
   try {
     for (const protocol of opts.protocols) {
       const targets = TARGETS_BY_PROTOCOL[protocol].filter((t) => opts.only.includes(t));
@@ -153,11 +155,13 @@ export async function runBench(
         await stopProcess(upstream.proc);
       }
     }
+    if (opts.only.includes('discovery')) discovery = await runDiscovery(opts.discovery, tempDir, log);
   } finally {
     await stopAll();
     removeTemp();
   }
   problems.push(...findProblems(rows));
+  if (discovery?.error) problems.push(`discovery: ${discovery.error}`);
   const cpu = cpus();
   return {
     date: new Date(startedAt).toISOString(),
@@ -177,11 +181,13 @@ export async function runBench(
       protocols: opts.protocols,
       connections: opts.connections,
       rates: opts.rates,
+      discovery: opts.discovery,
       wrk: `wrk -t1 -c${WRK_CONNECTIONS} -d${opts.durationS}s`,
       h2load: `h2load -t1 -c${H2_CLIENTS} -m${H2_STREAMS} -D ${opts.durationS} (${H2_CLIENTS * H2_STREAMS} concurrent streams)`,
     },
     rows,
-    checks: computeChecks(rows, opts.rates[0] ?? 1000),
+    ...(discovery ? { discovery } : {}),
+    checks: computeChecks(rows, opts.rates[0] ?? 1000, discovery),
     problems,
     totalSeconds: Math.round((Date.now() - startedAt) / 100) / 10,
   };

@@ -1,5 +1,5 @@
 // Renders a BenchReport as a plain-text table, the check results, and a legend.
-import type { BenchReport, LatencyPercentiles, Phase, Row } from './types.js';
+import type { BenchReport, DiscoveryResult, LatencyPercentiles, Phase, Row } from './types.js';
 
 const f3 = (v: number) => v.toFixed(3);
 const signed = (v: number) => `${v >= 0 ? '+' : ''}${v.toFixed(3)}`;
@@ -99,6 +99,66 @@ function sendLagLine(report: BenchReport, rates: number[]): string | undefined {
   return `send lag:  generator lag (scheduled -> written) p50/p99 on the direct row: ${parts.join(', ')};\n           it is inside every latency figure, so compare targets by +p50/+p99`;
 }
 
+const f1 = (v: number) => v.toFixed(1);
+const triple = (l: LatencyPercentiles | undefined, digits = 1) =>
+  l && l.count > 0 ? [l.p50Ms, l.p99Ms, l.maxMs].map((v) => v.toFixed(digits)).join('/') : '-';
+
+/** The discovery scenario: one row, then how it was run. */
+function discoveryLines(d: DiscoveryResult): string[] {
+  const durationOf = (v: number) => `${v.toFixed(1)} s`;
+  const s = d.settings;
+  const title = `Discovery: ${int(s.endpoints)} endpoints, ${s.watchers} watchers in ${s.watcherProcesses} processes, ${s.changes} changes at ${s.changesPerS}/s (bin/weft.js up)`;
+  if (d.error && !d.latency) return [title, `  FAILED: ${d.error.split('\n')[0]}`];
+  const cp = d.controlPlane;
+  const header = [
+    'change -> all watchers p50/p99/max ms',
+    'add',
+    'remove',
+    '-> first watcher',
+    'ack',
+    'CP RSS MB peak/churn/start',
+    'CP CPU s churn/total',
+    'watchers CPU s',
+    'missed',
+    'errors',
+    'other CPU s',
+  ];
+  const errors = d.rpcErrors + d.streamErrors + d.noEndpoints + d.finalSetMismatches;
+  const row = [
+    triple(d.latency),
+    triple(d.latencyAdd),
+    triple(d.latencyRemove),
+    triple(d.firstWatcher),
+    triple(d.ack),
+    cp ? `${f1(cp.peakRssMb)}/${f1(cp.churnPeakRssMb)}/${f1(cp.startRssMb)}` : '-',
+    cp ? `${f1(cp.churnCpuS)}/${f1(cp.totalCpuS)}` : '-',
+    d.watcherCpuS === undefined ? '-' : f1(d.watcherCpuS),
+    String(d.incomplete),
+    String(errors),
+    d.noise ? f1(d.noise.otherCpuS + d.noise.stealS) : '-',
+  ];
+  const widths = header.map((h, i) => Math.max(h.length, (row[i] ?? '').length));
+  const line = (cells: string[]) => `  ${cells.map((c, i) => c.padStart(widths[i] ?? 0)).join('  ')}`;
+  const lines = [
+    title,
+    '',
+    line(header),
+    line(row),
+    '',
+    `  latency:  per change, from issuing its Register/Deregister call to the last watcher seeing the address`,
+    `            added/removed (add, remove: by kind; first watcher: to the first one; ack: call -> answer)`,
+    `  setup:    ${int(s.endpoints)} endpoints registered in ${durationOf(d.registerS ?? 0)}; every watcher had the whole set after ${durationOf(d.syncS ?? 0)};`,
+    `            then ${s.warmupChanges} warm-up changes (not measured; to all watchers p50/p99/max ${triple(d.warmupLatency)} ms)`,
+    `  churn:    ${durationOf(d.churnS ?? 0)} measured, with ${int(d.churnRenewals ?? 0)} lease renewals (every workload renews at ttl/3, spread out)`,
+    '  CP:       bin/weft.js up; RSS: peak is VmHWM over its whole run (incl. the initial sync), churn the highest',
+    '            VmRSS sampled every 100 ms in the measured churn, start VmRSS at its ready line; CPU: utime+stime',
+    '            in the measured churn / over its whole run; watchers CPU s: both watcher processes, measured churn',
+  ];
+  if (d.error) lines.push(`  error: ${d.error.split('\n')[0]}`);
+  if (d.errorSamples) lines.push(...d.errorSamples.map((e) => `  error sample: ${e}`));
+  return lines;
+}
+
 export function renderReport(report: BenchReport): string {
   const rates = report.options.rates;
   const header = [
@@ -128,20 +188,15 @@ export function renderReport(report: BenchReport): string {
   const o = report.options;
   const lines = [
     `Weft benchmark ${report.date}  (${report.machine.cpus} cores, ${report.machine.cpuModel}, node ${report.machine.node}, load ${report.machine.loadAvgAtStart} at start)`,
-    '',
-    ...pad([header, ...body]),
-    '',
-    `max rps:   HTTP/1.1 ${o.wrk}; HTTP/2 and gRPC ${o.h2load}; closed loop, after ${o.warmupS} s warm-up`,
-    `latency:   open loop at fixed rates, ${o.durationS} s each, ${o.connections} keep-alive sockets, measured from the`,
-    '           scheduled send time to the end of the response (coordinated omission not hidden)',
-    '+p50/+p99: latency added over direct at the same rate; CPU s: proxy utime+stime per phase (max rps, then',
-    '           each rate); RSS MB: highest VmRSS of the proxy sampled every 100 ms during the phases',
   ];
+  if (report.rows.length > 0) lines.push('', ...pad([header, ...body]), '', ...legend(o));
   const lag = sendLagLine(report, rates);
   if (lag) lines.push(lag);
-  lines.push(
-    "other CPU: CPU seconds used by processes outside the benchmark (plus steal) during the row's phases",
-  );
+  if (report.rows.length > 0) {
+    lines.push(
+      "other CPU: CPU seconds used by processes outside the benchmark (plus steal) during the row's phases",
+    );
+  }
   const noisy = noisyPhases(report);
   if (noisy.length > 0) {
     lines.push(
@@ -150,6 +205,16 @@ export function renderReport(report: BenchReport): string {
       `  ${noisy.join(', ')}`,
     );
   }
+  const d = report.discovery;
+  if (d) {
+    lines.push('', ...discoveryLines(d));
+    const other = d.noise ? d.noise.otherCpuS + d.noise.stealS : 0;
+    if (d.churnS && other > 0.05 * d.churnS) {
+      lines.push(
+        `  Warning: other work used ${other.toFixed(1)} CPU s during the churn (> 5% of a core); the figures are disturbed`,
+      );
+    }
+  }
   if (failures.length > 0) lines.push('', 'Failures:', ...failures);
   lines.push('', 'Checks:');
   for (const c of report.checks) lines.push(`  ${c.status.padEnd(4)}  ${c.name}: ${c.detail}`);
@@ -157,4 +222,14 @@ export function renderReport(report: BenchReport): string {
     lines.push('', 'Problems (exit 1):', ...report.problems.map((p) => `  ${p.split('\n')[0]}`));
   }
   return lines.join('\n');
+}
+
+function legend(o: BenchReport['options']): string[] {
+  return [
+    `max rps:   HTTP/1.1 ${o.wrk}; HTTP/2 and gRPC ${o.h2load}; closed loop, after ${o.warmupS} s warm-up`,
+    `latency:   open loop at fixed rates, ${o.durationS} s each, ${o.connections} keep-alive sockets, measured from the`,
+    '           scheduled send time to the end of the response (coordinated omission not hidden)',
+    '+p50/+p99: latency added over direct at the same rate; CPU s: proxy utime+stime per phase (max rps, then',
+    '           each rate); RSS MB: highest VmRSS of the proxy sampled every 100 ms during the phases',
+  ];
 }

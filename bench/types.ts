@@ -4,6 +4,11 @@ import type { BenchOptions } from './args.js';
 export const TARGET_NAMES = ['direct', 'weft', 'haproxy', 'http-proxy'] as const;
 export type TargetName = (typeof TARGET_NAMES)[number];
 
+/** Scenarios that are not a proxy row; `--only` selects them by name like targets. */
+export const SCENARIO_NAMES = ['discovery'] as const;
+export type ScenarioName = (typeof SCENARIO_NAMES)[number];
+export type BenchName = TargetName | ScenarioName;
+
 export const PROTOCOLS = ['http1', 'h2', 'grpc'] as const;
 export type Protocol = (typeof PROTOCOLS)[number];
 
@@ -100,6 +105,84 @@ export interface CheckResult {
   detail: string;
 }
 
+/** Size of the discovery scenario (bench/discovery.ts). */
+export interface DiscoverySettings {
+  /** Destination.Get streams, each on its own connection. */
+  watchers: number;
+  /** Processes the watchers are split over. */
+  watcherProcesses: number;
+  /** Endpoints the Service keeps throughout (workloads registered before the churn). */
+  endpoints: number;
+  /** Changes at the start of the churn that are not measured (the first ones after the sync are slow). */
+  warmupChanges: number;
+  /** Measured changes: alternately one deregistration and one new registration. */
+  changes: number;
+  /** Changes per second (open loop: each is sent at its scheduled time, acknowledged or not). */
+  changesPerS: number;
+}
+
+/** CPU and memory of the control plane process during the discovery scenario. */
+export interface ControlPlaneUsage {
+  /** VmRSS right after its ready line, before anything was registered. */
+  startRssMb: number;
+  /** VmHWM (the kernel's peak resident set since start), read just before it is stopped. */
+  peakRssMb: number;
+  /** Highest VmRSS sampled every 100 ms during the churn. */
+  churnPeakRssMb: number;
+  /** utime+stime during the measured churn (first measured change sent to the last one seen everywhere). */
+  churnCpuS: number;
+  /** utime+stime over its whole life: start, registrations, initial sync, churn. */
+  totalCpuS: number;
+}
+
+export interface DiscoveryResult {
+  settings: DiscoverySettings;
+  /** Set when the scenario could not be measured (a process failed, the initial sync timed out, ...). */
+  error?: string;
+  /** The control plane's command line. */
+  command?: string;
+  /** Seconds to register the initial endpoints, and for every watcher to receive the whole set. */
+  registerS?: number;
+  syncS?: number;
+  /** Seconds from the first measured change sent to the last one seen everywhere (or the wait's end). */
+  churnS?: number;
+  /**
+   * Per change, from the moment its Register/Deregister call was issued to the moment the LAST watcher
+   * saw the address added/removed. Over the changes every watcher saw; also split by kind.
+   */
+  latency?: LatencyPercentiles;
+  latencyAdd?: LatencyPercentiles;
+  latencyRemove?: LatencyPercentiles;
+  /** The same, to the FIRST watcher that saw it: the difference to `latency` is the fan-out. */
+  firstWatcher?: LatencyPercentiles;
+  /** From issuing the call to its acknowledgement, as the harness saw it. */
+  ack?: LatencyPercentiles;
+  /** Changes some watcher never saw within the wait (10 s after the last change was acknowledged). */
+  incomplete: number;
+  /** The warm-up changes' latency to every watcher (not in `latency` or the check). */
+  warmupLatency?: LatencyPercentiles;
+  /** Register/Deregister calls that failed (churn, and lease renewals). */
+  rpcErrors: number;
+  /** Lease renewals sent during the run (each workload renews every ttl/3, as a proxy does). */
+  renewals: number;
+  /** Of those, how many were sent during the measured churn. */
+  churnRenewals?: number;
+  /** Watch streams that failed or ended, `noEndpoints` messages, and streams whose final set was wrong. */
+  streamErrors: number;
+  noEndpoints: number;
+  finalSetMismatches: number;
+  controlPlane?: ControlPlaneUsage;
+  /** CPU seconds of the watcher processes during the churn (they share the machine's two cores). */
+  watcherCpuS?: number;
+  noise?: { otherCpuS: number; stealS: number };
+  errorSamples?: string[];
+  /**
+   * Per change, in the order sent, warm-up first: [issued at (ms after the first), ack, first watcher,
+   * last watcher] (the last three in ms after it was issued; -1: never, or not by every watcher).
+   */
+  timeline?: Array<[number, number, number, number]>;
+}
+
 export interface BenchReport {
   date: string;
   machine: {
@@ -115,6 +198,8 @@ export interface BenchReport {
   /** The run's options, and the load tools' command lines. */
   options: Omit<BenchOptions, 'outFile' | 'strict'> & { wrk: string; h2load: string };
   rows: Row[];
+  /** The discovery scenario, when selected. */
+  discovery?: DiscoveryResult;
   checks: CheckResult[];
   /** Reasons the run counts as failed (exit code 1). */
   problems: string[];
