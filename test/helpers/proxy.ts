@@ -32,6 +32,11 @@ export const REPO_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 export const WEFT_BIN = fileURLToPath(new URL('../../../bin/weft.js', import.meta.url));
 
 const live = new Set<ChildProcess>();
+/** Kills `proc` with the proxies if the test process exits or is interrupted before it does. */
+export function trackChild(proc: ChildProcess): void {
+  live.add(proc);
+  proc.once('exit', () => live.delete(proc));
+}
 function killAll(): void {
   for (const p of live) p.kill('SIGKILL');
 }
@@ -71,7 +76,7 @@ export function baseArgs(appPort: number): string[] {
 }
 
 /** The child's environment: ours without any WEFT_PROXY_* or *_proxy variables, plus `env`. */
-function childEnv(env: Record<string, string | undefined> | undefined): NodeJS.ProcessEnv {
+export function childEnv(env: Record<string, string | undefined> | undefined): NodeJS.ProcessEnv {
   const out: NodeJS.ProcessEnv = {};
   for (const [k, v] of Object.entries(process.env)) {
     if (k.startsWith('WEFT_')) continue;

@@ -1,4 +1,4 @@
-import { closeSync, openSync, readFileSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, openSync, readFileSync, unlinkSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 
 /** Raised when another live control plane holds the state directory. */
@@ -56,6 +56,11 @@ export class StateDirLock {
       unlinkSync(path);
     }
     throw new Error(`could not lock state dir ${dir}`);
+  }
+
+  /** Records the address the owner serves once it is bound (it may have asked for port 0). */
+  setAddress(address: string): void {
+    writeFileSync(this.path, JSON.stringify({ pid: process.pid, address }), { mode: 0o600 });
   }
 
   release(): void {

@@ -64,6 +64,7 @@ export function upCommand(program: Command): void {
           { grpcAddr, adminAddr, clusterDomain: flags.clusterDomain, log },
         );
         const bound = await plane.start();
+        lock.setAddress(formatHostPort(bound.grpc));
         log.info(
           {
             grpc: formatHostPort(bound.grpc),
