@@ -137,21 +137,3 @@ export type Resource = Service;
 export function isKind(kind: unknown): kind is Kind {
   return typeof kind === 'string' && Object.hasOwn(KINDS, kind);
 }
-
-/** What a `weft get` argument may be, mapped to the kind or view it lists. */
-export function getKind(alias: string): 'Service' | 'Workload' | 'Endpoints' | undefined {
-  const key = alias.toLowerCase();
-  return Object.hasOwn(GET_ALIASES, key) ? GET_ALIASES[key] : undefined;
-}
-
-export const GET_ALIASES: Readonly<Record<string, 'Service' | 'Workload' | 'Endpoints'>> = {
-  service: 'Service',
-  services: 'Service',
-  svc: 'Service',
-  workload: 'Workload',
-  workloads: 'Workload',
-  wl: 'Workload',
-  endpoints: 'Endpoints',
-  endpoint: 'Endpoints',
-  ep: 'Endpoints',
-};

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { GET_ALIASES, isKind, KINDS } from '../../src/catalog/resources.js';
+import { GET_ALIASES } from '../../src/catalog/kinds.js';
+import { isKind, KINDS } from '../../src/catalog/resources.js';
 import {
   DEFAULT_NAMESPACE,
   documentRefs,

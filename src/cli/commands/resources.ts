@@ -1,15 +1,16 @@
-import * as grpc from '@grpc/grpc-js';
+import type { ServiceError } from '@grpc/grpc-js';
 import { type Command, Option } from 'commander';
-import { stringify } from 'yaml';
 import type { Workload } from '../../catalog/catalog.js';
-import { getKind, type Service } from '../../catalog/resources.js';
-import { controlPlaneClient, unary } from '../../grpc/client.js';
+import { getKind } from '../../catalog/kinds.js';
+import type { Service } from '../../catalog/resources.js';
 import type { DocumentMessage, OutcomeMessage } from '../../grpc/protos.js';
 import { type HostPort, parseHostPort } from '../../util/addr.js';
 import { UsageError } from '../errors.js';
-import { ManifestError, readManifests } from '../manifests.js';
 import { formatAge, table } from '../table.js';
 import { DEFAULT_CONTROL_PLANE_ADDR } from './up.js';
+
+// gRPC, YAML and the manifest reader load only when a command runs, so `weft proxy`
+// (which shares this CLI) does not carry them.
 
 const TIMEOUT_MS = 10_000;
 
@@ -31,12 +32,16 @@ function address(text: string): HostPort {
 }
 
 async function call<Res>(addr: HostPort, method: string, req: unknown): Promise<Res> {
+  const [{ status }, { controlPlaneClient, unary }] = await Promise.all([
+    import('@grpc/grpc-js'),
+    import('../../grpc/client.js'),
+  ]);
   const client = controlPlaneClient('resources', addr);
   try {
     return await unary<unknown, Res>(client, method, req, TIMEOUT_MS);
   } catch (err) {
-    const e = err as grpc.ServiceError;
-    if (e.code === grpc.status.UNAVAILABLE || e.code === grpc.status.DEADLINE_EXCEEDED) {
+    const e = err as ServiceError;
+    if (e.code === status.UNAVAILABLE || e.code === status.DEADLINE_EXCEEDED) {
       throw new CommandError(
         `cannot reach the control plane at ${addr.host}:${addr.port} (is \`weft up\` running?): ${e.details}`,
       );
@@ -47,7 +52,8 @@ async function call<Res>(addr: HostPort, method: string, req: unknown): Promise<
   }
 }
 
-function documents(files: string[], recursive: boolean): DocumentMessage[] {
+async function documents(files: string[], recursive: boolean): Promise<DocumentMessage[]> {
+  const { ManifestError, readManifests } = await import('../manifests.js');
   try {
     return readManifests(files, recursive).map((d) => ({ source: d.source, json: JSON.stringify(d.value) }));
   } catch (err) {
@@ -80,7 +86,7 @@ export function applyCommand(program: Command): void {
     .addOption(controlPlaneOption())
     .action(async (flags: FileFlags & { dryRun?: boolean }) => {
       const addr = address(flags.controlPlane);
-      const docs = documents(flags.filename, flags.recursive ?? false);
+      const docs = await documents(flags.filename, flags.recursive ?? false);
       const res = await call<{ outcomes: OutcomeMessage[] }>(addr, 'apply', {
         documents: docs,
         dryRun: flags.dryRun ?? false,
@@ -105,7 +111,7 @@ export function deleteCommand(program: Command): void {
     .addOption(controlPlaneOption())
     .action(async (flags: FileFlags & { ignoreNotFound?: boolean }) => {
       const addr = address(flags.controlPlane);
-      const docs = documents(flags.filename, flags.recursive ?? false);
+      const docs = await documents(flags.filename, flags.recursive ?? false);
       const res = await call<{ outcomes: OutcomeMessage[] }>(addr, 'delete', {
         documents: docs,
         ignoreNotFound: flags.ignoreNotFound ?? false,
@@ -199,9 +205,11 @@ export function getCommand(program: Command): void {
             name !== undefined && objects.length === 1
               ? objects[0]
               : { apiVersion: 'v1', kind: 'List', items: objects };
-          process.stdout.write(
-            flags.output === 'json' ? `${JSON.stringify(out, null, 2)}\n` : stringify(out),
-          );
+          const text =
+            flags.output === 'json'
+              ? `${JSON.stringify(out, null, 2)}\n`
+              : (await import('yaml')).stringify(out);
+          process.stdout.write(text);
           return;
         }
         if (objects.length === 0) {

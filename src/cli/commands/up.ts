@@ -1,10 +1,7 @@
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
-import { registryService, resourcesService } from '../../catalog/local/api.js';
-import { LocalCatalog } from '../../catalog/local/local-catalog.js';
-import { StateDirLock } from '../../catalog/local/lock.js';
-import { SnapshotStore } from '../../catalog/local/store.js';
-import { ControlPlane } from '../../controlplane/server.js';
+import type { LocalCatalog } from '../../catalog/local/local-catalog.js';
+import type { ControlPlane } from '../../controlplane/server.js';
 import { formatHostPort, parseHostPort } from '../../util/addr.js';
 import { parseDuration } from '../../util/duration.js';
 import { createLogger, parseLogLevel } from '../../util/log.js';
@@ -48,6 +45,20 @@ export function upCommand(program: Command): void {
       const level = usage(() => parseLogLevel(process.env.WEFT_LOG, 'WEFT_LOG'));
       const log = createLogger(level, 'weft-control-plane');
       const stateDir = resolve(flags.stateDir);
+      // Loaded here, not at the top, so other commands (the proxy above all) do not carry them.
+      const [
+        { registryService, resourcesService },
+        { LocalCatalog },
+        { StateDirLock },
+        { SnapshotStore },
+        { ControlPlane },
+      ] = await Promise.all([
+        import('../../catalog/local/api.js'),
+        import('../../catalog/local/local-catalog.js'),
+        import('../../catalog/local/lock.js'),
+        import('../../catalog/local/store.js'),
+        import('../../controlplane/server.js'),
+      ]);
 
       const store = new SnapshotStore(stateDir);
       const lock = StateDirLock.acquire(stateDir, formatHostPort(grpcAddr));
