@@ -12,6 +12,7 @@ import {
 import { SnapshotStore } from '../../src/catalog/local/store.js';
 import type { Service } from '../../src/catalog/resources.js';
 import { type ValidResource, validateDocuments } from '../../src/catalog/validate.js';
+import { workload as podWorkload } from '../helpers/catalog.js';
 
 const root = mkdtempSync(join(tmpdir(), 'weft-catalog-'));
 after(() => rmSync(root, { recursive: true, force: true }));
@@ -48,19 +49,9 @@ function svc(
 const valid = (...docs: unknown[]): ValidResource[] =>
   validateDocuments(docs.map((value, i) => ({ source: `doc ${i + 1}`, value })));
 
-function workload(pod: string, extra: Partial<Workload> = {}): Workload {
-  return {
-    namespace: 'default',
-    pod,
-    workload: 'web',
-    serviceAccount: 'default',
-    labels: { app: 'web' },
-    address: '127.0.0.1',
-    port: 5000,
-    namedPorts: {},
-    ...extra,
-  };
-}
+/** Loopback-style: the proxy's inbound listener on a fixed port fronts every Service port. */
+const workload = (pod: string, extra: Partial<Workload> = {}): Workload =>
+  podWorkload(pod, { address: '127.0.0.1', port: 5000, ...extra });
 
 function record<T>(c: { watch(fn: (e: WatchEvent<T>) => void): () => void }): WatchEvent<T>[] {
   const events: WatchEvent<T>[] = [];

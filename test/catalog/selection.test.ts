@@ -1,22 +1,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import type { Workload } from '../../src/catalog/catalog.js';
 import type { Service } from '../../src/catalog/resources.js';
 import { endpointPort, selects, serviceEndpoints } from '../../src/catalog/selection.js';
-
-function workload(pod: string, extra: Partial<Workload> = {}): Workload {
-  return {
-    namespace: 'default',
-    pod,
-    workload: 'web',
-    serviceAccount: 'default',
-    labels: { app: 'web' },
-    address: '10.0.0.1',
-    port: 0,
-    namedPorts: {},
-    ...extra,
-  };
-}
+import { workload } from '../helpers/catalog.js';
 
 function service(spec: Partial<Service['spec']> = {}, namespace = 'default'): Service {
   return {

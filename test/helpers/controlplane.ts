@@ -8,7 +8,6 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import http from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { type Cleanup, type HttpUpstream, refusedPort, startHttpServer, waitFor } from './net.js';
 import { scrape } from './prom.js';
 import {
@@ -17,8 +16,10 @@ import {
   type HostPort,
   type ProxyHandle,
   parseHostPort,
+  parseJsonLine,
   REPO_ROOT,
   startProxy,
+  startWeft,
   trackChild,
   WEFT_BIN,
 } from './proxy.js';
@@ -77,17 +78,8 @@ export interface ControlPlaneOptions {
   readyTimeoutMs?: number;
 }
 
-function parseJsonLine(line: string): Record<string, unknown> | undefined {
-  try {
-    const v = JSON.parse(line) as unknown;
-    return typeof v === 'object' && v !== null ? (v as Record<string, unknown>) : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
 /** Runs `weft up` on free ports and waits for its "control plane ready" line. */
-export function startControlPlane(opts: ControlPlaneOptions = {}): Promise<ControlPlaneHandle> {
+export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise<ControlPlaneHandle> {
   const stateDir = opts.stateDir ?? makeTempDir('weft-state-');
   const args = [
     'up',
@@ -100,88 +92,32 @@ export function startControlPlane(opts: ControlPlaneOptions = {}): Promise<Contr
     '--lease-duration',
     opts.leaseDuration ?? '10s',
   ];
-  const proc = spawn(WEFT_BIN, args, {
-    cwd: REPO_ROOT,
-    env: childEnv({}),
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  trackChild(proc);
-  const stdoutLines: string[] = [];
-  const stderrLines: string[] = [];
-  let exitCode: number | null | undefined;
-  const exited = new Promise<number | null>((resolve) => {
-    proc.once('exit', (code) => {
-      exitCode = code;
-      resolve(code);
-    });
-  });
-  createInterface({ input: proc.stderr as NodeJS.ReadableStream }).on('line', (l) => stderrLines.push(l));
-  const out = createInterface({ input: proc.stdout as NodeJS.ReadableStream });
-
-  const stop = async (signal: NodeJS.Signals = 'SIGINT'): Promise<number | null> => {
-    if (exitCode !== undefined) return exitCode;
-    proc.kill(signal);
-    const timer = setTimeout(() => proc.kill('SIGKILL'), 15_000);
-    try {
-      return await exited;
-    } finally {
-      clearTimeout(timer);
-    }
-  };
-  const logs = (msg: string): Array<Record<string, unknown>> =>
-    stdoutLines.map(parseJsonLine).filter((r): r is Record<string, unknown> => r?.msg === msg);
-
-  const timeoutMs = opts.readyTimeoutMs ?? 15_000;
-  return new Promise<ControlPlaneHandle>((resolve, reject) => {
-    let settled = false;
-    const describe = (): string =>
-      `args: ${args.join(' ')}\nstdout:\n${stdoutLines.join('\n')}\nstderr:\n${stderrLines.join('\n')}`;
-    const timer = setTimeout(() => {
-      if (settled) return;
-      settled = true;
-      proc.kill('SIGKILL');
-      reject(new Error(`weft up printed no "control plane ready" within ${timeoutMs} ms\n${describe()}`));
-    }, timeoutMs);
-    out.on('line', (line) => {
-      stdoutLines.push(line);
-      if (settled) return;
-      const rec = parseJsonLine(line);
-      if (rec?.msg !== 'control plane ready') return;
-      settled = true;
-      clearTimeout(timer);
-      try {
-        const grpc = parseHostPort(rec.grpc, 'grpc');
-        const admin = parseHostPort(rec.admin, 'admin');
-        resolve({
-          grpcAddr: `${grpc.host}:${grpc.port}`,
-          grpc,
-          adminAddr: `${admin.host}:${admin.port}`,
-          admin,
-          stateDir,
-          process: proc,
-          stdoutLines,
-          stderrLines,
-          exited,
-          stop,
-          kill: async () => {
-            await stop('SIGKILL');
-          },
-          logs,
-        });
-      } catch (err) {
-        proc.kill('SIGKILL');
-        reject(err);
-      }
-    });
-    void exited.then((code) => {
-      if (settled) return;
-      settled = true;
-      clearTimeout(timer);
-      setImmediate(() =>
-        reject(new Error(`weft up exited with code ${code} before it was ready\n${describe()}`)),
-      );
-    });
-  });
+  const readyOpts = opts.readyTimeoutMs === undefined ? {} : { readyTimeoutMs: opts.readyTimeoutMs };
+  const w = await startWeft(args, 'control plane ready', 'SIGINT', {}, readyOpts);
+  try {
+    const grpc = parseHostPort(w.ready.grpc, 'grpc');
+    const admin = parseHostPort(w.ready.admin, 'admin');
+    return {
+      grpcAddr: `${grpc.host}:${grpc.port}`,
+      grpc,
+      adminAddr: `${admin.host}:${admin.port}`,
+      admin,
+      stateDir,
+      process: w.proc,
+      stdoutLines: w.stdoutLines,
+      stderrLines: w.stderrLines,
+      exited: w.exited,
+      stop: w.stop,
+      kill: async () => {
+        await w.stop('SIGKILL');
+      },
+      logs: (msg) =>
+        w.stdoutLines.map(parseJsonLine).filter((r): r is Record<string, unknown> => r?.msg === msg),
+    };
+  } catch (err) {
+    w.proc.kill('SIGKILL');
+    throw err;
+  }
 }
 
 /** A gauge or counter of the control plane's /metrics (sum over series), e.g. destination_watchers. */

@@ -90,28 +90,60 @@ export function childEnv(env: Record<string, string | undefined> | undefined): N
   return out;
 }
 
-function spawnWeft(args: string[], env: Record<string, string | undefined> | undefined): ChildProcess {
-  const proc = spawn(WEFT_BIN, ['proxy', ...args], {
-    cwd: REPO_ROOT,
-    env: childEnv(env),
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  live.add(proc);
-  proc.once('exit', () => live.delete(proc));
-  return proc;
-}
-
 export interface StartOptions {
   /** How long to wait for the ready line (default 15 s). */
   readyTimeoutMs?: number;
 }
 
-export function startProxy(
+/** Spawns `bin/weft.js ARGS` with piped output, killed with the others if the test process dies. */
+function spawnWeft(args: string[], env: Record<string, string | undefined> | undefined): ChildProcess {
+  const proc = spawn(WEFT_BIN, args, {
+    cwd: REPO_ROOT,
+    env: childEnv(env),
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  trackChild(proc);
+  return proc;
+}
+
+/** A running `bin/weft.js` child, once it has logged its ready line. */
+export interface WeftProcess {
+  proc: ChildProcess;
+  /** The ready log record. */
+  ready: Record<string, unknown>;
+  stdoutLines: string[];
+  stderrLines: string[];
+  exited: Promise<number | null>;
+  /** Sends `signal` (the process's default stop signal) unless already exited; SIGKILL after 15 s. */
+  stop(signal?: NodeJS.Signals): Promise<number | null>;
+}
+
+export function parseJsonLine(line: string): Record<string, unknown> | undefined {
+  try {
+    const v = JSON.parse(line) as unknown;
+    return typeof v === 'object' && v !== null ? (v as Record<string, unknown>) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Spawns `bin/weft.js ARGS` and waits for the JSON log line whose msg is `readyMsg`;
+ * fails with its output if it exits first or prints no such line within the timeout.
+ */
+export function startWeft(
   args: string[],
+  readyMsg: string,
+  defaultStop: NodeJS.Signals,
   env?: Record<string, string | undefined>,
   opts: StartOptions = {},
-): Promise<ProxyHandle> {
-  const proc = spawnWeft(args, env);
+): Promise<WeftProcess> {
+  const proc = spawn(WEFT_BIN, args, {
+    cwd: REPO_ROOT,
+    env: childEnv(env),
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  trackChild(proc);
   const stdoutLines: string[] = [];
   const stderrLines: string[] = [];
   let exitCode: number | null | undefined;
@@ -122,65 +154,43 @@ export function startProxy(
     });
   });
   // Keep draining both pipes for the whole life of the process so it never blocks on a full pipe.
-  const errRl = createInterface({ input: proc.stderr as NodeJS.ReadableStream });
-  errRl.on('line', (line) => stderrLines.push(line));
+  createInterface({ input: proc.stderr as NodeJS.ReadableStream }).on('line', (line) =>
+    stderrLines.push(line),
+  );
   const outRl = createInterface({ input: proc.stdout as NodeJS.ReadableStream });
 
-  const stop = async (signal: NodeJS.Signals = 'SIGTERM'): Promise<number | null> => {
+  const stop = async (signal: NodeJS.Signals = defaultStop): Promise<number | null> => {
     if (exitCode !== undefined) return exitCode;
     proc.kill(signal);
-    let timer: NodeJS.Timeout | undefined;
-    const killed = new Promise<void>((resolve) => {
-      timer = setTimeout(() => {
-        proc.kill('SIGKILL');
-        resolve();
-      }, 15_000);
-    });
-    await Promise.race([exited, killed]);
-    clearTimeout(timer);
-    return exited;
+    const timer = setTimeout(() => proc.kill('SIGKILL'), 15_000);
+    try {
+      return await exited;
+    } finally {
+      clearTimeout(timer);
+    }
   };
 
-  return new Promise<ProxyHandle>((resolve, reject) => {
+  const timeoutMs = opts.readyTimeoutMs ?? 15_000;
+  const describe = (): string =>
+    `args: ${args.join(' ')}\nstdout:\n${stdoutLines.join('\n')}\nstderr:\n${stderrLines.join('\n')}`;
+  return new Promise<WeftProcess>((resolve, reject) => {
     let settled = false;
     const timer = setTimeout(() => {
       if (settled) return;
       settled = true;
       proc.kill('SIGKILL');
       reject(
-        new Error(
-          `proxy printed no "proxy ready" line within ${opts.readyTimeoutMs ?? 15_000} ms\n` +
-            `args: ${args.join(' ')}\nstdout:\n${stdoutLines.join('\n')}\nstderr:\n${stderrLines.join('\n')}`,
-        ),
+        new Error(`weft ${args[0]} printed no "${readyMsg}" line within ${timeoutMs} ms\n${describe()}`),
       );
-    }, opts.readyTimeoutMs ?? 15_000);
+    }, timeoutMs);
     outRl.on('line', (line) => {
       stdoutLines.push(line);
       if (settled) return;
-      let rec: Record<string, unknown>;
-      try {
-        rec = JSON.parse(line) as Record<string, unknown>;
-      } catch {
-        return;
-      }
-      if (rec.msg !== 'proxy ready') return;
+      const rec = parseJsonLine(line);
+      if (rec?.msg !== readyMsg) return;
       settled = true;
       clearTimeout(timer);
-      try {
-        resolve({
-          inbound: parseHostPort(rec.inbound, 'inbound'),
-          outbound: parseHostPort(rec.outbound, 'outbound'),
-          admin: parseHostPort(rec.admin, 'admin'),
-          proc,
-          stdoutLines,
-          stderrLines,
-          exited,
-          stop,
-        });
-      } catch (err) {
-        proc.kill('SIGKILL');
-        reject(err);
-      }
+      resolve({ proc, ready: rec, stdoutLines, stderrLines, exited, stop });
     });
     void exited.then((code) => {
       if (settled) return;
@@ -188,15 +198,34 @@ export function startProxy(
       clearTimeout(timer);
       // Give readline a tick to flush the last lines into the message.
       setImmediate(() =>
-        reject(
-          new Error(
-            `proxy exited with code ${code} before it was ready\nargs: ${args.join(' ')}\n` +
-              `stdout:\n${stdoutLines.join('\n')}\nstderr:\n${stderrLines.join('\n')}`,
-          ),
-        ),
+        reject(new Error(`weft ${args[0]} exited with code ${code} before it was ready\n${describe()}`)),
       );
     });
   });
+}
+
+/** Runs `weft proxy ARGS` and waits for "proxy ready", which carries the bound addresses. */
+export async function startProxy(
+  args: string[],
+  env?: Record<string, string | undefined>,
+  opts: StartOptions = {},
+): Promise<ProxyHandle> {
+  const w = await startWeft(['proxy', ...args], 'proxy ready', 'SIGTERM', env, opts);
+  try {
+    return {
+      inbound: parseHostPort(w.ready.inbound, 'inbound'),
+      outbound: parseHostPort(w.ready.outbound, 'outbound'),
+      admin: parseHostPort(w.ready.admin, 'admin'),
+      proc: w.proc,
+      stdoutLines: w.stdoutLines,
+      stderrLines: w.stderrLines,
+      exited: w.exited,
+      stop: w.stop,
+    };
+  } catch (err) {
+    w.proc.kill('SIGKILL');
+    throw err;
+  }
 }
 
 /**
@@ -230,7 +259,7 @@ export function runProxyExpectExit(
   env?: Record<string, string | undefined>,
   timeoutMs = 10_000,
 ): Promise<ExitResult> {
-  const proc = spawnWeft(args, env);
+  const proc = spawnWeft(['proxy', ...args], env);
   let stdout = '';
   let stderr = '';
   proc.stdout?.setEncoding('utf8').on('data', (d: string) => {

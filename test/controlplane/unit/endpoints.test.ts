@@ -15,6 +15,7 @@ import {
   EndpointIndex,
 } from '../../../src/controlplane/destination/endpoints.js';
 import type { ServiceRef } from '../../../src/controlplane/destination/names.js';
+import { workload as podWorkload } from '../../helpers/catalog.js';
 
 class MemoryCatalog implements Catalog {
   readonly services = new WatchableCollection<Service>((s) => s.metadata);
@@ -49,19 +50,8 @@ function service(
   };
 }
 
-function workload(pod: string, extra: Partial<Workload> = {}): Workload {
-  return {
-    namespace: 'default',
-    pod,
-    workload: 'web',
-    serviceAccount: 'web-sa',
-    labels: { app: 'web' },
-    address: '10.0.0.1',
-    port: 0,
-    namedPorts: {},
-    ...extra,
-  };
-}
+const workload = (pod: string, extra: Partial<Workload> = {}): Workload =>
+  podWorkload(pod, { serviceAccount: 'web-sa', ...extra });
 
 const identityOf = (w: Workload): string => `${w.serviceAccount}.${w.namespace}.id`;
 
