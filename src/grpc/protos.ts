@@ -14,11 +14,12 @@ const LOADER_OPTIONS: protoLoader.Options = {
   includeDirs: [PROTO_DIR],
 };
 
-type ServiceName = 'destination' | 'registry' | 'resources';
+type ServiceName = 'destination' | 'registry' | 'resources' | 'identity';
 const PACKAGES: Record<ServiceName, [file: string, pkg: string, service: string]> = {
   destination: ['weft/destination.proto', 'weft.destination.v1', 'Destination'],
   registry: ['weft/registry.proto', 'weft.registry.v1', 'Registry'],
   resources: ['weft/resources.proto', 'weft.resources.v1', 'Resources'],
+  identity: ['weft/identity.proto', 'weft.identity.v1', 'Identity'],
 };
 
 const cache = new Map<ServiceName, grpc.ServiceClientConstructor>();
@@ -73,6 +74,28 @@ export interface WorkloadMessage {
   address: string;
   port: number;
   namedPorts: Record<string, number>;
+  starting?: boolean;
+}
+export interface IdentityConfigMessage {
+  name: string;
+  tokenFile: string;
+  trustAnchorsFile: string;
+  addr: string;
+  serverName: string;
+}
+export interface LeaseMessage {
+  ttlMs: number;
+  identity?: IdentityConfigMessage | null;
+}
+export interface CertifyRequestMessage {
+  identity: string;
+  token: Buffer;
+  certificateSigningRequest: Buffer;
+}
+export interface CertifyResponseMessage {
+  leafCertificate: Buffer;
+  intermediateCertificates: Buffer[];
+  validUntilUnixMs: number;
 }
 export interface DocumentMessage {
   source: string;
