@@ -28,6 +28,11 @@ export interface Workload {
    */
   readonly port: number;
   readonly namedPorts: Readonly<Record<string, number>>;
+  /**
+   * Whether the instance takes traffic. A proxy registers as starting (not ready) until
+   * it holds its certificate; only ready instances are endpoints of Services.
+   */
+  readonly ready: boolean;
 }
 
 export type WatchEvent<T> =

@@ -11,8 +11,12 @@ export function selects(
   return true;
 }
 
-/** The port a workload serves a Service's targetPort on, or undefined when it has none. */
+/**
+ * The port a workload serves a Service's targetPort on, or undefined when it has none or is
+ * not ready (a starting instance is no endpoint of any Service).
+ */
 export function endpointPort(w: Workload, targetPort: number | string): number | undefined {
+  if (!w.ready) return undefined;
   if (w.port !== 0) return w.port;
   const port = typeof targetPort === 'number' ? targetPort : w.namedPorts[targetPort];
   return port === undefined || port === 0 ? undefined : port;

@@ -1,19 +1,37 @@
 import * as grpc from '@grpc/grpc-js';
 import { AdminServer } from '../admin/server.js';
-import type { Catalog, Workload } from '../catalog/catalog.js';
+import type { Catalog } from '../catalog/catalog.js';
 import { serviceConstructor } from '../grpc/protos.js';
+import { DEFAULT_DOMAIN, identityName, type TrustDomain } from '../identity/names.js';
 import { registerProcessMetrics } from '../metrics/process.js';
 import { GaugeFamily, Registry } from '../metrics/registry.js';
 import { formatHostPort, type HostPort } from '../util/addr.js';
 import type { Logger } from '../util/log.js';
 import { EndpointIndex } from './destination/endpoints.js';
 import { destinationService } from './destination/service.js';
+import type { CertificateAuthority } from './identity/ca.js';
+import {
+  IDENTITY_MAX_MESSAGE_BYTES,
+  identityServerCredentials,
+  identityService,
+} from './identity/service.js';
+import type { TokenValidator } from './identity/tokens.js';
 
 export interface ControlPlaneOptions {
   readonly grpcAddr: HostPort;
   readonly adminAddr: HostPort;
   readonly clusterDomain: string;
+  /** The trust domain of identity names (default cluster.local). */
+  readonly domain?: TrustDomain;
+  /** Serves the Identity API on its own TLS listener. */
+  readonly identity?: IdentityOptions;
   readonly log: Logger;
+}
+
+export interface IdentityOptions {
+  readonly ca: CertificateAuthority;
+  readonly tokens: TokenValidator;
+  readonly addr: HostPort;
 }
 
 /** A platform's own gRPC services, served beside the control plane's (the local registry, say). */
@@ -22,28 +40,24 @@ export interface ExtraService {
   readonly implementation: grpc.UntypedServiceImplementation;
 }
 
-/** The TLS identity a workload's proxy holds. */
-export function identityName(
-  w: Pick<Workload, 'serviceAccount' | 'namespace'>,
-  clusterDomain: string,
-): string {
-  return `${w.serviceAccount}.${w.namespace}.serviceaccount.identity.weft.${clusterDomain}`;
-}
-
-const bind = (server: grpc.Server, addr: HostPort): Promise<number> =>
+const bind = (
+  server: grpc.Server,
+  addr: HostPort,
+  credentials = grpc.ServerCredentials.createInsecure(),
+): Promise<number> =>
   new Promise((resolve, reject) => {
-    server.bindAsync(formatHostPort(addr), grpc.ServerCredentials.createInsecure(), (err, port) =>
-      err ? reject(err) : resolve(port),
-    );
+    server.bindAsync(formatHostPort(addr), credentials, (err, port) => (err ? reject(err) : resolve(port)));
   });
 
 /**
  * The control plane: the Destination API for proxies, written against the catalog
- * interface, and an admin endpoint (/live, /ready, /metrics).
+ * interface, the Identity API (its own TLS listener), and an admin endpoint (/live,
+ * /ready, /metrics).
  */
 export class ControlPlane {
   readonly registry = new Registry();
   private readonly server: grpc.Server;
+  private readonly identityServer: grpc.Server | undefined;
   private readonly admin: AdminServer;
   private readonly index: EndpointIndex;
   private ready = false;
@@ -53,7 +67,8 @@ export class ControlPlane {
     extra: readonly ExtraService[],
     private readonly opts: ControlPlaneOptions,
   ) {
-    this.index = new EndpointIndex(catalog, (w) => identityName(w, opts.clusterDomain));
+    const domain = opts.domain ?? DEFAULT_DOMAIN;
+    this.index = new EndpointIndex(catalog, (w) => identityName(w.serviceAccount, w.namespace, domain));
     this.server = new grpc.Server({
       // Find proxies that vanished without closing their streams.
       'grpc.keepalive_time_ms': 30_000,
@@ -65,6 +80,19 @@ export class ControlPlane {
       destinationService(this.index, { clusterDomain: opts.clusterDomain, log: opts.log }),
     );
     for (const s of extra) this.server.addService(serviceConstructor(s.name).service, s.implementation);
+    if (opts.identity) {
+      this.identityServer = new grpc.Server({
+        'grpc.max_receive_message_length': IDENTITY_MAX_MESSAGE_BYTES,
+      });
+      this.identityServer.addService(
+        serviceConstructor('identity').service,
+        identityService(opts.identity.ca, opts.identity.tokens, {
+          domain,
+          log: opts.log,
+          metrics: this.registry,
+        }),
+      );
+    }
 
     registerProcessMetrics(this.registry);
     const gauge = (name: string, help: string, value: () => number): void => {
@@ -77,7 +105,8 @@ export class ControlPlane {
     this.admin = new AdminServer({ isReady: () => this.ready, metrics: () => this.registry.render() });
   }
 
-  async start(): Promise<{ grpc: HostPort; admin: HostPort }> {
+  /** Listens: admin first, then the gRPC API, then the Identity API (when configured). */
+  async start(): Promise<{ grpc: HostPort; admin: HostPort; identity?: HostPort }> {
     const { grpcAddr, adminAddr } = this.opts;
     let admin: HostPort;
     try {
@@ -94,8 +123,25 @@ export class ControlPlane {
       this.admin.close();
       throw new Error(`cannot listen on gRPC address ${formatHostPort(grpcAddr)}: ${(err as Error).message}`);
     }
+    const grpcBound = { host: grpcAddr.host, port };
+    const identity = this.opts.identity;
+    if (!identity || !this.identityServer) {
+      this.ready = true;
+      return { grpc: grpcBound, admin };
+    }
+    let identityPort: number;
+    try {
+      const tls = await identityServerCredentials(identity.ca, this.opts.domain ?? DEFAULT_DOMAIN);
+      identityPort = await bind(this.identityServer, identity.addr, tls.credentials);
+    } catch (err) {
+      this.server.forceShutdown();
+      this.admin.close();
+      throw new Error(
+        `cannot listen on identity address ${formatHostPort(identity.addr)}: ${(err as Error).message}`,
+      );
+    }
     this.ready = true;
-    return { grpc: { host: grpcAddr.host, port }, admin };
+    return { grpc: grpcBound, admin, identity: { host: identity.addr.host, port: identityPort } };
   }
 
   /** Stops serving: open watches are cancelled (proxies keep what they know and reconnect). */
@@ -104,6 +150,7 @@ export class ControlPlane {
     this.index.close();
     // Watch streams never end on their own: cancel them all.
     this.server.forceShutdown();
+    this.identityServer?.forceShutdown();
     this.admin.close();
   }
 }

@@ -14,6 +14,27 @@ export function controlPlaneClient(
   });
 }
 
+/**
+ * A client for the Identity API: gRPC over TLS, the server's certificate checked against
+ * `trustAnchorsPem` (a PEM bundle) and required to name `serverName` (the identity
+ * service's own identity, from the Lease), whatever host `addr` names.
+ */
+export function identityClient(
+  addr: HostPort | string,
+  trustAnchorsPem: string | Buffer,
+  serverName: string,
+): grpc.Client {
+  const Ctor = serviceConstructor('identity');
+  const target = typeof addr === 'string' ? addr : formatHostPort(addr);
+  const anchors = typeof trustAnchorsPem === 'string' ? Buffer.from(trustAnchorsPem) : trustAnchorsPem;
+  return new Ctor(target, grpc.credentials.createSsl(anchors), {
+    'grpc.ssl_target_name_override': serverName,
+    'grpc.default_authority': serverName,
+    'grpc.initial_reconnect_backoff_ms': 100,
+    'grpc.max_reconnect_backoff_ms': 1000,
+  });
+}
+
 type UnaryMethod<Req, Res> = (
   req: Req,
   metadata: grpc.Metadata,

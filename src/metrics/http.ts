@@ -25,13 +25,16 @@ export function isFailure(status: number, grpcStatus: number | undefined, errore
   return errored || status >= 500 || (grpcStatus !== undefined && grpcStatus !== 0);
 }
 
-/** The series for one (direction, authority, tls) label set, resolved once and then reused. */
+/**
+ * The series for one (direction, authority) label set, resolved once and then reused;
+ * `with(labels)` adds a peer's labels (tls, client_id / server_id, dst_*).
+ */
 export class AuthorityStats {
   private requestSeries: CounterSeries | undefined;
   private readonly responses = new Map<number, CounterSeries>();
   private readonly latencies = new Map<number, HistogramSeries>();
-  /** The same authority's series with an endpoint's dst_* labels, by label-list identity. */
-  private byDst: WeakMap<Labels, AuthorityStats> | undefined;
+  /** The same authority's series with a peer's labels added, by label-list identity. */
+  private byLabels: WeakMap<Labels, AuthorityStats> | undefined;
 
   constructor(
     private readonly families: HttpFamilies,
@@ -44,13 +47,13 @@ export class AuthorityStats {
     return this.requestSeries;
   }
 
-  /** These series with an endpoint's dst_* labels added; resolved once per endpoint. */
-  withDst(dst: Labels): AuthorityStats {
-    this.byDst ??= new WeakMap();
-    let stats = this.byDst.get(dst);
+  /** These series with a peer's labels added; resolved once per label list (keep lists shared). */
+  with(labels: Labels): AuthorityStats {
+    this.byLabels ??= new WeakMap();
+    let stats = this.byLabels.get(labels);
     if (!stats) {
-      stats = new AuthorityStats(this.families, [...this.base, ...dst]);
-      this.byDst.set(dst, stats);
+      stats = new AuthorityStats(this.families, [...this.base, ...labels]);
+      this.byLabels.set(labels, stats);
     }
     return stats;
   }
@@ -105,29 +108,20 @@ export class HttpMetrics {
   }
 
   /** The cached stats for an authority; the map lookup is the only per-request cost. */
-  stats(direction: Direction, tls: string, authority: string): AuthorityStats {
-    const dirKey =
-      direction === 'inbound'
-        ? tls === 'no_identity'
-          ? 'i'
-          : `i${tls}`
-        : tls === 'no_identity'
-          ? 'o'
-          : `o${tls}`;
-    let byAuthority = this.byDirection.get(dirKey);
+  stats(direction: Direction, authority: string): AuthorityStats {
+    let byAuthority = this.byDirection.get(direction);
     if (!byAuthority) {
       byAuthority = new Map();
-      this.byDirection.set(dirKey, byAuthority);
+      this.byDirection.set(direction, byAuthority);
     }
     let stats = byAuthority.get(authority);
     if (!stats) {
       if (byAuthority.size >= MAX_AUTHORITIES && authority !== OVERFLOW_AUTHORITY) {
-        return this.stats(direction, tls, OVERFLOW_AUTHORITY);
+        return this.stats(direction, OVERFLOW_AUTHORITY);
       }
       stats = new AuthorityStats(this.families, [
         ['direction', direction],
         ['authority', authority],
-        ['tls', tls],
       ]);
       byAuthority.set(authority, stats);
     }

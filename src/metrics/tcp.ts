@@ -5,6 +5,7 @@ import {
   type CounterSeries,
   GaugeFamily,
   type GaugeSeries,
+  type Labels,
   type Registry,
 } from './registry.js';
 
@@ -58,7 +59,8 @@ export class TcpMetrics {
   private readonly openConnections: GaugeFamily;
   private readonly readBytes: CounterFamily;
   private readonly writeBytes: CounterFamily;
-  private readonly cache = new Map<string, TcpStats>();
+  private readonly cache = new Map<string, WeakMap<Labels, TcpStats>>();
+  private readonly all = new Set<TcpStats>();
 
   constructor(registry: Registry) {
     this.openTotal = registry.register(
@@ -77,19 +79,21 @@ export class TcpMetrics {
       new CounterFamily('tcp_write_bytes_total', 'Total count of bytes written to peers.'),
     );
     registry.onRender(() => {
-      for (const stats of this.cache.values()) stats.refresh();
+      for (const stats of this.all) stats.refresh();
     });
   }
 
-  stats(direction: Direction, peer: Peer, tls: string): TcpStats {
-    const key = `${direction}/${peer}/${tls}`;
-    let stats = this.cache.get(key);
+  /** The series for connections of one direction and side, with a peer's TLS labels (keep lists shared). */
+  stats(direction: Direction, peer: Peer, tlsLabels: Labels): TcpStats {
+    const key = `${direction}/${peer}`;
+    let byLabels = this.cache.get(key);
+    if (!byLabels) {
+      byLabels = new WeakMap();
+      this.cache.set(key, byLabels);
+    }
+    let stats = byLabels.get(tlsLabels);
     if (!stats) {
-      const labels = [
-        ['direction', direction],
-        ['peer', peer],
-        ['tls', tls],
-      ] as const;
+      const labels: Labels = [['direction', direction], ['peer', peer], ...tlsLabels];
       stats = new TcpStats(
         this.openTotal.get(labels),
         this.closeTotal.get(labels),
@@ -97,7 +101,8 @@ export class TcpMetrics {
         this.readBytes.get(labels),
         this.writeBytes.get(labels),
       );
-      this.cache.set(key, stats);
+      byLabels.set(tlsLabels, stats);
+      this.all.add(stats);
     }
     return stats;
   }

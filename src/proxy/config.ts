@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { dns1123LabelError, labelKeyError, labelValueError } from '../catalog/names.js';
 import { type HostPort, parseHostPort, parsePort } from '../util/addr.js';
 import { parseDuration } from '../util/duration.js';
+import type { IdentitySettings } from './identity/settings.js';
 
 export interface ProxyConfig {
   readonly inboundAddr: HostPort;
@@ -19,6 +20,11 @@ export interface ProxyConfig {
   readonly destination?: HostPort;
   /** The workload this proxy fronts, registered with the control plane when set. */
   readonly identity: WorkloadIdentity;
+  /**
+   * How to get this proxy's certificate, as given by flags: each field set overrides the
+   * control plane's answer at registration (the Lease). Empty without a workload.
+   */
+  readonly identityOverrides: Partial<IdentitySettings>;
 }
 
 export interface WorkloadIdentity {
@@ -131,6 +137,36 @@ export const PROXY_SETTINGS = {
     '',
     'where meshed peers reach this workload (default: the inbound listener, 0.0.0.0 as 127.0.0.1)',
   ],
+  identityName: [
+    '--identity-name',
+    'WEFT_PROXY_IDENTITY_NAME',
+    '',
+    "the identity to ask a certificate for (default: the control plane's, at registration)",
+  ],
+  identityAddr: [
+    '--identity-addr',
+    'WEFT_PROXY_IDENTITY_ADDR',
+    '',
+    "the Identity API, host:port (default: the control plane's, at registration)",
+  ],
+  identityTrustAnchorsFile: [
+    '--identity-trust-anchors-file',
+    'WEFT_PROXY_IDENTITY_TRUST_ANCHORS_FILE',
+    '',
+    "PEM trust anchors for the Identity API and peers (default: the control plane's, at registration)",
+  ],
+  identityTokenFile: [
+    '--identity-token-file',
+    'WEFT_PROXY_IDENTITY_TOKEN_FILE',
+    '',
+    "the token proving this workload's service account (default: the control plane's, at registration)",
+  ],
+  identityServerName: [
+    '--identity-server-name',
+    'WEFT_PROXY_IDENTITY_SERVER_NAME',
+    '',
+    "the Identity API's identity, checked on its certificate (default: the control plane's, at registration)",
+  ],
 } as const;
 
 export type SettingName = keyof typeof PROXY_SETTINGS;
@@ -221,6 +257,7 @@ export function resolveProxyConfig(flags: RawSettings, env: NodeJS.ProcessEnv = 
   if (workload !== '' && destination === '') {
     throw new Error(`${workloadOrigin}: registering a workload needs the control plane (--destination)`);
   }
+  const identityOverrides = resolveIdentityOverrides(get, workload !== '');
   const [pod] = get('pod');
   const [advertise] = get('advertiseAddr');
   return {
@@ -254,5 +291,46 @@ export function resolveProxyConfig(flags: RawSettings, env: NodeJS.ProcessEnv = 
               port: inboundAddr.port,
             },
     },
+    identityOverrides,
   };
+}
+
+const IDENTITY_SETTINGS = {
+  name: 'identityName',
+  addr: 'identityAddr',
+  trustAnchorsFile: 'identityTrustAnchorsFile',
+  tokenFile: 'identityTokenFile',
+  serverName: 'identityServerName',
+} as const satisfies Record<keyof IdentitySettings, SettingName>;
+
+/** A DNS name as identities are: lowercase labels of letters, digits and '-', dot-separated. */
+const DNS_NAME = /^(?=.{1,253}$)[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?(\.[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?)*$/;
+
+/** The identity flags that are set; only a proxy that registers a workload has an identity. */
+function resolveIdentityOverrides(
+  get: (name: SettingName) => [string, string],
+  hasWorkload: boolean,
+): Partial<IdentitySettings> {
+  const out: { -readonly [K in keyof IdentitySettings]?: IdentitySettings[K] } = {};
+  for (const [field, setting] of Object.entries(IDENTITY_SETTINGS) as [
+    keyof IdentitySettings,
+    SettingName,
+  ][]) {
+    const [value, from] = get(setting);
+    if (value === '') continue;
+    if (!hasWorkload) {
+      throw new Error(`${from}: only a proxy that registers a workload (--workload) has an identity`);
+    }
+    if (field === 'addr') {
+      const addr = parseHostPort(value, from);
+      if (addr.port === 0) throw new Error(`${from}: port 0 is not an address to connect to`);
+      out.addr = addr;
+    } else if (field === 'name' || field === 'serverName') {
+      if (!DNS_NAME.test(value)) throw new Error(`${from}: "${value.slice(0, 80)}" is not a DNS name`);
+      out[field] = value;
+    } else {
+      out[field] = value;
+    }
+  }
+  return out;
 }

@@ -1,4 +1,5 @@
 import type { Socket } from 'node:net';
+import type { TLSSocket } from 'node:tls';
 import type { Direction, HttpMetrics } from '../metrics/http.js';
 import type { TcpMetrics } from '../metrics/tcp.js';
 import type { HostPort } from '../util/addr.js';
@@ -11,19 +12,33 @@ import { H1Server } from './http/h1-server.js';
 import type { H2Exchange } from './http/h2-exchange.js';
 import { H2Pool } from './http/h2-pool.js';
 import { H2Server } from './http/h2-server.js';
+import type { LocalIdentity } from './identity/local.js';
 import { Listener } from './layers/accept.js';
 import { balanceLayer } from './layers/balance.js';
-import { tcpConnector } from './layers/connect.js';
-import { detectProtocol } from './layers/detect.js';
+import { clientIdLayer } from './layers/client-id.js';
+import { type Connector, tcpConnector } from './layers/connect.js';
+import { detectProtocol, type Protocol } from './layers/detect.js';
 import { forwardH1 } from './layers/forward-h1.js';
 import { forwardH2 } from './layers/forward-h2.js';
+import { meshH1Layer } from './layers/forward-mesh-h1.js';
 import { metricsLayer } from './layers/metrics.js';
 import { forwardOpaque } from './layers/opaque.js';
+import { origProtoLayer } from './layers/orig-proto.js';
 import { type Router, routeLayer } from './layers/route.js';
 import { connectHandler, refuseConnect, upgradeHandler } from './layers/upgrade.js';
-
-/** Until identity exists, every connection is plaintext. */
-export const NO_IDENTITY = 'no_identity';
+import { ALPN_H2, ALPN_TRANSPORT, MeshConnector } from './tls/client.js';
+import { peekServerName } from './tls/client-hello.js';
+import type { TlsMetrics } from './tls/metrics.js';
+import {
+  NO_TLS_FROM_REMOTE,
+  NO_TLS_LOOPBACK,
+  NO_TLS_NOT_DISCOVERED,
+  type Peer,
+  tagPeer,
+} from './tls/peer.js';
+import { MeshTlsServer } from './tls/server.js';
+import { readTransportHeader } from './tls/transport-header.js';
+import { UpstreamTls } from './tls/upstream.js';
 
 export interface DirectionOptions {
   readonly direction: Direction;
@@ -37,11 +52,17 @@ export interface DirectionOptions {
   readonly serveConnect: boolean;
   /** Outbound with a control plane: service discovery and balancing. */
   readonly discovery?: DestinationClient;
+  /**
+   * This proxy's identity. Outbound: meshed endpoints are reached over mutual TLS.
+   * Inbound: TLS for this identity is terminated here.
+   */
+  readonly identity?: LocalIdentity;
 }
 
 export interface DirectionDeps {
   readonly http: HttpMetrics;
   readonly tcp: TcpMetrics;
+  readonly tls: TlsMetrics;
   readonly log: Logger;
   readonly isDraining: () => boolean;
 }
@@ -53,7 +74,7 @@ function stack<E extends Exchange>(layers: HttpLayer<E>[], leaf: HttpService<E>)
 
 /**
  * One side of the proxy (inbound or outbound), composed from the layers:
- * accept → detect → HTTP/1 | HTTP/2 | opaque → route → balance → metrics → forward → pool → connect.
+ * accept → detect → [TLS] → HTTP/1 | HTTP/2 | opaque → route → balance → metrics → forward → pool → connect.
  */
 export class DirectionStack {
   readonly listener: Listener;
@@ -61,65 +82,156 @@ export class DirectionStack {
   private readonly h2: H2Server;
   private readonly h1Client: H1Client;
   private readonly h2Pool: H2Pool;
+  private readonly connector: Connector;
+  private readonly tlsServer: MeshTlsServer | undefined;
 
   constructor(
     private readonly opts: DirectionOptions,
     private readonly deps: DirectionDeps,
   ) {
-    const { direction, router } = opts;
-    const connector = tcpConnector(opts.connectTimeoutMs, deps.tcp.stats(direction, 'dst', NO_IDENTITY));
-    this.h1Client = new H1Client(connector);
-    this.h2Pool = new H2Pool(connector);
-    const stats = (authority: string) => deps.http.stats(direction, NO_IDENTITY, authority);
-    const tunnels = { router, connector, stats, ...(opts.discovery ? { discovery: opts.discovery } : {}) };
+    const { direction, router, identity } = opts;
+    const inbound = direction === 'inbound';
+    const upstream = new UpstreamTls(identity !== undefined);
+    this.connector = tcpConnector(
+      opts.connectTimeoutMs,
+      deps.tcp.stats(direction, 'dst', (inbound ? NO_TLS_LOOPBACK : NO_TLS_NOT_DISCOVERED).labels),
+    );
+    let mesh: MeshConnector | undefined;
+    if (identity && !inbound) {
+      const byServer = new Map<string, Connector>();
+      const meshTcp = (serverId: string): Connector => {
+        let c = byServer.get(serverId);
+        if (!c) {
+          c = tcpConnector(
+            opts.connectTimeoutMs,
+            deps.tcp.stats(direction, 'dst', upstream.serverLabels(serverId)),
+          );
+          byServer.set(serverId, c);
+        }
+        return c;
+      };
+      mesh = new MeshConnector(identity, meshTcp, deps.tls, deps.log);
+    }
+    this.h1Client = new H1Client(this.connector);
+    this.h2Pool = new H2Pool(this.connector, mesh);
+    const tunnels = {
+      inbound,
+      router,
+      connector: this.connector,
+      upstream,
+      stats: (authority: string) => deps.http.stats(direction, authority),
+      ...(opts.discovery ? { discovery: opts.discovery } : {}),
+      ...(mesh ? { mesh } : {}),
+    };
     // The request layers both HTTP versions share, outermost first.
     const httpLayers = <E extends Exchange>(): HttpLayer<E>[] => [
+      ...(inbound ? [clientIdLayer<E>()] : []),
       routeLayer(router),
-      balanceLayer(opts.discovery),
-      metricsLayer(deps.http, direction, NO_IDENTITY),
+      balanceLayer(opts.discovery, upstream),
+      metricsLayer(deps.http, direction),
     ];
+    const h1Layers = httpLayers<H1Exchange>();
+    if (mesh) h1Layers.push(meshH1Layer(this.h2Pool));
+    const h2Layers = httpLayers<H2Exchange>();
+    if (inbound) h2Layers.push(origProtoLayer(this.h1Client));
 
     this.h1 = new H1Server({
-      service: stack(httpLayers<H1Exchange>(), forwardH1(this.h1Client)),
+      service: stack(h1Layers, forwardH1(this.h1Client)),
       upgrade: upgradeHandler(tunnels),
       connect: opts.serveConnect ? connectHandler(tunnels) : refuseConnect,
       isDraining: deps.isDraining,
       log: deps.log,
     });
-    this.h2 = new H2Server(stack(httpLayers<H2Exchange>(), forwardH2(this.h2Pool)));
-    this.listener = new Listener(deps.tcp.stats(direction, 'src', NO_IDENTITY), (socket) =>
-      this.accept(socket, connector),
+    this.h2 = new H2Server(stack(h2Layers, forwardH2(this.h2Pool)));
+    this.tlsServer =
+      identity && inbound
+        ? new MeshTlsServer(identity, deps.tls, deps.log, (socket, peer) => this.acceptSecure(socket, peer))
+        : undefined;
+    // Inbound connections are counted once their TLS says who the peer is.
+    this.listener = new Listener(
+      inbound ? undefined : deps.tcp.stats(direction, 'src', NO_TLS_LOOPBACK.labels),
+      (socket) => this.accept(socket),
     );
   }
 
-  private accept(socket: Socket, connector: ReturnType<typeof tcpConnector>): void {
+  private countSrc(socket: Socket, peer: Peer): void {
+    if (this.opts.direction === 'inbound') this.deps.tcp.stats('inbound', 'src', peer.labels).track(socket);
+  }
+
+  private accept(socket: Socket): void {
     const { opaqueTarget, opaquePorts } = this.opts;
     if (opaqueTarget && opaquePorts?.has(opaqueTarget.port)) {
-      forwardOpaque(socket, opaqueTarget, connector, this.deps.log);
+      this.countSrc(socket, NO_TLS_FROM_REMOTE);
+      forwardOpaque(socket, opaqueTarget, this.connector, this.deps.log);
       return;
     }
     detectProtocol(socket, this.opts.detectTimeoutMs, (protocol) => {
-      switch (protocol) {
-        case 'http1':
-          this.h1.accept(socket);
-          break;
-        case 'h2':
-          this.h2.accept(socket);
-          break;
-        case 'opaque':
-          if (opaqueTarget) forwardOpaque(socket, opaqueTarget, connector, this.deps.log);
-          else {
-            this.deps.log.debug(
-              'dropped a non-HTTP connection: explicit outbound mode has no destination for it',
-            );
-            socket.destroy();
-          }
-          break;
-        default:
-          this.deps.log.debug('dropped a connection that sent nothing before the detect timeout');
-          socket.destroy();
+      const tlsServer = this.tlsServer;
+      if (protocol !== 'tls' || !tlsServer) {
+        this.countSrc(socket, NO_TLS_FROM_REMOTE);
+        this.serve(socket, protocol);
+        return;
       }
+      // TLS for this proxy's identity is the mesh's; any other TLS is the application's own.
+      peekServerName(socket, this.opts.detectTimeoutMs, (name) => {
+        if (name !== null && name === this.opts.identity?.name) {
+          tlsServer.accept(socket);
+          return;
+        }
+        this.countSrc(socket, NO_TLS_FROM_REMOTE);
+        this.serve(socket, 'opaque');
+      });
     });
+  }
+
+  /** A connection whose mTLS handshake succeeded: ALPN says what it carries. */
+  private acceptSecure(socket: TLSSocket, peer: Peer): void {
+    tagPeer(socket, peer);
+    this.countSrc(socket, peer);
+    switch (socket.alpnProtocol) {
+      case ALPN_H2:
+        this.h2.accept(socket);
+        break;
+      case ALPN_TRANSPORT:
+        readTransportHeader(socket, this.opts.detectTimeoutMs, (port) => {
+          if (port instanceof Error) {
+            this.deps.log.debug({ err: port.message }, 'dropped a meshed opaque connection');
+            socket.destroy();
+            return;
+          }
+          // On the local platform the application is the one inbound target, whatever port
+          // the client dialled; the header's port matters where a pod has several.
+          this.serve(socket, 'opaque');
+        });
+        break;
+      default:
+        detectProtocol(socket, this.opts.detectTimeoutMs, (p) => this.serve(socket, p));
+    }
+  }
+
+  private serve(socket: Socket, protocol: Protocol | undefined): void {
+    const { opaqueTarget } = this.opts;
+    switch (protocol) {
+      case 'http1':
+        this.h1.accept(socket);
+        break;
+      case 'h2':
+        this.h2.accept(socket);
+        break;
+      case 'tls':
+      case 'opaque':
+        if (opaqueTarget) forwardOpaque(socket, opaqueTarget, this.connector, this.deps.log);
+        else {
+          this.deps.log.debug(
+            'dropped a non-HTTP connection: explicit outbound mode has no destination for it',
+          );
+          socket.destroy();
+        }
+        break;
+      default:
+        this.deps.log.debug('dropped a connection that sent nothing before the detect timeout');
+        socket.destroy();
+    }
   }
 
   /** Starts a graceful drain: GOAWAY on HTTP/2, idle HTTP/1 connections closed. */

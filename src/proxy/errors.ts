@@ -1,5 +1,6 @@
 import type { HostPort } from '../util/addr.js';
 import { formatHostPort } from '../util/addr.js';
+import { classifyTlsError, MeshTlsError, verifyReason } from './tls/errors.js';
 
 /**
  * A failure the proxy answers itself, with an HTTP status and a reason that goes to the
@@ -57,6 +58,10 @@ export function upstreamError(err: unknown, target: HostPort): ProxyError {
   const where = formatHostPort(target);
   if (root instanceof ConnectTimeoutError) return new ProxyError(504, root.message, { cause: root });
   const code = codeOf(root);
+  if (root instanceof MeshTlsError || verifyReason(code) || code?.startsWith('ERR_SSL_')) {
+    const failure = classifyTlsError(root, where);
+    return new ProxyError(502, failure.message, { cause: failure });
+  }
   switch (code) {
     case 'ECONNREFUSED':
       return new ProxyError(502, `connection refused by ${where}`, { cause: root });

@@ -9,7 +9,11 @@ import type { ProxyConfig } from './config.js';
 import { DirectionStack } from './direction.js';
 import type { DestinationClient } from './discovery/destination.js';
 import type { Registration } from './discovery/registration.js';
+import type { IdentityClient } from './identity/client.js';
+import type { LocalIdentity } from './identity/local.js';
+import { identitySettings } from './identity/settings.js';
 import { authorityRouter, fixedRouter } from './layers/route.js';
+import { TlsMetrics } from './tls/metrics.js';
 
 export interface BoundAddresses {
   readonly inbound: HostPort;
@@ -20,14 +24,23 @@ export interface BoundAddresses {
 /** How often shutdown looks for connections that have gone idle. */
 const DRAIN_POLL_MS = 50;
 
-/** The sidecar proxy: its inbound and outbound stacks, admin server, metrics and lifecycle. */
+/** Thrown inside `start` when a shutdown began before the proxy was ready. */
+class ShutDownWhileStarting extends Error {}
+
+/**
+ * The sidecar proxy: its inbound and outbound stacks, admin server, metrics and lifecycle.
+ * A proxy that registers a workload first gets its identity (a certificate from the
+ * control plane's Identity API), and only then opens its proxy listeners, becomes an
+ * endpoint and reports ready.
+ */
 export class SidecarProxy {
   readonly registry = new Registry();
-  private readonly inbound: DirectionStack;
-  private readonly outbound: DirectionStack;
+  private inbound: DirectionStack | undefined;
+  private outbound: DirectionStack | undefined;
   private readonly admin: AdminServer;
   private readonly discovery: DestinationClient | undefined;
   private readonly registration: Registration | undefined;
+  private identityClient: IdentityClient | undefined;
   private ready = false;
   private draining = false;
   private shutdownPromise: Promise<void> | undefined;
@@ -56,24 +69,6 @@ export class SidecarProxy {
     discovery?: { DestinationClient: typeof DestinationClient; Registration: typeof Registration },
   ) {
     registerProcessMetrics(this.registry);
-    const deps = {
-      http: new HttpMetrics(this.registry),
-      tcp: new TcpMetrics(this.registry),
-      log,
-      isDraining: () => this.draining,
-    };
-    this.inbound = new DirectionStack(
-      {
-        direction: 'inbound',
-        router: fixedRouter(config.inboundForward),
-        connectTimeoutMs: config.inboundConnectTimeoutMs,
-        detectTimeoutMs: config.detectTimeoutMs,
-        opaqueTarget: config.inboundForward,
-        opaquePorts: config.opaquePorts,
-        serveConnect: false,
-      },
-      deps,
-    );
     if (config.destination && discovery) {
       const { DestinationClient, Registration } = discovery;
       this.discovery = new DestinationClient({
@@ -88,6 +83,45 @@ export class SidecarProxy {
         this.registration = new Registration(config.destination, config.identity, log);
       }
     }
+    this.admin = new AdminServer({
+      isReady: () => this.ready,
+      metrics: () => this.registry.render(),
+      ...(config.enableShutdownEndpoint ? { shutdown: () => void this.shutdown('admin /shutdown') } : {}),
+    });
+  }
+
+  /** This proxy's identity, once it has its first certificate; undefined without one (plaintext). */
+  get identity(): LocalIdentity | undefined {
+    return this.identityClient;
+  }
+
+  /** The inbound and outbound stacks, once built. */
+  private sides(): DirectionStack[] {
+    return [this.inbound, this.outbound].filter((s): s is DirectionStack => s !== undefined);
+  }
+
+  private buildStacks(identity: LocalIdentity | undefined): void {
+    const { config, log } = this;
+    const deps = {
+      http: new HttpMetrics(this.registry),
+      tcp: new TcpMetrics(this.registry),
+      tls: new TlsMetrics(this.registry),
+      log,
+      isDraining: () => this.draining,
+    };
+    this.inbound = new DirectionStack(
+      {
+        direction: 'inbound',
+        router: fixedRouter(config.inboundForward),
+        connectTimeoutMs: config.inboundConnectTimeoutMs,
+        detectTimeoutMs: config.detectTimeoutMs,
+        opaqueTarget: config.inboundForward,
+        opaquePorts: config.opaquePorts,
+        serveConnect: false,
+        ...(identity ? { identity } : {}),
+      },
+      deps,
+    );
     this.outbound = new DirectionStack(
       {
         direction: 'outbound',
@@ -96,18 +130,18 @@ export class SidecarProxy {
         connectTimeoutMs: config.outboundConnectTimeoutMs,
         detectTimeoutMs: config.detectTimeoutMs,
         serveConnect: true,
+        ...(identity ? { identity } : {}),
       },
       deps,
     );
-    this.admin = new AdminServer({
-      isReady: () => this.ready,
-      metrics: () => this.registry.render(),
-      ...(config.enableShutdownEndpoint ? { shutdown: () => void this.shutdown('admin /shutdown') } : {}),
-    });
   }
 
-  /** Opens the admin listener, then the proxy listeners; ready once all are up. */
-  async start(): Promise<BoundAddresses> {
+  /**
+   * Opens the admin listener; with a workload, registers it as starting and gets the
+   * proxy's first certificate; then opens the proxy listeners and (with a workload)
+   * registers as ready. Resolves once ready, or with undefined if a shutdown began first.
+   */
+  async start(): Promise<BoundAddresses | undefined> {
     const listen = async <T>(name: string, addr: HostPort, open: () => Promise<T>): Promise<T> => {
       try {
         return await open();
@@ -122,22 +156,75 @@ export class SidecarProxy {
         throw new Error(`cannot listen on ${name} address ${formatHostPort(addr)}: ${why}`);
       }
     };
+    /** Waits for `step`, unless a shutdown begins first. */
+    const unlessShutDown = async <T>(step: Promise<T>): Promise<T> => {
+      const value = await Promise.race([step, this.done.then(() => undefined)]);
+      if (this.draining) throw new ShutDownWhileStarting();
+      return value as T;
+    };
     const { config } = this;
     try {
-      const admin = await listen('admin', config.adminAddr, () => this.admin.listen(config.adminAddr));
-      const inbound = await listen('inbound', config.inboundAddr, () =>
-        this.inbound.listener.listen(config.inboundAddr),
+      const admin = await unlessShutDown(
+        listen('admin', config.adminAddr, () => this.admin.listen(config.adminAddr)),
       );
-      const outbound = await listen('outbound', config.outboundAddr, () =>
-        this.outbound.listener.listen(config.outboundAddr),
+      let identity: IdentityClient | undefined;
+      if (this.registration) {
+        this.log.info({ admin: formatHostPort(admin) }, 'proxy starting');
+        const lease = await unlessShutDown(this.registration.start());
+        identity = await unlessShutDown(this.startIdentity(lease.identity));
+      }
+      this.buildStacks(identity);
+      const inbound = await unlessShutDown(
+        listen('inbound', config.inboundAddr, () =>
+          (this.inbound as DirectionStack).listener.listen(config.inboundAddr),
+        ),
       );
+      const outbound = await unlessShutDown(
+        listen('outbound', config.outboundAddr, () =>
+          (this.outbound as DirectionStack).listener.listen(config.outboundAddr),
+        ),
+      );
+      // An endpoint from now on: peers may send before "proxy ready" is logged.
+      if (this.registration) await unlessShutDown(this.registration.serve(inbound.port));
       this.ready = true;
-      this.registration?.start(inbound.port);
       return { inbound, outbound, admin };
     } catch (err) {
+      if (this.draining) {
+        // The shutdown has closed what existed when it began; close what came after.
+        this.closeNow();
+        await this.done;
+        return undefined;
+      }
+      await this.registration?.stop();
       this.closeNow();
       throw err;
     }
+  }
+
+  /**
+   * The identity client, once it has its first certificate (retrying, not ready, until
+   * then); undefined when neither the Lease nor the flags give identity settings.
+   */
+  private async startIdentity(
+    fromLease: Parameters<typeof identitySettings>[0],
+  ): Promise<IdentityClient | undefined> {
+    const settings = identitySettings(fromLease, this.config.identityOverrides);
+    if (!settings) {
+      this.log.warn(
+        'the control plane gives no identity settings (is it older than this proxy?): running without an identity, in plaintext',
+      );
+      return undefined;
+    }
+    // node:crypto and gRPC only: no X.509 library is loaded into the proxy.
+    const { IdentityClient } = await import('./identity/client.js');
+    const client = new IdentityClient({ ...settings, registry: this.registry, log: this.log });
+    this.identityClient = client;
+    this.log.info(
+      { identity: settings.name, identityAddr: formatHostPort(settings.addr) },
+      'waiting for the first certificate',
+    );
+    await client.start();
+    return client;
   }
 
   /**
@@ -156,7 +243,7 @@ export class SidecarProxy {
     this.ready = false;
     // Leave every endpoint set first, so peers stop sending new requests here.
     await this.registration?.stop();
-    const sides = [this.inbound, this.outbound];
+    const sides = this.sides();
     for (const s of sides) s.listener.stopAccepting();
     const deadline = Date.now() + this.config.shutdownGracePeriodMs;
     const open = (): number => sides.reduce((n, s) => n + s.listener.connections.size, 0);
@@ -173,11 +260,12 @@ export class SidecarProxy {
 
   private closeNow(): void {
     this.ready = false;
-    for (const s of [this.inbound, this.outbound]) {
+    for (const s of this.sides()) {
       s.listener.stopAccepting();
       s.close();
     }
     this.admin.close();
     this.discovery?.close();
+    this.identityClient?.close();
   }
 }

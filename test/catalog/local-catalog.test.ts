@@ -256,11 +256,12 @@ test('register, renew and deregister', async (t) => {
   const dir = freshDir();
   const { catalog } = open(t, dir);
   const events = record(catalog.workloads);
-  assert.deepEqual(catalog.register(workload('web-1')), { ttlMs: LEASE });
+  const tokenFile = join(dir, 'tokens', 'default', 'web-1.token');
+  assert.deepEqual(catalog.register(workload('web-1')), { ttlMs: LEASE, tokenFile });
   assert.deepEqual(catalog.workloads.get('default', 'web-1'), workload('web-1'));
   assert.equal(catalog.stats.registrations, 1);
   // A renewal with the same content is no change.
-  assert.deepEqual(catalog.register(workload('web-1')), { ttlMs: LEASE });
+  assert.deepEqual(catalog.register(workload('web-1')), { ttlMs: LEASE, tokenFile });
   assert.equal(catalog.stats.registrations, 1);
   assert.equal(events.length, 1);
   // A changed registration is an update.

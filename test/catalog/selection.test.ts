@@ -41,6 +41,20 @@ test('endpointPort: a fixed port wins; port 0 uses the numeric or named targetPo
   assert.equal(endpointPort(workload('a', { namedPorts: { http: 9000 } }), 'grpc'), undefined);
   assert.equal(endpointPort(workload('a', { namedPorts: { http: 0 } }), 'http'), undefined);
   assert.equal(endpointPort(workload('a'), 0), undefined);
+  // A starting instance serves nothing yet.
+  assert.equal(endpointPort(workload('a', { port: 4143, ready: false }), 8080), undefined);
+  assert.equal(endpointPort(workload('a', { ready: false }), 8080), undefined);
+});
+
+test('serviceEndpoints leaves out workloads that are not ready', () => {
+  const s = service({ ports: [{ port: 80, targetPort: 8080 }] });
+  const workloads = [
+    workload('a', { address: '10.0.0.1' }),
+    workload('b', { address: '10.0.0.2', ready: false }),
+  ];
+  assert.deepEqual(serviceEndpoints(s, workloads), [
+    { port: 80, addresses: [{ address: '10.0.0.1:8080', pod: 'a' }] },
+  ]);
 });
 
 test('serviceEndpoints lists each port with the selected workloads of its namespace', () => {

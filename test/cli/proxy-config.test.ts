@@ -135,3 +135,52 @@ test('the advertised address defaults to the inbound listener, a wildcard as 127
   assert.deepEqual(adv({}, { WEFT_PROXY_ADVERTISE_ADDR: 'node-1:7000' }), { host: 'node-1', port: 7000 });
   assert.throws(() => adv({ advertiseAddr: 'nope' }), /--advertise-addr/);
 });
+
+test('identity flags override the Lease field by field, from flags or WEFT_PROXY_IDENTITY_*', () => {
+  const base = { workload: 'web', destination: DEST };
+  assert.deepEqual(resolveProxyConfig(base, {}).identityOverrides, {});
+  assert.deepEqual(resolveProxyConfig({}, {}).identityOverrides, {});
+  const c = resolveProxyConfig(
+    {
+      ...base,
+      identityAddr: '127.0.0.1:8080',
+      identityName: 'web.default.serviceaccount.identity.weft.cluster.local',
+    },
+    {
+      WEFT_PROXY_IDENTITY_TOKEN_FILE: '/tokens/web',
+      WEFT_PROXY_IDENTITY_TRUST_ANCHORS_FILE: '/anchors.pem',
+      WEFT_PROXY_IDENTITY_SERVER_NAME: 'weft-identity.weft.serviceaccount.identity.weft.cluster.local',
+      WEFT_PROXY_IDENTITY_ADDR: '10.0.0.1:1',
+    },
+  );
+  assert.deepEqual(c.identityOverrides, {
+    name: 'web.default.serviceaccount.identity.weft.cluster.local',
+    addr: { host: '127.0.0.1', port: 8080 },
+    tokenFile: '/tokens/web',
+    trustAnchorsFile: '/anchors.pem',
+    serverName: 'weft-identity.weft.serviceaccount.identity.weft.cluster.local',
+  });
+});
+
+test('identity flags are refused without a workload, and checked, naming the flag or variable', () => {
+  assert.throws(() => resolveProxyConfig({ destination: DEST, identityTokenFile: '/t' }, {}), {
+    message: '--identity-token-file: only a proxy that registers a workload (--workload) has an identity',
+  });
+  assert.throws(() => resolveProxyConfig({}, { WEFT_PROXY_IDENTITY_ADDR: '127.0.0.1:1' }), {
+    message: 'WEFT_PROXY_IDENTITY_ADDR: only a proxy that registers a workload (--workload) has an identity',
+  });
+  const base = { workload: 'web', destination: DEST };
+  assert.throws(() => resolveProxyConfig({ ...base, identityAddr: 'nope' }, {}), /^Error: --identity-addr: /);
+  assert.throws(
+    () => resolveProxyConfig({ ...base, identityAddr: '127.0.0.1:0' }, {}),
+    /^Error: --identity-addr: port 0/,
+  );
+  assert.throws(
+    () => resolveProxyConfig(base, { WEFT_PROXY_IDENTITY_NAME: 'Not_A.Name' }),
+    /^Error: WEFT_PROXY_IDENTITY_NAME: "Not_A.Name" is not a DNS name/,
+  );
+  assert.throws(
+    () => resolveProxyConfig({ ...base, identityServerName: 'a..b' }, {}),
+    /^Error: --identity-server-name: "a..b" is not a DNS name/,
+  );
+});

@@ -363,10 +363,12 @@ describe('weft apply, get and delete against weft up', () => {
     cleanup.add(() => short.kill());
     const r = await startReplica(short, { name: 'kill-1', app: 'lease' }, cleanup);
     const wl = await weftOk(short, ['get', 'workloads']);
-    assert.match(wl, /^NAME\s+WORKLOAD\s+ADDRESS\s+SERVICE ACCOUNT\s+LABELS\n/);
+    assert.match(wl, /^NAME\s+READY\s+WORKLOAD\s+ADDRESS\s+SERVICE ACCOUNT\s+LABELS\n/);
     assert.match(
       wl,
-      new RegExp(`\\nkill-1\\s+lease\\s+127\\.0\\.0\\.1:${r.inbound.port}\\s+default\\s+app=lease\\n`),
+      new RegExp(
+        `\\nkill-1\\s+true\\s+lease\\s+127\\.0\\.0\\.1:${r.inbound.port}\\s+default\\s+app=lease\\n`,
+      ),
     );
     // Renewals (every 1/3 s) keep it registered past its first lease.
     await new Promise((resolve) => setTimeout(resolve, 1500));

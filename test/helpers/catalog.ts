@@ -14,6 +14,7 @@ export function workload(pod: string, extra: Partial<Workload> = {}): Workload {
     address: '10.0.0.1',
     port: 0,
     namedPorts: {},
+    ready: true,
     ...extra,
   };
 }

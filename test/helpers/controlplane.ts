@@ -53,6 +53,8 @@ export interface ControlPlaneHandle {
   grpc: HostPort;
   adminAddr: string;
   admin: HostPort;
+  /** The Identity API's address as bound (gRPC over TLS). */
+  identityAddr: string;
   stateDir: string;
   process: ChildProcess;
   /** Every stdout line so far (pino JSON). */
@@ -76,6 +78,8 @@ export interface ControlPlaneOptions {
   /** --addr, default 127.0.0.1:0. */
   addr?: string;
   readyTimeoutMs?: number;
+  /** More flags for `weft up` (--identity-* say). */
+  extraArgs?: string[];
 }
 
 /** Runs `weft up` on free ports and waits for its "control plane ready" line. */
@@ -91,6 +95,9 @@ export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise
     '127.0.0.1:0',
     '--lease-duration',
     opts.leaseDuration ?? '10s',
+    '--identity-addr',
+    '127.0.0.1:0',
+    ...(opts.extraArgs ?? []),
   ];
   const readyOpts = opts.readyTimeoutMs === undefined ? {} : { readyTimeoutMs: opts.readyTimeoutMs };
   const w = await startWeft(args, 'control plane ready', 'SIGINT', {}, readyOpts);
@@ -102,6 +109,7 @@ export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise
       grpc,
       adminAddr: `${admin.host}:${admin.port}`,
       admin,
+      identityAddr: String(w.ready.identity),
       stateDir,
       process: w.proc,
       stdoutLines: w.stdoutLines,

@@ -15,9 +15,12 @@ test('responses are classified as Linkerd does', () => {
 test('label sets are resolved once per authority and status', () => {
   const r = new Registry();
   const m = new HttpMetrics(r);
-  const a = m.stats('outbound', 'no_identity', 'web:80');
-  assert.equal(m.stats('outbound', 'no_identity', 'web:80'), a);
-  assert.notEqual(m.stats('inbound', 'no_identity', 'web:80'), a);
+  const tls = [['tls', 'no_identity']] as const;
+  const base = m.stats('outbound', 'web:80');
+  assert.equal(m.stats('outbound', 'web:80'), base);
+  assert.notEqual(m.stats('inbound', 'web:80'), base);
+  const a = base.with(tls);
+  assert.equal(base.with(tls), a, 'one series set per label list');
   a.requests.inc();
   assert.equal(a.response(200, undefined, false), a.response(200, undefined, false));
   a.response(200, undefined, false).inc();
@@ -35,7 +38,7 @@ test('label sets are resolved once per authority and status', () => {
 
 test('peer-chosen authorities are bounded', () => {
   const m = new HttpMetrics(new Registry());
-  for (let i = 0; i < MAX_AUTHORITIES; i++) m.stats('inbound', 'no_identity', `a${i}`);
-  const over = m.stats('inbound', 'no_identity', 'one-too-many');
-  assert.equal(over, m.stats('inbound', 'no_identity', 'overflow'));
+  for (let i = 0; i < MAX_AUTHORITIES; i++) m.stats('inbound', `a${i}`);
+  const over = m.stats('inbound', 'one-too-many');
+  assert.equal(over, m.stats('inbound', 'overflow'));
 });

@@ -1,5 +1,6 @@
 import * as grpc from '@grpc/grpc-js';
-import type { DocumentMessage, OutcomeMessage, WorkloadMessage } from '../../grpc/protos.js';
+import type { DocumentMessage, LeaseMessage, OutcomeMessage, WorkloadMessage } from '../../grpc/protos.js';
+import { identityName, identityServiceName, type TrustDomain } from '../../identity/names.js';
 import type { Logger } from '../../util/log.js';
 import type { Workload } from '../catalog.js';
 import { getKind } from '../kinds.js';
@@ -48,10 +49,27 @@ export function workloadProblems(w: WorkloadMessage): string[] {
   return problems;
 }
 
-/** The Registry service: proxies register the workload they front, and renew its lease. */
-export function registryService(catalog: LocalCatalog, log: Logger): grpc.UntypedServiceImplementation {
+/** What a Lease tells a proxy about getting its certificate. */
+export interface LeaseIdentitySettings {
+  readonly domain: TrustDomain;
+  /** Absolute path of the trust anchors bundle. */
+  readonly trustAnchorsFile: string;
+  /** host:port of the Identity API, as bound. */
+  addr(): string;
+}
+
+/**
+ * The Registry service: proxies register the workload they front, and renew its lease.
+ * With `identity`, each Lease says how to get the instance's certificate (its identity,
+ * its token file, the trust anchors and the Identity API).
+ */
+export function registryService(
+  catalog: LocalCatalog,
+  log: Logger,
+  identity?: LeaseIdentitySettings,
+): grpc.UntypedServiceImplementation {
   return {
-    register(call: grpc.ServerUnaryCall<WorkloadMessage, unknown>, cb: Callback<{ ttlMs: number }>) {
+    register(call: grpc.ServerUnaryCall<WorkloadMessage, unknown>, cb: Callback<LeaseMessage>) {
       const w = call.request;
       const problems = workloadProblems(w);
       if (problems.length > 0) {
@@ -67,15 +85,37 @@ export function registryService(catalog: LocalCatalog, log: Logger): grpc.Untype
         address: w.address,
         port: w.port,
         namedPorts: w.namedPorts,
+        ready: !w.starting,
       };
-      const isNew = catalog.workloads.get(w.namespace, w.pod) === undefined;
-      const lease = catalog.register(workload);
-      if (isNew)
+      const old = catalog.workloads.get(w.namespace, w.pod);
+      let lease: { ttlMs: number; tokenFile: string };
+      try {
+        lease = catalog.register(workload);
+      } catch (err) {
+        log.error({ namespace: w.namespace, pod: w.pod, err: (err as Error).message }, 'registration failed');
+        cb({ code: grpc.status.INTERNAL, details: `the control plane failed: ${(err as Error).message}` });
+        return;
+      }
+      if (old === undefined) {
         log.info(
-          { namespace: w.namespace, pod: w.pod, address: w.address, port: w.port },
+          { namespace: w.namespace, pod: w.pod, address: w.address, port: w.port, ready: workload.ready },
           'workload registered',
         );
-      cb(null, lease);
+      } else if (old.ready !== workload.ready) {
+        log.info({ namespace: w.namespace, pod: w.pod, ready: workload.ready }, 'workload readiness changed');
+      }
+      cb(null, {
+        ttlMs: lease.ttlMs,
+        identity: identity
+          ? {
+              name: identityName(w.serviceAccount, w.namespace, identity.domain),
+              tokenFile: lease.tokenFile,
+              trustAnchorsFile: identity.trustAnchorsFile,
+              addr: identity.addr(),
+              serverName: identityServiceName(identity.domain),
+            }
+          : null,
+      });
     },
     deregister(
       call: grpc.ServerUnaryCall<{ namespace: string; pod: string }, unknown>,

@@ -1,10 +1,12 @@
 import { randomUUID } from 'node:crypto';
+import { join } from 'node:path';
 import type { Catalog, Workload } from '../catalog.js';
 import { workloadKey } from '../catalog.js';
 import { WatchableCollection } from '../collection.js';
 import type { Kind, Service } from '../resources.js';
 import type { ValidResource } from '../validate.js';
 import type { SnapshotStore } from './store.js';
+import { LocalTokens } from './tokens.js';
 
 export interface Outcome {
   readonly kind: string;
@@ -44,12 +46,15 @@ const sameContent = (a: Service, b: ValidResource['spec']): boolean =>
  * state directory. An apply is written to disk before it is acknowledged or seen by any
  * watcher; workload registrations, which their proxies renew anyway, are written
  * shortly after they change. On start, every restored workload gets a fresh lease, so
- * its proxy has a whole lease period to renew it.
+ * its proxy has a whole lease period to renew it. Each registered instance holds an
+ * identity token (`tokens`), revoked when its registration ends.
  */
 export class LocalCatalog implements Catalog {
   readonly services = new WatchableCollection<Service>((s) => s.metadata);
   readonly workloads = new WatchableCollection<Workload>((w) => ({ namespace: w.namespace, name: w.pod }));
   private readonly leases = new Map<string, number>();
+  /** The registered instances' identity tokens, in `<state>/tokens/`. */
+  readonly tokens: LocalTokens;
   private readonly now: () => number;
   private saveTimer: NodeJS.Timeout | undefined;
   private readonly sweepTimer: NodeJS.Timeout;
@@ -68,10 +73,14 @@ export class LocalCatalog implements Catalog {
       this.version = Math.max(this.version, Number(s.metadata.resourceVersion) || 0);
     }
     const expiresAt = this.now() + opts.leaseMs;
-    for (const w of snapshot.workloads) {
+    for (const saved of snapshot.workloads) {
+      // State written before readiness existed: every instance was an endpoint.
+      const w: Workload = { ...saved, ready: saved.ready ?? true };
       this.workloads.put(w);
       this.leases.set(workloadKey(w.namespace, w.pod), expiresAt);
     }
+    this.tokens = new LocalTokens(join(store.dir, 'tokens'), (ns, pod) => this.workloads.get(ns, pod));
+    this.tokens.restore(this.workloads.list());
     this.sweepTimer = setInterval(() => this.expireLeases(), Math.min(500, opts.leaseMs / 4));
     this.sweepTimer.unref();
   }
@@ -145,11 +154,16 @@ export class LocalCatalog implements Catalog {
     return outcomes;
   }
 
-  /** Creates, updates or renews a registration. */
-  register(w: Workload): { ttlMs: number } {
+  /**
+   * Creates, updates or renews a registration. The instance keeps its token across
+   * renewals; a new service account gets a new token.
+   */
+  register(w: Workload): { ttlMs: number; tokenFile: string } {
     this.leases.set(workloadKey(w.namespace, w.pod), this.now() + this.opts.leaseMs);
     const existing = this.workloads.get(w.namespace, w.pod);
-    if (existing && JSON.stringify(existing) === JSON.stringify(w)) return { ttlMs: this.opts.leaseMs };
+    if (existing && JSON.stringify(existing) === JSON.stringify(w)) {
+      return { ttlMs: this.opts.leaseMs, tokenFile: this.tokens.ensure(w) };
+    }
     this.stats.registrations++;
     // An instance restarted under a new name on the same address replaces the old one at once.
     for (const other of this.workloads.list()) {
@@ -158,9 +172,11 @@ export class LocalCatalog implements Catalog {
         this.dropWorkload(other.namespace, other.pod);
       }
     }
+    // The token first: watchers of a new instance may look it up at once.
+    const tokenFile = this.tokens.ensure(w);
     this.workloads.put(w);
     this.saveSoon();
-    return { ttlMs: this.opts.leaseMs };
+    return { ttlMs: this.opts.leaseMs, tokenFile };
   }
 
   deregister(namespace: string, pod: string): boolean {
@@ -171,6 +187,7 @@ export class LocalCatalog implements Catalog {
 
   private dropWorkload(namespace: string, pod: string): boolean {
     this.leases.delete(workloadKey(namespace, pod));
+    this.tokens.revoke(namespace, pod);
     return this.workloads.remove(namespace, pod) !== undefined;
   }
 

@@ -51,7 +51,8 @@ export function proxyCommand(program: Command): void {
 }
 
 /**
- * Starts a proxy, logs where it listens, and shuts it down gracefully on SIGTERM or SIGINT;
+ * Starts a proxy, logs where it listens once it is ready (with a workload, once it has its
+ * certificate and is registered), and shuts it down gracefully on SIGTERM or SIGINT;
  * resolves when the shutdown (from a signal or /shutdown) has finished.
  */
 export async function runProxy(proxy: SidecarProxy, log: ReturnType<typeof createLogger>): Promise<void> {
@@ -59,6 +60,11 @@ export async function runProxy(proxy: SidecarProxy, log: ReturnType<typeof creat
   process.once('SIGTERM', () => void proxy.shutdown('SIGTERM'));
   process.once('SIGINT', () => void proxy.shutdown('SIGINT'));
   const bound = await proxy.start();
+  if (!bound) {
+    // Shut down before it was ready (still waiting for its certificate, say).
+    await proxy.done;
+    return;
+  }
   log.info(
     {
       inbound: formatHostPort(bound.inbound),

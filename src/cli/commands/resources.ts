@@ -140,6 +140,8 @@ function workloadRows(items: Workload[], wide: boolean): Row[] {
   return items.map((w) => [
     ...(wide ? [w.namespace] : []),
     w.pod,
+    // A starting instance (its proxy has no certificate yet) is no endpoint.
+    w.ready === false ? 'false' : 'true',
     w.workload,
     w.port === 0 ? w.address : `${w.address}:${w.port}`,
     w.serviceAccount,
@@ -165,7 +167,7 @@ function endpointRows(items: EndpointsView[], wide: boolean): Row[] {
 
 const HEADERS: Record<'Service' | 'Workload' | 'Endpoints', string[]> = {
   Service: ['NAME', 'PORTS', 'SELECTOR', 'AGE'],
-  Workload: ['NAME', 'WORKLOAD', 'ADDRESS', 'SERVICE ACCOUNT', 'LABELS'],
+  Workload: ['NAME', 'READY', 'WORKLOAD', 'ADDRESS', 'SERVICE ACCOUNT', 'LABELS'],
   Endpoints: ['NAME', 'ENDPOINTS'],
 };
 

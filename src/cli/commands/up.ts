@@ -15,6 +15,21 @@ interface UpFlags {
   adminAddr: string;
   leaseDuration: string;
   clusterDomain: string;
+  identityAddr: string;
+  identityTrustDomain: string;
+  identityTrustAnchorsFile?: string;
+  identityIssuerCertificateFile?: string;
+  identityIssuerKeyFile?: string;
+  identityIssuanceLifetime: string;
+  identityClockSkewAllowance: string;
+}
+
+const DNS_DOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
+
+function checkDomain(value: string, flag: string): void {
+  if (!DNS_DOMAIN.test(value) || value.length > 253 || value.split('.').some((l) => l.length > 63)) {
+    throw new UsageError(`${flag}: "${value}" is not a DNS domain`);
+  }
 }
 
 function usage<T>(parse: () => T): T {
@@ -34,14 +49,45 @@ export function upCommand(program: Command): void {
     .option('--admin-addr <host:port>', 'health and metrics (/live, /ready, /metrics)', '127.0.0.1:9996')
     .option('--lease-duration <duration>', 'how long a workload stays registered without renewal', '10s')
     .option('--cluster-domain <domain>', 'the domain of Service names', 'cluster.local')
+    .option(
+      '--identity-addr <host:port>',
+      'the Identity API (gRPC over TLS), where proxies get certificates',
+      '127.0.0.1:8087',
+    )
+    .option('--identity-trust-domain <domain>', 'the trust domain of identity names', 'cluster.local')
+    .option('--identity-trust-anchors-file <file>', 'PEM bundle of trust anchors (with the two issuer flags)')
+    .option(
+      '--identity-issuer-certificate-file <file>',
+      'PEM issuer certificate, signed by an anchor (with its key)',
+    )
+    .option('--identity-issuer-key-file <file>', "the issuer's unencrypted EC P-256 private key (PEM)")
+    .option('--identity-issuance-lifetime <duration>', "how long proxies' certificates are valid", '24h')
+    .option(
+      '--identity-clock-skew-allowance <duration>',
+      "how far back certificates' notBefore is set",
+      '20s',
+    )
     .action(async (flags: UpFlags) => {
       const grpcAddr = usage(() => parseHostPort(flags.addr, '--addr'));
       const adminAddr = usage(() => parseHostPort(flags.adminAddr, '--admin-addr'));
       const leaseMs = usage(() => parseDuration(flags.leaseDuration, '--lease-duration'));
       if (leaseMs < 100) throw new UsageError('--lease-duration: must be at least 100ms');
-      if (!/^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/.test(flags.clusterDomain)) {
-        throw new UsageError(`--cluster-domain: "${flags.clusterDomain}" is not a DNS domain`);
-      }
+      checkDomain(flags.clusterDomain, '--cluster-domain');
+      checkDomain(flags.identityTrustDomain, '--identity-trust-domain');
+      const identityAddr = usage(() => parseHostPort(flags.identityAddr, '--identity-addr'));
+      const issuanceLifetimeMs = usage(() =>
+        parseDuration(flags.identityIssuanceLifetime, '--identity-issuance-lifetime'),
+      );
+      if (issuanceLifetimeMs < 60_000)
+        throw new UsageError('--identity-issuance-lifetime: must be at least 1m');
+      const clockSkewMs = usage(() =>
+        parseDuration(flags.identityClockSkewAllowance, '--identity-clock-skew-allowance'),
+      );
+      const files = {
+        trustAnchorsFile: flags.identityTrustAnchorsFile,
+        issuerCertificateFile: flags.identityIssuerCertificateFile,
+        issuerKeyFile: flags.identityIssuerKeyFile,
+      };
       const level = usage(() => parseLogLevel(process.env.WEFT_LOG, 'WEFT_LOG'));
       const log = createLogger(level, 'weft-control-plane');
       const stateDir = resolve(flags.stateDir);
@@ -52,34 +98,92 @@ export function upCommand(program: Command): void {
         { StateDirLock },
         { SnapshotStore },
         { ControlPlane },
+        credentials,
+        { CONTROL_PLANE_NAMESPACE },
       ] = await Promise.all([
         import('../../catalog/local/api.js'),
         import('../../catalog/local/local-catalog.js'),
         import('../../catalog/local/lock.js'),
         import('../../catalog/local/store.js'),
         import('../../controlplane/server.js'),
+        import('../../controlplane/identity/credentials.js'),
+        import('../../identity/names.js'),
       ]);
+      const missing = credentials.missingIdentityFlags(files);
+      if (missing.length > 0) {
+        throw new UsageError(
+          `${missing.join(' and ')} missing: your own issuer needs --identity-trust-anchors-file, --identity-issuer-certificate-file and --identity-issuer-key-file together`,
+        );
+      }
+      const domain = {
+        trustDomain: flags.identityTrustDomain,
+        controlPlaneNamespace: CONTROL_PLANE_NAMESPACE,
+      };
+      const caSettings = { trustDomain: flags.identityTrustDomain, issuanceLifetimeMs, clockSkewMs };
+      // The user's files are checked before anything is written.
+      const userCa =
+        files.trustAnchorsFile && files.issuerCertificateFile && files.issuerKeyFile
+          ? await credentials.loadUserCredentials(
+              {
+                trustAnchorsFile: resolve(files.trustAnchorsFile),
+                issuerCertificateFile: resolve(files.issuerCertificateFile),
+                issuerKeyFile: resolve(files.issuerKeyFile),
+              },
+              caSettings,
+            )
+          : undefined;
 
       const store = new SnapshotStore(stateDir);
       const lock = StateDirLock.acquire(stateDir, formatHostPort(grpcAddr));
       let catalog: LocalCatalog | undefined;
       let plane: ControlPlane | undefined;
       try {
+        const loaded = userCa
+          ? { ca: userCa, paths: credentials.persistUserCredentials(stateDir, userCa), generated: false }
+          : await credentials.loadOrCreateStateCredentials(stateDir, caSettings);
+        const { ca, paths } = loaded;
+        if (loaded.generated)
+          log.info({ trustAnchors: paths.trustAnchors }, 'generated a new trust anchor and issuer');
+        if (ca.issuerNotAfter.getTime() - Date.now() < 30 * 86_400_000) {
+          log.warn(
+            { issuerExpires: ca.issuerNotAfter.toISOString(), issuerCertificate: paths.issuerCertificate },
+            'the identity issuer expires within 30 days: no certificate outlives it',
+          );
+        }
         catalog = new LocalCatalog(store, { leaseMs });
+        const identityBound = { addr: formatHostPort(identityAddr) };
         plane = new ControlPlane(
           catalog,
           [
-            { name: 'registry', implementation: registryService(catalog, log) },
+            {
+              name: 'registry',
+              implementation: registryService(catalog, log, {
+                domain,
+                trustAnchorsFile: paths.trustAnchors,
+                addr: () => identityBound.addr,
+              }),
+            },
             { name: 'resources', implementation: resourcesService(catalog, log) },
           ],
-          { grpcAddr, adminAddr, clusterDomain: flags.clusterDomain, log },
+          {
+            grpcAddr,
+            adminAddr,
+            clusterDomain: flags.clusterDomain,
+            domain,
+            identity: { ca, tokens: catalog.tokens, addr: identityAddr },
+            log,
+          },
         );
         const bound = await plane.start();
+        if (bound.identity) identityBound.addr = formatHostPort(bound.identity);
         lock.setAddress(formatHostPort(bound.grpc));
         log.info(
           {
             grpc: formatHostPort(bound.grpc),
             admin: formatHostPort(bound.admin),
+            identity: identityBound.addr,
+            trustDomain: domain.trustDomain,
+            issuerExpires: ca.issuerNotAfter.toISOString(),
             stateDir,
             services: catalog.services.size,
             workloads: catalog.workloads.size,

@@ -1,6 +1,7 @@
 import type { Labels } from '../../metrics/registry.js';
 import type { HostPort } from '../../util/addr.js';
 import type { ProxyError } from '../errors.js';
+import type { Peer } from '../tls/peer.js';
 
 /** What the metrics layer (and later tap) learn about an exchange's response. */
 export interface ExchangeObserver {
@@ -21,8 +22,13 @@ export abstract class Exchange {
   target: HostPort | undefined;
   /** The request path to send upstream (origin-form for HTTP/1). */
   path = '/';
-  /** The endpoint's metric labels (dst_*), once the balance layer has picked one. */
+  /**
+   * The labels the metrics layer adds for the upstream peer: its TLS labels and dst_*,
+   * once the balance layer has picked an endpoint. Unset: the direction's default.
+   */
   dst: Labels | undefined;
+  /** The identity the upstream endpoint must prove over mutual TLS; unset: plaintext. */
+  serverId: string | undefined;
   /** A failure decided before forwarding (no endpoint available): the forward leaf answers it. */
   failure: ProxyError | undefined;
   /** The error the proxy answered with, if it answered one itself. */
@@ -31,12 +37,16 @@ export abstract class Exchange {
   private observers: ExchangeObserver[] | undefined;
   private ended = false;
 
+  /** What TLS proved about the downstream connection this request came on. */
+  abstract readonly peer: Peer;
   abstract readonly protocol: 'http1' | 'h2';
   abstract readonly method: string;
   /** The authority the client named: the Host header, or HTTP/2's :authority. */
   abstract readonly requestAuthority: string | undefined;
   /** Rewrites the authority sent upstream (for absolute-form requests). */
   abstract setRequestAuthority(authority: string): void;
+  /** Replaces every value of a request header (lower-case name) with one, or removes it. */
+  abstract setRequestHeader(name: string, value: string | undefined): void;
 
   observe(o: ExchangeObserver): void {
     if (this.observers) this.observers.push(o);

@@ -1,13 +1,15 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { errorResponse, type ProxyError } from '../errors.js';
+import { type Peer, peerOf } from '../tls/peer.js';
 import { Exchange } from './exchange.js';
-import { type FilteredHeaders, setHost, stripHopByHop } from './headers.js';
+import { type FilteredHeaders, setHeader, setHost, stripHopByHop } from './headers.js';
 
 /** An HTTP/1.x request received by the proxy, with its hop-by-hop headers already removed. */
 export class H1Exchange extends Exchange {
   readonly protocol = 'http1';
   readonly method: string;
   readonly request: FilteredHeaders;
+  readonly peer: Peer;
 
   constructor(
     readonly req: IncomingMessage,
@@ -19,6 +21,7 @@ export class H1Exchange extends Exchange {
     this.method = req.method ?? 'GET';
     this.request = stripHopByHop(req.rawHeaders);
     this.path = req.url ?? '/';
+    this.peer = peerOf(req.socket);
   }
 
   get requestAuthority(): string | undefined {
@@ -27,6 +30,10 @@ export class H1Exchange extends Exchange {
 
   setRequestAuthority(authority: string): void {
     setHost(this.request.headers, authority);
+  }
+
+  setRequestHeader(name: string, value: string | undefined): void {
+    setHeader(this.request.headers, name, value);
   }
 
   get clientGone(): boolean {

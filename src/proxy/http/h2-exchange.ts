@@ -1,5 +1,6 @@
 import http2 from 'node:http2';
 import type { ProxyError } from '../errors.js';
+import type { Peer } from '../tls/peer.js';
 import { Exchange } from './exchange.js';
 
 /** An HTTP/2 stream received by the proxy (h2c with prior knowledge). */
@@ -14,6 +15,7 @@ export class H2Exchange extends Exchange {
     readonly headers: http2.IncomingHttpHeaders,
     /** The client ended the stream with its headers: there is no request body. */
     readonly endStream: boolean,
+    readonly peer: Peer,
   ) {
     super();
     this.method = headers[':method'] ?? 'GET';
@@ -27,6 +29,11 @@ export class H2Exchange extends Exchange {
 
   setRequestAuthority(authority: string): void {
     this.headers[':authority'] = authority;
+  }
+
+  setRequestHeader(name: string, value: string | undefined): void {
+    if (value === undefined) delete this.headers[name];
+    else this.headers[name] = value;
   }
 
   get clientGone(): boolean {

@@ -1,6 +1,7 @@
 import http2 from 'node:http2';
 import { formatHostPort, type HostPort } from '../../util/addr.js';
 import type { Connector } from '../layers/connect.js';
+import { ALPN_H2, type MeshConnector } from '../tls/client.js';
 
 /** Bounds on what an upstream HTTP/2 peer may make the proxy hold. */
 export const H2_CLIENT_SETTINGS: http2.Settings = {
@@ -10,26 +11,35 @@ export const H2_CLIENT_SETTINGS: http2.Settings = {
 
 /**
  * The HTTP/2 endpoint pool: one multiplexed session per target, replaced when the peer
- * sends GOAWAY or the connection fails. The session's connect error, if any, is kept so
- * the streams it failed can say why.
+ * sends GOAWAY or the connection fails. A target with a server identity is reached over
+ * mutual TLS (another proxy), so every request to that endpoint, HTTP/1 ones included,
+ * shares one connection and one handshake. The session's connect error, if any, is kept
+ * so the streams it failed can say why.
  */
 export class H2Pool {
   private readonly sessions = new Map<string, http2.ClientHttp2Session>();
   readonly connectErrors = new WeakMap<http2.ClientHttp2Session, Error>();
 
-  constructor(private readonly connector: Connector) {}
+  constructor(
+    private readonly connector: Connector,
+    private readonly mesh?: MeshConnector,
+  ) {}
 
-  get(target: HostPort): http2.ClientHttp2Session {
-    const key = formatHostPort(target);
+  get(target: HostPort, serverId?: string): http2.ClientHttp2Session {
+    const addr = formatHostPort(target);
+    const mesh = serverId === undefined ? undefined : this.mesh;
+    const key = mesh ? `${serverId}@${addr}` : addr;
     const existing = this.sessions.get(key);
     if (existing && !existing.closed && !existing.destroyed) return existing;
-    // The socket's own error (refused, timed out) comes before the session's, and is the
-    // one that says what went wrong; streams failed by it look it up here.
-    const session: http2.ClientHttp2Session = http2.connect(`http://${key}`, {
+    // The socket's own error (refused, timed out, TLS refused) comes before the session's,
+    // and is the one that says what went wrong; streams failed by it look it up here.
+    const session: http2.ClientHttp2Session = http2.connect(`${mesh ? 'https' : 'http'}://${addr}`, {
       settings: H2_CLIENT_SETTINGS,
       maxSessionMemory: 10,
       createConnection: () => {
-        const socket = this.connector.connect(target);
+        const socket = mesh
+          ? mesh.connect(target, serverId as string, ALPN_H2)
+          : this.connector.connect(target);
         socket.once('error', (err) => this.connectErrors.set(session, err));
         return socket;
       },

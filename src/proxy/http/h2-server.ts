@@ -1,5 +1,6 @@
 import http2 from 'node:http2';
 import type { Duplex } from 'node:stream';
+import { NO_TLS_FROM_REMOTE, type Peer, peerOf } from '../tls/peer.js';
 import type { HttpService } from './exchange.js';
 import { H2Exchange } from './h2-exchange.js';
 
@@ -18,16 +19,18 @@ const SERVER_SETTINGS: http2.Settings = {
  */
 export class H2Server {
   private readonly server: http2.Http2Server;
-  private readonly sessions = new Set<http2.ServerHttp2Session>();
+  /** Each session's peer, read once from its connection (session.socket is a proxy object). */
+  private readonly sessions = new Map<http2.ServerHttp2Session, Peer>();
 
   constructor(service: HttpService<H2Exchange>) {
     this.server = http2.createServer({ settings: SERVER_SETTINGS, maxSessionMemory: 10 });
     this.server.on('stream', (stream, headers, flags) => {
       stream.on('error', () => {});
-      service(new H2Exchange(stream, headers, (flags & NGHTTP2_FLAG_END_STREAM) !== 0));
+      const peer = this.sessions.get(stream.session as http2.ServerHttp2Session) ?? NO_TLS_FROM_REMOTE;
+      service(new H2Exchange(stream, headers, (flags & NGHTTP2_FLAG_END_STREAM) !== 0, peer));
     });
     this.server.on('session', (session) => {
-      this.sessions.add(session);
+      this.sessions.set(session, peerOf(session.socket));
       session.on('error', () => session.destroy());
       session.once('close', () => this.sessions.delete(session));
     });
@@ -39,6 +42,6 @@ export class H2Server {
 
   /** Sends GOAWAY on every session: streams in flight finish, new ones go elsewhere. */
   drain(): void {
-    for (const s of this.sessions) if (!s.closed) s.close();
+    for (const s of this.sessions.keys()) if (!s.closed) s.close();
   }
 }

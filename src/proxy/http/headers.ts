@@ -1,4 +1,12 @@
 /**
+ * Between two proxies, an HTTP/1 request travels as HTTP/2 carrying this header; the far
+ * side sends it to the application as HTTP/1 again.
+ */
+export const ORIG_PROTO_HEADER = 'weft-orig-proto';
+/** The identity a meshed client proved, set by the inbound proxy; clients cannot send it. */
+export const CLIENT_ID_HEADER = 'weft-client-id';
+
+/**
  * Hop-by-hop header handling (RFC 9110 section 7.6.1). Headers travel as Node's flat
  * raw arrays ([name, value, name, value, ...]) so names keep their case and duplicates
  * their order, and nothing is rebuilt into objects on the hot path.
@@ -85,6 +93,54 @@ export function setHost(headers: string[], host: string): void {
     }
   }
   headers.unshift('host', host);
+}
+
+/** Replaces every value of a header (lower-case name) in a raw array with one, or removes it; in place. */
+export function setHeader(headers: string[], name: string, value: string | undefined): void {
+  for (let i = headers.length - 2; i >= 0; i -= 2) {
+    const n = headers[i] as string;
+    if (n.length === name.length && n.toLowerCase() === name) headers.splice(i, 2);
+  }
+  if (value !== undefined) headers.push(name, value);
+}
+
+/**
+ * An HTTP/1 message's raw headers (hop-by-hop ones already removed) as an HTTP/2 header
+ * block: names lower-cased, repeated fields as arrays, `host` left out (it becomes
+ * :authority).
+ */
+export function rawToH2Headers(raw: readonly string[], into: Record<string, string | string[]>): void {
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = (raw[i] as string).toLowerCase();
+    if (name === 'host' || name === 'http2-settings') continue;
+    const value = raw[i + 1] as string;
+    const prev = into[name];
+    if (prev === undefined) into[name] = value;
+    else if (Array.isArray(prev)) prev.push(value);
+    else into[name] = [prev, value];
+  }
+}
+
+/**
+ * An HTTP/2 header block as an HTTP/1 raw array: pseudo-headers and the names in `skip`
+ * left out, `:authority` restored as `host` when asked, arrays as repeated fields.
+ */
+export function h2HeadersToRaw(
+  headers: Record<string, string | string[] | number | undefined>,
+  skip: ReadonlySet<string>,
+  withHost: boolean,
+): string[] {
+  const raw: string[] = [];
+  if (withHost && headers[':authority'] !== undefined) raw.push('host', String(headers[':authority']));
+  for (const name in headers) {
+    if (name.charCodeAt(0) === 58 /* ':' */ || skip.has(name)) continue;
+    if (withHost && name === 'host' && headers[':authority'] !== undefined) continue;
+    const value = headers[name];
+    if (value === undefined) continue;
+    if (Array.isArray(value)) for (const v of value) raw.push(name, v);
+    else raw.push(name, String(value));
+  }
+  return raw;
 }
 
 /** Raw trailers ([name, value, ...]) as the object form Node's addTrailers and HTTP/2 take. */

@@ -3,19 +3,20 @@ import type { TcpStats } from '../../metrics/tcp.js';
 import type { HostPort } from '../../util/addr.js';
 
 /**
- * The accept layer: a listening socket whose connections are counted (`peer="src"`),
- * guarded against unhandled errors, and tracked so shutdown can wait for them.
+ * The accept layer: a listening socket whose connections are guarded against unhandled
+ * errors and tracked so shutdown can wait for them. With `stats`, each is counted at once
+ * (`peer="src"`); without, the direction counts it once it knows the peer's TLS labels.
  */
 export class Listener {
   private readonly server: net.Server;
   readonly connections = new Set<net.Socket>();
 
-  constructor(stats: TcpStats, handle: (socket: net.Socket) => void) {
+  constructor(stats: TcpStats | undefined, handle: (socket: net.Socket) => void) {
     this.server = net.createServer({ allowHalfOpen: true, noDelay: true }, (socket) => {
       // A peer's reset must never become an uncaught exception; the layers that own the
       // socket handle errors themselves.
       socket.on('error', () => {});
-      stats.track(socket);
+      stats?.track(socket);
       this.connections.add(socket);
       socket.once('close', () => this.connections.delete(socket));
       handle(socket);

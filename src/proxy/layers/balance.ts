@@ -3,13 +3,18 @@ import type { Endpoint } from '../balance/endpoint.js';
 import type { DestinationClient, Resolution } from '../discovery/destination.js';
 import { ConnectTimeoutError, ProxyError } from '../errors.js';
 import type { Exchange, ExchangeObserver, HttpLayer, HttpService } from '../http/exchange.js';
+import { MeshTlsError } from '../tls/errors.js';
+import type { UpstreamTls } from '../tls/upstream.js';
 
 const CONNECT_FAILURES = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'ECONNTIMEOUT']);
 
-/** Whether the proxy's own error says the endpoint could not be connected to. */
+/**
+ * Whether the proxy's own error says the endpoint could not be connected to. A refused
+ * mTLS handshake counts: the endpoint will not prove the identity it should.
+ */
 function isConnectFailure(error: ProxyError | undefined): boolean {
   const cause = error?.cause;
-  if (cause instanceof ConnectTimeoutError) return true;
+  if (cause instanceof ConnectTimeoutError || cause instanceof MeshTlsError) return true;
   const code = (cause as { code?: unknown } | undefined)?.code;
   return typeof code === 'string' && CONNECT_FAILURES.has(code);
 }
@@ -32,7 +37,12 @@ class EndpointRecorder implements ExchangeObserver {
   }
 }
 
-function dispatch<E extends Exchange>(ex: E, ep: Endpoint, next: HttpService<E>): void {
+function dispatch<E extends Exchange>(
+  ex: E,
+  ep: Endpoint,
+  upstream: UpstreamTls,
+  next: HttpService<E>,
+): void {
   const startedAt = ep.begin();
   if (ex.clientGone) {
     ep.cancelled();
@@ -40,7 +50,8 @@ function dispatch<E extends Exchange>(ex: E, ep: Endpoint, next: HttpService<E>)
   }
   const spec = ep.spec;
   ex.target = spec.addr;
-  ex.dst = spec.labels;
+  ex.dst = upstream.labelsFor(spec);
+  ex.serverId = upstream.serverId(spec);
   ex.observe(new EndpointRecorder(ep, startedAt, ex));
   next(ex);
 }
@@ -51,7 +62,10 @@ function dispatch<E extends Exchange>(ex: E, ep: Endpoint, next: HttpService<E>)
  * and fails with 503 after the failfast timeout. Authorities the mesh does not know go
  * on unchanged, to be resolved by DNS.
  */
-export function balanceLayer<E extends Exchange>(discovery: DestinationClient | undefined): HttpLayer<E> {
+export function balanceLayer<E extends Exchange>(
+  discovery: DestinationClient | undefined,
+  upstream: UpstreamTls,
+): HttpLayer<E> {
   if (!discovery) return (next) => next;
   return (next) => (ex) => {
     const resolution: Resolution = discovery.resolve(ex.authority);
@@ -62,11 +76,11 @@ export function balanceLayer<E extends Exchange>(discovery: DestinationClient | 
     const balancer = resolution.balancer;
     const ep = balancer.pick();
     if (ep) {
-      dispatch(ex, ep, next);
+      dispatch(ex, ep, upstream, next);
       return;
     }
     balancer.acquire((found, reason) => {
-      if (found) dispatch(ex, found, next);
+      if (found) dispatch(ex, found, upstream, next);
       else if (resolution.status === 'dns') next(ex);
       else {
         ex.target = undefined;

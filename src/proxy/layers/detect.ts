@@ -1,7 +1,10 @@
-import type { Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
+import { peek } from './peek.js';
 
-export type Protocol = 'http1' | 'h2' | 'opaque';
+export type Protocol = 'http1' | 'h2' | 'tls' | 'opaque';
 
+/** A TLS record of type handshake: a ClientHello, never the start of an HTTP request. */
+const TLS_HANDSHAKE = 0x16;
 const H2_PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n');
 const HTTP_VERSION = Buffer.from(' HTTP/1.');
 /** HTTP/1 methods are tokens; the longest registered ones are well under this. */
@@ -48,6 +51,7 @@ function classifyRequestLine(buf: Buffer): Protocol | 'more' {
 
 /** Classifies the first bytes of a connection, or says it needs more to decide. */
 export function classify(buf: Buffer): Protocol | 'more' {
+  if (buf[0] === TLS_HANDSHAKE) return 'tls';
   const n = Math.min(buf.length, H2_PREFACE.length);
   if (buf.compare(H2_PREFACE, 0, n, 0, n) === 0) return n === H2_PREFACE.length ? 'h2' : 'more';
   return classifyRequestLine(buf);
@@ -55,39 +59,25 @@ export function classify(buf: Buffer): Protocol | 'more' {
 
 /**
  * The detect layer: peeks at a connection's first bytes to tell HTTP/1, HTTP/2 (its
- * preface) and anything else (opaque TCP) apart, then puts the bytes back so the next
- * layer reads the connection from its start. Gives up after `timeoutMs`: a connection
- * that sent something undecidable is opaque; one that sent nothing gets `undefined`.
+ * preface), a TLS ClientHello and anything else (opaque TCP) apart, then puts the bytes
+ * back so the next layer reads the connection from its start. Gives up after `timeoutMs`:
+ * a connection that sent something undecidable is opaque; one that sent nothing gets
+ * `undefined`.
  */
 export function detectProtocol(
-  socket: Socket,
+  socket: Duplex,
   timeoutMs: number,
   done: (p: Protocol | undefined) => void,
 ): void {
-  let buffered: Buffer | undefined;
-  let finished = false;
-  const finish = (p: Protocol | undefined): void => {
-    if (finished) return;
-    finished = true;
-    clearTimeout(timer);
-    socket.off('data', onData);
-    socket.off('end', onEnd);
-    socket.off('close', onClose);
-    socket.pause();
-    if (buffered) socket.unshift(buffered);
-    done(p);
-  };
-  const onData = (chunk: Buffer): void => {
-    buffered = buffered ? Buffer.concat([buffered, chunk]) : chunk;
-    const p = classify(buffered);
-    if (p !== 'more') finish(p);
-    else if (buffered.length >= MAX_PEEK_BYTES) finish('opaque');
-  };
-  // A peer that half-closes before a decision is relayed as opaque if it sent anything.
-  const onEnd = (): void => finish(buffered ? 'opaque' : undefined);
-  const onClose = (): void => finish(undefined);
-  const timer = setTimeout(() => finish(buffered ? 'opaque' : undefined), timeoutMs);
-  socket.on('data', onData);
-  socket.once('end', onEnd);
-  socket.once('close', onClose);
+  peek<Protocol | undefined>(
+    socket,
+    timeoutMs,
+    MAX_PEEK_BYTES,
+    (buf, final) => {
+      if (!buf) return final ? undefined : 'more';
+      const p = classify(buf);
+      return p === 'more' && final ? 'opaque' : p;
+    },
+    done,
+  );
 }

@@ -5,7 +5,12 @@ import type { H1Exchange } from '../http/h1-exchange.js';
 import { stripHopByHop, trailersObject } from '../http/headers.js';
 
 /** The request head sent upstream: origin-form request line and end-to-end headers. */
-function requestHead(method: string, path: string, headers: readonly string[], framing: BodyFraming): string {
+export function requestHead(
+  method: string,
+  path: string,
+  headers: readonly string[],
+  framing: BodyFraming,
+): string {
   let head = `${method} ${path} HTTP/1.1\r\n`;
   for (let i = 0; i < headers.length; i += 2) head += `${headers[i]}: ${headers[i + 1]}\r\n`;
   if (framing === 'chunked') head += 'transfer-encoding: chunked\r\n';

@@ -25,7 +25,7 @@ export function forwardH2(pool: H2Pool): HttpService<H2Exchange> {
     if (headers[':authority'] !== undefined) delete headers.host;
     headers[':path'] = ex.path;
 
-    const session = pool.get(target);
+    const session = pool.get(target, ex.serverId);
     let upstream: http2.ClientHttp2Stream;
     try {
       upstream = session.request(headers, { endStream: ex.endStream, waitForTrailers: !ex.endStream });

@@ -5,8 +5,12 @@ import type { HostPort } from '../../util/addr.js';
 import type { Endpoint } from '../balance/endpoint.js';
 import type { DestinationClient } from '../discovery/destination.js';
 import { ProxyError, upstreamError } from '../errors.js';
-import { stripHopByHop } from '../http/headers.js';
+import { CLIENT_ID_HEADER, setHeader, stripHopByHop } from '../http/headers.js';
 import { failRaw, writeHead } from '../http/raw.js';
+import { ALPN_TRANSPORT, type MeshConnector } from '../tls/client.js';
+import { NO_TLS_NOT_DISCOVERED, peerOf } from '../tls/peer.js';
+import { encodeTransportHeader } from '../tls/transport-header.js';
+import type { UpstreamTls } from '../tls/upstream.js';
 import { pickForConnection } from './balance.js';
 import type { Connector } from './connect.js';
 import { ResponseRecorder } from './metrics.js';
@@ -14,11 +18,16 @@ import type { Router } from './route.js';
 import { splice } from './splice.js';
 
 export interface TunnelDeps {
+  readonly inbound: boolean;
   readonly router: Router;
   readonly connector: Connector;
   readonly stats: (authority: string) => AuthorityStats;
+  /** How endpoints are reached (mTLS or not), and their metric labels. */
+  readonly upstream: UpstreamTls;
   /** Outbound with a control plane: CONNECT to a mesh service goes to its least-loaded endpoint. */
   readonly discovery?: DestinationClient;
+  /** Outbound with an identity: tunnels to meshed endpoints go over mutual TLS. */
+  readonly mesh?: MeshConnector;
 }
 
 /**
@@ -35,10 +44,12 @@ export function upgradeHandler(deps: TunnelDeps) {
       failRaw(socket, route);
       return;
     }
-    const stats = deps.stats(route.authority);
+    const peer = deps.inbound ? peerOf(req.socket) : NO_TLS_NOT_DISCOVERED;
+    const stats = deps.stats(route.authority).with(peer.labels);
     stats.requests.inc();
     const recorder = new ResponseRecorder(stats, performance.now());
     const headers = filtered.headers;
+    if (deps.inbound) setHeader(headers, CLIENT_ID_HEADER, peer.id);
     if (route.authority !== filtered.host) headers.push('host', route.authority);
     headers.push('connection', 'upgrade', 'upgrade', filtered.upgrade ?? '');
     const upstream = http.request({
@@ -102,7 +113,10 @@ export function connectHandler(deps: TunnelDeps) {
     }
     pickForConnection(deps.discovery, route.authority, (picked) => {
       if (picked instanceof ProxyError) {
-        const recorder = new ResponseRecorder(deps.stats(route.authority), performance.now());
+        const recorder = new ResponseRecorder(
+          deps.stats(route.authority).with(NO_TLS_NOT_DISCOVERED.labels),
+          performance.now(),
+        );
         recorder.head(picked.status);
         recorder.end(picked.status, undefined, false);
         if (socket.writable) failRaw(socket, picked);
@@ -124,8 +138,10 @@ function tunnel(
   target: HostPort,
   endpoint: Endpoint | undefined,
 ): void {
-  const byAuthority = deps.stats(authority);
-  const stats = endpoint ? byAuthority.withDst(endpoint.spec.labels) : byAuthority;
+  const spec = endpoint?.spec;
+  const stats = deps
+    .stats(authority)
+    .with(spec ? deps.upstream.labelsFor(spec) : NO_TLS_NOT_DISCOVERED.labels);
   stats.requests.inc();
   const recorder = new ResponseRecorder(stats, performance.now());
   endpoint?.openConnection();
@@ -134,7 +150,11 @@ function tunnel(
     endpoint?.closeConnection();
     return;
   }
-  const upstream = deps.connector.connect(target, true);
+  const serverId = spec && deps.mesh ? deps.upstream.serverId(spec) : undefined;
+  const upstream =
+    serverId !== undefined && deps.mesh
+      ? deps.mesh.connect(target, serverId, ALPN_TRANSPORT, true)
+      : deps.connector.connect(target, true);
   const onError = (err: Error): void => {
     endpoint?.closeConnection(true);
     const error = upstreamError(err, target);
@@ -143,11 +163,14 @@ function tunnel(
     if (socket.writable) failRaw(socket, error);
   };
   upstream.once('error', onError);
+  let established = false;
   socket.once('close', () => {
-    if (upstream.connecting) upstream.destroy();
+    if (!established) upstream.destroy();
   });
-  upstream.once('connect', () => {
+  upstream.once(serverId !== undefined ? 'secureConnect' : 'connect', () => {
+    established = true;
     upstream.off('error', onError);
+    if (serverId !== undefined) upstream.write(encodeTransportHeader(target.port));
     endpoint?.connected();
     socket.write('HTTP/1.1 200 Connection Established\r\n\r\n');
     recorder.head(200);

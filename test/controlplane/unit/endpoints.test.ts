@@ -311,3 +311,26 @@ test('works over a LocalCatalog: apply and register reach subscribers', (t) => {
   catalog.deregister('default', 'web-2');
   assert.deepEqual(w.changes.slice(4), ['exists -127.0.0.1:4143 size=0']);
 });
+
+test('a starting (unready) workload is no endpoint; going ready adds it, unready again removes it', () => {
+  const catalog = new MemoryCatalog();
+  catalog.services.put(service('web'));
+  const index = new EndpointIndex(catalog, identityOf);
+  catalog.workloads.put(workload('early', { address: '10.0.0.7', ready: false }));
+  const w = watch(index, WEB);
+  assert.deepEqual(w.changes, ['exists size=0']);
+  catalog.workloads.put(workload('web-1', { ready: false }));
+  assert.equal(w.changes.length, 1, 'a starting registration notifies no one');
+  catalog.workloads.put(workload('web-1', { ready: true }));
+  assert.deepEqual(w.changes.slice(1), ['exists +10.0.0.1:8080 size=1']);
+  catalog.workloads.put(workload('early', { address: '10.0.0.7', ready: true }));
+  assert.deepEqual(w.changes.slice(2), ['exists +10.0.0.7:8080 size=2']);
+  catalog.workloads.put(workload('web-1', { ready: false }));
+  assert.deepEqual(w.changes.slice(3), ['exists -10.0.0.1:8080 size=1']);
+  // A Service re-applied recomputes its set without the unready one.
+  catalog.services.put(service('web', { ports: [{ port: 80, targetPort: 9090 }] }));
+  assert.deepEqual(w.changes.slice(4), ['exists +10.0.0.7:9090 -10.0.0.7:8080 size=1']);
+  catalog.workloads.remove('default', 'web-1');
+  assert.equal(w.changes.length, 5, 'removing an unready workload changes no set');
+  index.close();
+});

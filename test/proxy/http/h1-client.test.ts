@@ -43,7 +43,7 @@ async function rawUpstream(answer: (head: string, socket: net.Socket, index: num
 
 function client(): H1Client {
   const c = new H1Client(
-    tcpConnector(1000, new TcpMetrics(new Registry()).stats('outbound', 'dst', 'no_identity')),
+    tcpConnector(1000, new TcpMetrics(new Registry()).stats('outbound', 'dst', [['tls', 'no_identity']])),
   );
   cleanup.add(() => c.destroy());
   return c;

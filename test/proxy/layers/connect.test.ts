@@ -16,7 +16,7 @@ test('connections are counted as dst, with their bytes', async () => {
   const port = await listen(server);
   cleanup.add(() => server.close());
   const registry = new Registry();
-  const stats = new TcpMetrics(registry).stats('outbound', 'dst', 'no_identity');
+  const stats = new TcpMetrics(registry).stats('outbound', 'dst', [['tls', 'no_identity']]);
   const socket = tcpConnector(1000, stats).connect({ host: '127.0.0.1', port });
   socket.write('ping');
   socket.resume();
@@ -29,7 +29,7 @@ test('connections are counted as dst, with their bytes', async () => {
 });
 
 test('a refused connection maps to 502 and a hung one to a 504 after the timeout', async () => {
-  const stats = new TcpMetrics(new Registry()).stats('outbound', 'dst', 'no_identity');
+  const stats = new TcpMetrics(new Registry()).stats('outbound', 'dst', [['tls', 'no_identity']]);
   const refused = { host: '127.0.0.1', port: await refusedPort() };
   const [refusal] = (await once(tcpConnector(1000, stats).connect(refused), 'error').catch((e) => [e])) as [
     Error,

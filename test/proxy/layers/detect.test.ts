@@ -9,7 +9,7 @@ test('classify tells HTTP/1, the HTTP/2 preface and other bytes apart', () => {
   assert.equal(classify(Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n')), 'h2');
   assert.equal(classify(Buffer.from('PRI * HTTP/2.0\r\n')), 'more');
   assert.equal(classify(Buffer.from('POS')), 'more');
-  assert.equal(classify(Buffer.from('\x16\x03\x01\x02\x00')), 'opaque');
+  assert.equal(classify(Buffer.from('\x16\x03\x01\x02\x00')), 'tls');
   assert.equal(classify(Buffer.from('hello world')), 'opaque');
   assert.equal(classify(Buffer.from(' GET')), 'opaque');
   assert.equal(classify(Buffer.from('A'.repeat(40))), 'opaque');
