@@ -1,6 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
+import { checkCommand } from './commands/check.js';
 import { demoCommand } from './commands/demo.js';
+import { identityCommand } from './commands/identity.js';
 import { proxyCommand } from './commands/proxy.js';
 import { applyCommand, deleteCommand, getCommand } from './commands/resources.js';
 import { upCommand } from './commands/up.js';
@@ -27,6 +29,8 @@ export function buildProgram(): Command {
   applyCommand(program);
   deleteCommand(program);
   getCommand(program);
+  identityCommand(program);
+  checkCommand(program);
   demoCommand(program);
   return program;
 }

@@ -92,7 +92,7 @@ export class SidecarProxy {
 
   /** This proxy's identity, once it has its first certificate; undefined without one (plaintext). */
   get identity(): LocalIdentity | undefined {
-    return this.identityClient;
+    return this.identityClient?.certificate ? this.identityClient : undefined;
   }
 
   /** The inbound and outbound stacks, once built. */

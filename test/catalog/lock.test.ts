@@ -4,7 +4,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, wri
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
-import { StateDirLock, StateDirLockedError } from '../../src/catalog/local/lock.js';
+import { readStateDirLock, StateDirLock, StateDirLockedError } from '../../src/catalog/local/lock.js';
 
 const root = mkdtempSync(join(tmpdir(), 'weft-lock-'));
 after(() => rmSync(root, { recursive: true, force: true }));
@@ -32,6 +32,27 @@ test('acquire writes a private lock file with our pid and address; release remov
   lock.release(); // twice is harmless
   // Free again.
   StateDirLock.acquire(dir, 'x').release();
+});
+
+test('setAddress records the bound addresses and trust domain; readStateDirLock reads them', () => {
+  const dir = freshDir();
+  assert.equal(readStateDirLock(dir), undefined);
+  const lock = StateDirLock.acquire(dir, '127.0.0.1:0');
+  lock.setAddress('127.0.0.1:40001', { identityAddress: '127.0.0.1:40002', trustDomain: 'example.org' });
+  assert.deepEqual(readStateDirLock(dir), {
+    pid: process.pid,
+    alive: true,
+    address: '127.0.0.1:40001',
+    identityAddress: '127.0.0.1:40002',
+    trustDomain: 'example.org',
+  });
+  lock.release();
+  writeFileSync(join(dir, 'weft-up.lock'), JSON.stringify({ pid: deadPid(), address: 'a:1' }));
+  assert.deepEqual(readStateDirLock(dir), {
+    pid: (readStateDirLock(dir) as { pid: number }).pid,
+    alive: false,
+    address: 'a:1',
+  });
 });
 
 test('a lock held by another live process is refused, naming the dir, pid and address', async (t) => {

@@ -146,8 +146,15 @@ function refuse(err: unknown, cb: Callback<never>): void {
   else cb({ code: grpc.status.INTERNAL, details: `the control plane failed: ${(err as Error).message}` });
 }
 
-/** The Resources service behind `weft apply`, `weft delete` and `weft get`. */
-export function resourcesService(catalog: LocalCatalog, log: Logger): grpc.UntypedServiceImplementation {
+/**
+ * The Resources service behind `weft apply`, `weft delete`, `weft get` and `weft identity`.
+ * With `domain`, listed workloads carry their `identity` name too.
+ */
+export function resourcesService(
+  catalog: LocalCatalog,
+  log: Logger,
+  domain?: TrustDomain,
+): grpc.UntypedServiceImplementation {
   return {
     apply(
       call: grpc.ServerUnaryCall<{ documents: DocumentMessage[]; dryRun: boolean }, unknown>,
@@ -200,7 +207,9 @@ export function resourcesService(catalog: LocalCatalog, log: Logger): grpc.Untyp
           objects = byName(catalog.services.list(ns), (s) => s.metadata.name);
           break;
         case 'Workload':
-          objects = byName(catalog.workloads.list(ns), (w) => w.pod);
+          objects = byName(catalog.workloads.list(ns), (w) => w.pod).map((w) =>
+            domain ? { ...w, identity: identityName(w.serviceAccount, w.namespace, domain) } : w,
+          );
           break;
         default: {
           const workloads = catalog.workloads.list();

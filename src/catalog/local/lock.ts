@@ -23,6 +23,40 @@ function isAlive(pid: number): boolean {
   }
 }
 
+/** What a lock file says about the control plane that holds a state directory. */
+export interface StateDirLockRecord {
+  readonly pid: number;
+  /** Whether that process is still running. */
+  readonly alive: boolean;
+  /** The gRPC API, as bound. */
+  readonly address?: string;
+  /** The Identity API, as bound. */
+  readonly identityAddress?: string;
+  readonly trustDomain?: string;
+}
+
+/** Reads the lock file of `dir`; undefined when there is none or it is unreadable. */
+export function readStateDirLock(dir: string): StateDirLockRecord | undefined {
+  let raw: Record<string, unknown>;
+  try {
+    raw = JSON.parse(readFileSync(join(dir, 'weft-up.lock'), 'utf8')) as Record<string, unknown>;
+  } catch {
+    return undefined;
+  }
+  if (typeof raw.pid !== 'number') return undefined;
+  const text = (v: unknown): string | undefined => (typeof v === 'string' && v !== '' ? v : undefined);
+  const address = text(raw.address);
+  const identityAddress = text(raw.identityAddress);
+  const trustDomain = text(raw.trustDomain);
+  return {
+    pid: raw.pid,
+    alive: isAlive(raw.pid),
+    ...(address ? { address } : {}),
+    ...(identityAddress ? { identityAddress } : {}),
+    ...(trustDomain ? { trustDomain } : {}),
+  };
+}
+
 /**
  * An exclusive lock on a state directory: a file created with O_EXCL holding the
  * owner's pid. A lock whose owner has died (a crash, kill -9) is taken over.
@@ -58,9 +92,12 @@ export class StateDirLock {
     throw new Error(`could not lock state dir ${dir}`);
   }
 
-  /** Records the address the owner serves once it is bound (it may have asked for port 0). */
-  setAddress(address: string): void {
-    writeFileSync(this.path, JSON.stringify({ pid: process.pid, address }), { mode: 0o600 });
+  /**
+   * Records the addresses the owner serves once they are bound (it may have asked for port
+   * 0), and the trust domain, for `weft check`.
+   */
+  setAddress(address: string, identity: { identityAddress?: string; trustDomain?: string } = {}): void {
+    writeFileSync(this.path, JSON.stringify({ pid: process.pid, address, ...identity }), { mode: 0o600 });
   }
 
   release(): void {

@@ -17,13 +17,13 @@ const TIMEOUT_MS = 10_000;
 /** A failure to report as is (exit 1): refused input, an unreachable control plane. */
 export class CommandError extends Error {}
 
-function controlPlaneOption(): Option {
+export function controlPlaneOption(): Option {
   return new Option('--control-plane <host:port>', 'the control plane started by weft up')
     .env('WEFT_CONTROL_PLANE_ADDR')
     .default(DEFAULT_CONTROL_PLANE_ADDR);
 }
 
-function address(text: string): HostPort {
+export function address(text: string): HostPort {
   try {
     return parseHostPort(text, '--control-plane');
   } catch (err) {
@@ -31,19 +31,25 @@ function address(text: string): HostPort {
   }
 }
 
-async function call<Res>(addr: HostPort, method: string, req: unknown): Promise<Res> {
+export async function call<Res>(
+  addr: HostPort,
+  method: string,
+  req: unknown,
+  timeoutMs = TIMEOUT_MS,
+): Promise<Res> {
   const [{ status }, { controlPlaneClient, unary }] = await Promise.all([
     import('@grpc/grpc-js'),
     import('../../grpc/client.js'),
   ]);
   const client = controlPlaneClient('resources', addr);
   try {
-    return await unary<unknown, Res>(client, method, req, TIMEOUT_MS);
+    return await unary<unknown, Res>(client, method, req, timeoutMs);
   } catch (err) {
     const e = err as ServiceError;
     if (e.code === status.UNAVAILABLE || e.code === status.DEADLINE_EXCEEDED) {
       throw new CommandError(
-        `cannot reach the control plane at ${addr.host}:${addr.port} (is \`weft up\` running?): ${e.details}`,
+        // grpc-js ends its details with an empty "Resolution note: " for IP addresses.
+        `cannot reach the control plane at ${addr.host}:${addr.port} (is \`weft up\` running?): ${e.details.replace(/\s*Resolution note:\s*$/, '')}`,
       );
     }
     throw new CommandError(e.details || e.message);

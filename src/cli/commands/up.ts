@@ -163,7 +163,7 @@ export function upCommand(program: Command): void {
                 addr: () => identityBound.addr,
               }),
             },
-            { name: 'resources', implementation: resourcesService(catalog, log) },
+            { name: 'resources', implementation: resourcesService(catalog, log, domain) },
           ],
           {
             grpcAddr,
@@ -176,7 +176,10 @@ export function upCommand(program: Command): void {
         );
         const bound = await plane.start();
         if (bound.identity) identityBound.addr = formatHostPort(bound.identity);
-        lock.setAddress(formatHostPort(bound.grpc));
+        lock.setAddress(formatHostPort(bound.grpc), {
+          ...(bound.identity ? { identityAddress: identityBound.addr } : {}),
+          trustDomain: domain.trustDomain,
+        });
         log.info(
           {
             grpc: formatHostPort(bound.grpc),

@@ -11,8 +11,8 @@
  * issuer is signed: a later issuer needs a user-made one, or a fresh anchor.
  */
 import { existsSync, mkdirSync, readFileSync, unlinkSync } from 'node:fs';
-import { join } from 'node:path';
 import { writeFileAtomic } from '../../catalog/local/store.js';
+import { type IdentityStatePaths, identityStatePaths } from '../../identity/state-paths.js';
 import {
   CertificateAuthority,
   CredentialError,
@@ -42,22 +42,7 @@ export interface CaSettings {
   readonly clockSkewMs: number;
 }
 
-export interface IdentityStatePaths {
-  readonly dir: string;
-  readonly trustAnchors: string;
-  readonly issuerCertificate: string;
-  readonly issuerKey: string;
-}
-
-export function identityStatePaths(stateDir: string): IdentityStatePaths {
-  const dir = join(stateDir, 'identity');
-  return {
-    dir,
-    trustAnchors: join(dir, 'trust-anchors.pem'),
-    issuerCertificate: join(dir, 'issuer.crt'),
-    issuerKey: join(dir, 'issuer.key'),
-  };
-}
+export { type IdentityStatePaths, identityStatePaths };
 
 /** Which flags a partial set lacks (issuer certificate and key together; anchors with them), or []. */
 export function missingIdentityFlags(given: {

@@ -84,6 +84,11 @@ function oneEndpoint(addr: HostPort, identity: string | undefined): DestinationC
   return { resolve: () => resolution } as unknown as DestinationClient;
 }
 
+function closeSide(s: Side): void {
+  s.stack.listener.stopAccepting();
+  s.stack.close();
+}
+
 interface Mesh {
   client: Side;
   server: Side;
@@ -107,10 +112,8 @@ async function mesh(
     client,
     server,
     close() {
-      for (const s of [client, server]) {
-        s.stack.listener.stopAccepting();
-        s.stack.close();
-      }
+      closeSide(client);
+      closeSide(server);
     },
   };
 }
@@ -281,7 +284,7 @@ describe('mutual TLS between proxies', () => {
 
   test('plaintext to the inbound side cannot forge weft-client-id', T, async () => {
     const server = await side('inbound', web, { host: LOOPBACK, port: app.port });
-    cleanup.add(() => server.stack.close());
+    cleanup.add(() => closeSide(server));
     const res = await request(
       { host: LOOPBACK, port: server.addr.port, path: '/', headers: { 'weft-client-id': client.name } },
       undefined,
@@ -305,7 +308,7 @@ describe('mutual TLS between proxies', () => {
     cleanup.add(() => tlsApp.close());
     const port = (tlsApp.address() as net.AddressInfo).port;
     const server = await side('inbound', web, { host: LOOPBACK, port });
-    cleanup.add(() => server.stack.close());
+    cleanup.add(() => closeSide(server));
     const got = await new Promise<string>((resolve, reject) => {
       const s = tls.connect({
         host: LOOPBACK,
