@@ -5,7 +5,8 @@
 import { X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import tls from 'node:tls';
-import { pemBlocks, toPem } from '../identity/pem.js';
+import { toPem } from '../identity/pem.js';
+import { parseCertificates, signedBy } from '../identity/x509.js';
 import type { HostPort } from '../util/addr.js';
 
 /** The certificates of a PEM file; throws with a message naming the file and the problem. */
@@ -20,18 +21,6 @@ export function readCertificates(file: string): X509Certificate[] {
   return parseCertificates(text, file);
 }
 
-export function parseCertificates(text: string, source: string): X509Certificate[] {
-  const blocks = pemBlocks(text).filter((b) => b.label === 'CERTIFICATE');
-  if (blocks.length === 0) throw new Error(`${source} holds no PEM certificate`);
-  return blocks.map((b, i) => {
-    try {
-      return new X509Certificate(b.der);
-    } catch (err) {
-      throw new Error(`${source}: certificate ${i + 1} does not parse: ${(err as Error).message}`);
-    }
-  });
-}
-
 export const notBefore = (c: X509Certificate): Date => new Date(c.validFrom);
 export const notAfter = (c: X509Certificate): Date => new Date(c.validTo);
 
@@ -39,14 +28,6 @@ export const notAfter = (c: X509Certificate): Date => new Date(c.validTo);
 export const dn = (text: string): string => text.split('\n').filter(Boolean).join(', ');
 
 export const certPem = (c: X509Certificate): string => toPem('CERTIFICATE', c.raw);
-
-/** The DNS names of a certificate's subjectAltName. */
-export function dnsNames(c: X509Certificate): string[] {
-  return (c.subjectAltName ?? '')
-    .split(', ')
-    .filter((n) => n.startsWith('DNS:'))
-    .map((n) => n.slice(4));
-}
 
 /** What is wrong with `c` as a certificate authority at `now`, or undefined. */
 export function caProblem(c: X509Certificate, now = Date.now()): string | undefined {
@@ -57,10 +38,6 @@ export function caProblem(c: X509Certificate, now = Date.now()): string | undefi
 }
 
 const selfSigned = (c: X509Certificate): boolean => c.checkIssued(c) !== undefined && c.verify(c.publicKey);
-
-/** Whether `child` names `parent` as its issuer and carries its signature. */
-export const signedBy = (child: X509Certificate, parent: X509Certificate): boolean =>
-  child.checkIssued(parent) && child.verify(parent.publicKey);
 
 /**
  * Whether `chain` (a certificate, then the intermediates above it) leads to one of

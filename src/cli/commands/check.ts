@@ -1,6 +1,7 @@
 import type { X509Certificate } from 'node:crypto';
 import { resolve } from 'node:path';
 import { type Command, Option } from 'commander';
+import { dnsNames } from '../../identity/x509.js';
 import type { HostPort } from '../../util/addr.js';
 import { address, CommandError, call } from './resources.js';
 import { DEFAULT_CONTROL_PLANE_ADDR } from './up.js';
@@ -183,7 +184,7 @@ export function checkCommand(program: Command): void {
             timeoutMs: TIMEOUT_MS,
           });
           const leaf = probe.chain[0] as X509Certificate;
-          const dns = certs.dnsNames(leaf);
+          const dns = dnsNames(leaf.subjectAltName);
           if (!probe.verified) {
             out.push(
               fail(

@@ -1,6 +1,7 @@
 import { resolve } from 'node:path';
 import { type Command, Option } from 'commander';
 import type { Workload } from '../../catalog/catalog.js';
+import { dnsNames } from '../../identity/x509.js';
 import { formatHostPort } from '../../util/addr.js';
 import { address, CommandError, call, controlPlaneOption } from './resources.js';
 
@@ -121,7 +122,7 @@ export function identityCommand(program: Command): void {
         }
         const leaf = probe.chain[0];
         if (!leaf) return { ...base, error: 'its proxy sent no certificate' };
-        const names = certs.dnsNames(leaf);
+        const names = dnsNames(leaf.subjectAltName);
         const problems: string[] = [];
         if (names.length !== 1 || names[0] !== base.identity) {
           problems.push(

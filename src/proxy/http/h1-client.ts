@@ -1,4 +1,5 @@
 import type { Socket } from 'node:net';
+import type { Readable, Writable } from 'node:stream';
 import { formatHostPort, type HostPort } from '../../util/addr.js';
 import type { Connector } from '../layers/connect.js';
 import { HTTPParser } from './llhttp.js';
@@ -32,6 +33,36 @@ export interface UpstreamRequest {
   resume(): void;
   /** The client went away: drop the connection, it cannot be reused. */
   abort(): void;
+}
+
+/**
+ * A ResponseSink's `body`: writes each chunk to `dest`; when `dest` is full, the response
+ * pauses until 'drain', then `resume` (the request's) lets it go on.
+ */
+export function writeBody(dest: Writable, resume: () => void): (chunk: Buffer) => boolean {
+  let waitingForDrain = false;
+  return (chunk) => {
+    if (dest.write(chunk)) return true;
+    if (!waitingForDrain) {
+      waitingForDrain = true;
+      dest.once('drain', () => {
+        waitingForDrain = false;
+        resume();
+      });
+    }
+    return false;
+  };
+}
+
+/** Streams a request body from `src` to the upstream with back-pressure, then the trailers. */
+export function sendBody(src: Readable, upstream: UpstreamRequest, trailers: () => readonly string[]): void {
+  src.on('data', (chunk: Buffer) => {
+    if (!upstream.write(chunk)) {
+      src.pause();
+      upstream.onDrain(() => src.resume());
+    }
+  });
+  src.once('end', () => upstream.end(trailers()));
 }
 
 class UpstreamClosedError extends Error {

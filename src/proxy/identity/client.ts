@@ -4,6 +4,7 @@ import { createSecureContext, type SecureContext } from 'node:tls';
 import * as grpc from '@grpc/grpc-js';
 import { identityClient, unary } from '../../grpc/client.js';
 import type { CertifyRequestMessage, CertifyResponseMessage } from '../../grpc/protos.js';
+import { parseCertificates, signedBy } from '../../identity/x509.js';
 import {
   CounterFamily,
   type CounterSeries,
@@ -253,18 +254,11 @@ export class IdentityClient implements LocalIdentity {
         `cannot read the trust anchors file ${file}: ${errnoMessage(err)}`,
       );
     }
-    const blocks = pem.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? [];
     let anchors: X509Certificate[];
     try {
-      anchors = blocks.map((b) => new X509Certificate(b));
+      anchors = parseCertificates(pem, `the trust anchors file ${file}`);
     } catch (err) {
-      throw new CertifyError(
-        'trust_anchors',
-        `the trust anchors file ${file} holds an unreadable certificate: ${(err as Error).message}`,
-      );
-    }
-    if (anchors.length === 0) {
-      throw new CertifyError('trust_anchors', `the trust anchors file ${file} holds no PEM certificate`);
+      throw new CertifyError('trust_anchors', (err as Error).message);
     }
     this.#anchors = anchors;
     this.#anchorsPem = anchors.map((a) => a.toString()).join('');
@@ -346,14 +340,6 @@ export class IdentityClient implements LocalIdentity {
     );
     this.#resolveReady();
     for (const listener of this.#listeners) listener(this);
-  }
-}
-
-function signedBy(child: X509Certificate, parent: X509Certificate): boolean {
-  try {
-    return child.checkIssued(parent) && child.verify(parent.publicKey);
-  } catch {
-    return false;
   }
 }
 

@@ -1,6 +1,6 @@
 import { ProxyError, upstreamError } from '../errors.js';
 import type { HttpService } from '../http/exchange.js';
-import type { BodyFraming, H1Client } from '../http/h1-client.js';
+import { type BodyFraming, type H1Client, sendBody, writeBody } from '../http/h1-client.js';
 import type { H1Exchange } from '../http/h1-exchange.js';
 import { stripHopByHop, trailersObject } from '../http/headers.js';
 
@@ -32,7 +32,6 @@ export function forwardH1(client: H1Client): HttpService<H1Exchange> {
     const { req, res } = ex;
     const framing: BodyFraming = ex.request.chunked ? 'chunked' : ex.request.hasLength ? 'length' : 'none';
     let status = 0;
-    let waitingForDrain = false;
     const upstream = client.request(
       target,
       requestHead(ex.method, ex.path, ex.request.headers, framing),
@@ -46,17 +45,7 @@ export function forwardH1(client: H1Client): HttpService<H1Exchange> {
           res.writeHead(code, message, out);
           ex.responseHead(code);
         },
-        body(chunk) {
-          if (res.write(chunk)) return true;
-          if (!waitingForDrain) {
-            waitingForDrain = true;
-            res.once('drain', () => {
-              waitingForDrain = false;
-              upstream.resume();
-            });
-          }
-          return false;
-        },
+        body: writeBody(res, () => upstream.resume()),
         end(trailers) {
           if (trailers.length > 0) res.addTrailers(trailersObject(trailers));
           res.end();
@@ -81,12 +70,6 @@ export function forwardH1(client: H1Client): HttpService<H1Exchange> {
     });
 
     if (framing === 'none') return;
-    req.on('data', (chunk: Buffer) => {
-      if (!upstream.write(chunk)) {
-        req.pause();
-        upstream.onDrain(() => req.resume());
-      }
-    });
-    req.once('end', () => upstream.end(req.rawTrailers));
+    sendBody(req, upstream, () => req.rawTrailers);
   };
 }

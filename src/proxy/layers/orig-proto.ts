@@ -1,7 +1,7 @@
 import http2 from 'node:http2';
 import { ProxyError, upstreamError } from '../errors.js';
 import type { HttpLayer, HttpService } from '../http/exchange.js';
-import type { BodyFraming, H1Client } from '../http/h1-client.js';
+import { type BodyFraming, type H1Client, sendBody, writeBody } from '../http/h1-client.js';
 import type { H2Exchange } from '../http/h2-exchange.js';
 import {
   h2HeadersToRaw,
@@ -55,7 +55,6 @@ function forwardAsH1(client: H1Client): HttpService<H2Exchange> {
     let status = 0;
     let done = false;
     let responseTrailers: Record<string, string> = {};
-    let waitingForDrain = false;
     const upstream = client.request(
       target,
       requestHead(ex.method, ex.path, raw, framing),
@@ -70,17 +69,7 @@ function forwardAsH1(client: H1Client): HttpService<H2Exchange> {
           stream.respond({ ...out, ':status': code }, { waitForTrailers: true });
           ex.responseHead(code);
         },
-        body(chunk) {
-          if (stream.write(chunk)) return true;
-          if (!waitingForDrain) {
-            waitingForDrain = true;
-            stream.once('drain', () => {
-              waitingForDrain = false;
-              upstream.resume();
-            });
-          }
-          return false;
-        },
+        body: writeBody(stream, () => upstream.resume()),
         end(trailers) {
           done = true;
           responseTrailers = trailersObject(trailers);
@@ -106,12 +95,6 @@ function forwardAsH1(client: H1Client): HttpService<H2Exchange> {
       ex.responseEnd(status, undefined, stream.rstCode !== NGHTTP2_NO_ERROR);
     });
     if (framing === 'none') return;
-    stream.on('data', (chunk: Buffer) => {
-      if (!upstream.write(chunk)) {
-        stream.pause();
-        upstream.onDrain(() => stream.resume());
-      }
-    });
-    stream.once('end', () => upstream.end(h2HeadersToRaw(ex.requestTrailers ?? {}, NONE, false)));
+    sendBody(stream, upstream, () => h2HeadersToRaw(ex.requestTrailers ?? {}, NONE, false));
   };
 }

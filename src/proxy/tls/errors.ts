@@ -1,3 +1,5 @@
+import { dnsNames } from '../../identity/x509.js';
+
 /**
  * Why a TLS handshake between proxies failed, as a metric label and a sentence for the
  * log and the `weft-proxy-error` header. Nothing here ever falls back to plaintext.
@@ -69,14 +71,6 @@ export function classifyTlsError(err: unknown, peer: string): MeshTlsError {
   const detail =
     reason === 'handshake' ? `: ${typeof code === 'string' ? code : (err as Error)?.message}` : '';
   return new MeshTlsError(reason, `TLS with ${peer} refused: ${DESCRIPTIONS[reason]}${detail}`);
-}
-
-/** The DNS names in a certificate's subjectAltName, as Node formats it ("DNS:a, DNS:b"). */
-export function dnsNames(subjectAltName: string | undefined): string[] {
-  if (!subjectAltName) return [];
-  const names: string[] = [];
-  for (const part of subjectAltName.split(', ')) if (part.startsWith('DNS:')) names.push(part.slice(4));
-  return names;
 }
 
 /** The identity a certificate proves: its one DNS name; undefined if it has none or several. */
