@@ -220,6 +220,8 @@ export interface Replica {
   inbound: HostPort;
   /** Date.now() of each request the app received. */
   servedAt: number[];
+  /** The weft-client-id header of each request the app received ('' when it had none). */
+  clientIds: string[];
   /** When the proxy's registration succeeded (its log line's time). */
   registeredAt: number;
   /** Changes the app's added delay for the requests that arrive from now on. */
@@ -274,9 +276,11 @@ export async function startReplica(
   cleanup?: Cleanup,
 ): Promise<Replica> {
   const servedAt: number[] = [];
+  const clientIds: string[] = [];
   let delay = opts.delayMs ?? 0;
   const app = await startHttpServer((req, res) => {
     servedAt.push(Date.now());
+    clientIds.push(String(req.headers['weft-client-id'] ?? ''));
     req.resume();
     req.on('end', () => {
       const send = (): void => {
@@ -314,6 +318,7 @@ export async function startReplica(
     proxy: p,
     inbound: p.inbound,
     servedAt,
+    clientIds,
     registeredAt: at,
     setDelay: (ms: number) => {
       delay = ms;
@@ -332,11 +337,18 @@ export async function startReplica(
   };
 }
 
-/** A proxy that only sends: outbound through the control plane's Destination API, as `namespace`. */
+/**
+ * A proxy that only sends: outbound through the control plane's Destination API, as
+ * `namespace`. Given a `workload`, it registers as that workload (pod `<workload>-1`,
+ * service account and label app both `<workload>`, nothing listening behind it) and so
+ * holds an identity, as a meshed client does; without one it has no identity and speaks
+ * plaintext.
+ */
 export async function startClientProxy(
   cp: { grpcAddr: string },
   namespace = 'default',
   cleanup?: Cleanup,
+  workload?: string,
 ): Promise<ProxyHandle> {
   const p = await startProxy([
     ...baseArgs(await refusedPort()),
@@ -344,6 +356,18 @@ export async function startClientProxy(
     cp.grpcAddr,
     '--namespace',
     namespace,
+    ...(workload
+      ? [
+          '--workload',
+          workload,
+          '--pod',
+          `${workload}-1`,
+          '--service-account',
+          workload,
+          '--label',
+          `app=${workload}`,
+        ]
+      : []),
   ]);
   cleanup?.add(() => p.stop('SIGKILL'));
   return p;

@@ -78,8 +78,8 @@ export function upCommand(program: Command): void {
       const issuanceLifetimeMs = usage(() =>
         parseDuration(flags.identityIssuanceLifetime, '--identity-issuance-lifetime'),
       );
-      if (issuanceLifetimeMs < 60_000)
-        throw new UsageError('--identity-issuance-lifetime: must be at least 1m');
+      if (issuanceLifetimeMs < 1000)
+        throw new UsageError('--identity-issuance-lifetime: must be at least 1s');
       const clockSkewMs = usage(() =>
         parseDuration(flags.identityClockSkewAllowance, '--identity-clock-skew-allowance'),
       );

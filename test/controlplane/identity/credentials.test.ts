@@ -239,8 +239,9 @@ test('weft up refuses a partial set of identity flags (exit 2), and a bad trust 
   const d = await weft([...base, '--identity-trust-domain', 'Not_A_Domain']);
   assert.equal(d.code, 2, d.stderr);
   assert.match(d.stderr, /--identity-trust-domain: "Not_A_Domain" is not a DNS domain/);
-  const l = await weft([...base, '--identity-issuance-lifetime', '1s']);
+  const l = await weft([...base, '--identity-issuance-lifetime', '500ms']);
   assert.equal(l.code, 2, l.stderr);
+  assert.match(l.stderr, /--identity-issuance-lifetime: must be at least 1s/);
   assert.equal(existsSync(stateDir), false);
 });
 
