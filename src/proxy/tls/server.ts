@@ -63,12 +63,17 @@ export class MeshTlsServer {
       onSecure(socket, this.clients.get(id));
     });
     this.server.on('tlsClientError', (err: Error, socket: tls.TLSSocket) => {
+      const timedOut = /timed out/i.test(err.message);
       const failure = classifyTlsError(
-        /timed out/i.test(err.message) ? { code: 'ETIMEDOUT', message: 'handshake timed out' } : err,
+        timedOut ? { code: 'ETIMEDOUT', message: 'handshake timed out' } : err,
         socket.remoteAddress ?? 'client',
       );
-      metrics.failed('inbound', /timed out/i.test(err.message) ? 'timeout' : failure.reason);
-      log.warn({ client: socket.remoteAddress, err: failure.message }, 'inbound mTLS handshake failed');
+      const reason = timedOut ? 'timeout' : failure.reason;
+      metrics.failed('inbound', reason);
+      log.warn(
+        { client: socket.remoteAddress, reason, err: failure.message },
+        'inbound mTLS handshake failed',
+      );
     });
   }
 

@@ -20,21 +20,22 @@ import type { LocalIdentity } from '../../../src/proxy/identity/local.js';
 import { authorityRouter, fixedRouter } from '../../../src/proxy/layers/route.js';
 import { TlsMetrics } from '../../../src/proxy/tls/metrics.js';
 import type { HostPort } from '../../../src/util/addr.js';
-import { createLogger } from '../../../src/util/log.js';
 import { type Echo, startEchoApp, startH2App } from '../../helpers/apps.js';
 import { h2request } from '../../helpers/h2.js';
+import { captureLogger } from '../../helpers/identity.js';
 import { Cleanup, type HttpUpstream, LOOPBACK, RawConn, request, startTcpServer } from '../../helpers/net.js';
 import { TestPki } from '../../helpers/pki.js';
 import { findSample, parseProm, sumSamples } from '../../helpers/prom.js';
 
 const T = { timeout: 30_000 };
 const AUTHORITY = 'web.default.svc.cluster.local:80';
-const log = createLogger('silent', 'mesh-test');
 
 interface Side {
   readonly stack: DirectionStack;
   readonly registry: Registry;
   readonly addr: HostPort;
+  /** What the side logged at warn and above. */
+  readonly logs: Array<Record<string, unknown>>;
 }
 
 async function side(
@@ -44,6 +45,7 @@ async function side(
   discovery?: DestinationClient,
 ): Promise<Side> {
   const registry = new Registry();
+  const { log, records } = captureLogger('warn');
   const deps = {
     http: new HttpMetrics(registry),
     tcp: new TcpMetrics(registry),
@@ -65,7 +67,7 @@ async function side(
     deps,
   );
   const addr = await stack.listener.listen({ host: LOOPBACK, port: 0 });
-  return { stack, registry, addr };
+  return { stack, registry, addr, logs: records };
 }
 
 /** Discovery that knows one authority with one endpoint, whose identity the test chooses. */
@@ -346,6 +348,10 @@ describe('mutual TLS between proxies', () => {
         1,
         s.registry.render(),
       );
+      const warned = s.logs.filter((r) => r.level === 40 && /mTLS/.test(String(r.msg)));
+      assert.equal(warned.length, 1, JSON.stringify(s.logs));
+      assert.equal(warned[0]?.reason, reason, 'the log names the reason');
+      if (side === 'outbound') assert.equal(warned[0]?.expected, expected, 'and the identity expected');
     };
 
     test('a server holding another identity than discovery named', T, async () => {
