@@ -53,6 +53,8 @@ const ALIASES: Record<string, BenchName> = {
   'http-proxy': 'http-proxy',
   httpproxy: 'http-proxy',
   node: 'http-proxy',
+  'weft-mesh': 'weft-mesh',
+  'haproxy-mtls': 'haproxy-mtls',
   discovery: 'discovery',
 };
 

@@ -2,6 +2,8 @@
 //   one Weft hop adds <= 0.3 ms at p50 and <= 1.5 ms at p99 over direct at 1,000 req/s (HTTP/1.1);
 //   Weft's max throughput >= 2x http-proxy's and >= 0.5x HAProxy's (HTTP/1.1);
 //   Weft's RSS under load < 60 MB;
+//   the meshed hop (two Weft proxies and mutual TLS between them) adds <= 1 ms at p50 and <= 3 ms at p99
+//   over direct at 1,000 req/s (HTTP/1.1), and each of its two proxies stays under 60 MB of RSS;
 //   discovery: a change to a Service's endpoints reaches every watching proxy within 100 ms at p99.
 import type { CheckResult, DiscoveryResult, Row } from './types.js';
 
@@ -12,6 +14,9 @@ export const LIMITS = {
   vsHaproxy: 0.5,
   rssMb: 60,
   discoveryP99Ms: 100,
+  meshAddedP50Ms: 1,
+  meshAddedP99Ms: 3,
+  meshRssPerProxyMb: 60,
 };
 
 const ms = (v: number) => `${v.toFixed(3)} ms`;
@@ -21,19 +26,26 @@ function http1(rows: Row[], target: Row['target']): Row | undefined {
   return rows.find((r) => r.protocol === 'http1' && r.target === target && !r.error);
 }
 
-function addedLatency(rows: Row[], rate: number, pct: 'p50Ms' | 'p99Ms', limit: number): CheckResult {
-  const name = `weft +${pct.slice(0, 3)} over direct @ ${rate} req/s <= ${ms(limit)}`;
-  const weft = http1(rows, 'weft')?.fixed[String(rate)]?.result;
+function addedLatency(
+  rows: Row[],
+  target: 'weft' | 'weft-mesh',
+  rate: number,
+  pct: 'p50Ms' | 'p99Ms',
+  limit: number,
+): CheckResult {
+  const name = `${target} +${pct.slice(0, 3)} over direct @ ${rate} req/s <= ${ms(limit)}`;
+  const weft = http1(rows, target)?.fixed[String(rate)]?.result;
   const direct = http1(rows, 'direct')?.fixed[String(rate)]?.result;
   if (!weft || !direct)
-    return { name, status: 'SKIP', detail: 'needs both the weft and direct HTTP/1.1 rows' };
+    return { name, status: 'SKIP', detail: `needs both the ${target} and direct HTTP/1.1 rows` };
   if (weft.latency.count === 0 || direct.latency.count === 0) {
-    return { name, status: 'MISS', detail: `no request completed (weft errors: ${weft.errors})` };
+    return { name, status: 'MISS', detail: `no request completed (${target} errors: ${weft.errors})` };
   }
   const added = weft.latency[pct] - direct.latency[pct];
   const margin = limit - added;
-  const base = `${added >= 0 ? '+' : ''}${ms(added)} (weft ${ms(weft.latency[pct])}, direct ${ms(direct.latency[pct])})`;
-  if (weft.errors > 0) return { name, status: 'MISS', detail: `${base}, but weft had ${weft.errors} errors` };
+  const base = `${added >= 0 ? '+' : ''}${ms(added)} (${target} ${ms(weft.latency[pct])}, direct ${ms(direct.latency[pct])})`;
+  if (weft.errors > 0)
+    return { name, status: 'MISS', detail: `${base}, but ${target} had ${weft.errors} errors` };
   return {
     name,
     status: margin >= 0 ? 'PASS' : 'MISS',
@@ -89,6 +101,34 @@ function rssUnderLoad(rows: Row[]): CheckResult {
   };
 }
 
+/** Per proxy process of the row: its highest sampled VmRSS over the row's phases. */
+export function perProxyPeakRss(row: Row): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const phase of [row.max, ...Object.values(row.fixed)]) {
+    for (const p of phase?.usage?.procs ?? []) out[p.name] = Math.max(out[p.name] ?? 0, p.peakRssMb);
+  }
+  return out;
+}
+
+function meshRssPerProxy(rows: Row[]): CheckResult {
+  const name = `weft-mesh peak RSS per proxy < ${LIMITS.meshRssPerProxyMb} MB`;
+  const perRow = rows
+    .filter((r) => r.target === 'weft-mesh')
+    .map((r) => ({ protocol: r.protocol, procs: Object.entries(perProxyPeakRss(r)) }))
+    .filter((r) => r.procs.length > 0);
+  if (perRow.length === 0) return { name, status: 'SKIP', detail: 'no weft-mesh row was measured' };
+  const peak = Math.max(...perRow.flatMap((r) => r.procs.map(([, mb]) => mb)));
+  const margin = LIMITS.meshRssPerProxyMb - peak;
+  const each = perRow
+    .map((r) => `${r.protocol} ${r.procs.map(([n, mb]) => `${n} ${mb.toFixed(1)}`).join(', ')}`)
+    .join('; ');
+  return {
+    name,
+    status: margin > 0 ? 'PASS' : 'MISS',
+    detail: `${peak.toFixed(1)} MB (the larger proxy; highest VmRSS sampled every 100 ms; ${each}), ${margin > 0 ? 'margin' : 'over by'} ${Math.abs(margin).toFixed(1)} MB`,
+  };
+}
+
 function discoveryLatency(d: DiscoveryResult | undefined): CheckResult {
   const name = `discovery change -> all watchers p99 < ${LIMITS.discoveryP99Ms} ms`;
   if (!d) return { name, status: 'SKIP', detail: 'the discovery scenario was not run' };
@@ -116,11 +156,14 @@ function discoveryLatency(d: DiscoveryResult | undefined): CheckResult {
 
 export function computeChecks(rows: Row[], rate: number, discovery?: DiscoveryResult): CheckResult[] {
   return [
-    addedLatency(rows, rate, 'p50Ms', LIMITS.addedP50Ms),
-    addedLatency(rows, rate, 'p99Ms', LIMITS.addedP99Ms),
+    addedLatency(rows, 'weft', rate, 'p50Ms', LIMITS.addedP50Ms),
+    addedLatency(rows, 'weft', rate, 'p99Ms', LIMITS.addedP99Ms),
     throughputRatio(rows, 'http-proxy', LIMITS.vsHttpProxy),
     throughputRatio(rows, 'haproxy', LIMITS.vsHaproxy),
     rssUnderLoad(rows),
+    addedLatency(rows, 'weft-mesh', rate, 'p50Ms', LIMITS.meshAddedP50Ms),
+    addedLatency(rows, 'weft-mesh', rate, 'p99Ms', LIMITS.meshAddedP99Ms),
+    meshRssPerProxy(rows),
     discoveryLatency(discovery),
   ];
 }

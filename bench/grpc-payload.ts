@@ -34,9 +34,10 @@ export function framedEchoRequest(): Buffer {
 }
 
 /** A real grpc-js unary call; resolves with the echoed text, rejects unless the status is OK (0). */
-export function grpcClientCheck(port: number, timeoutMs = 5000): Promise<string> {
+export function grpcClientCheck(port: number, authority?: string, timeoutMs = 5000): Promise<string> {
   const Ctor = echoService();
-  const client = new Ctor(`127.0.0.1:${port}`, grpc.credentials.createInsecure());
+  const options = authority ? { 'grpc.default_authority': authority } : {};
+  const client = new Ctor(`127.0.0.1:${port}`, grpc.credentials.createInsecure(), options);
   return new Promise<string>((resolve, reject) => {
     const deadline = new Date(Date.now() + timeoutMs);
     // ServiceClient methods are untyped (loaded at run time); this is the unary call signature.
@@ -56,7 +57,12 @@ export function grpcClientCheck(port: number, timeoutMs = 5000): Promise<string>
 }
 
 /** POSTs `body` like h2load will, and checks :status 200 and a grpc-status 0 trailer. */
-export function rawFramedCheck(port: number, body: Buffer, timeoutMs = 5000): Promise<void> {
+export function rawFramedCheck(
+  port: number,
+  body: Buffer,
+  authority?: string,
+  timeoutMs = 5000,
+): Promise<void> {
   return new Promise<void>((resolve, reject) => {
     const session = h2connect(`http://127.0.0.1:${port}`);
     const timer = setTimeout(() => {
@@ -75,6 +81,7 @@ export function rawFramedCheck(port: number, body: Buffer, timeoutMs = 5000): Pr
       ':path': ECHO_PATH,
       'content-type': 'application/grpc',
       te: 'trailers',
+      ...(authority ? { ':authority': authority } : {}),
     });
     let status = 0;
     let grpcStatus: string | undefined;

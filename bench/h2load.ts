@@ -14,12 +14,15 @@ export interface H2LoadRequest {
   /** POST the contents of this file (h2load -d). */
   dataFile?: string;
   headers?: string[];
+  /** The :authority to ask for (default 127.0.0.1:port, from the URI). */
+  authority?: string;
 }
 
 export function h2loadArgs(req: H2LoadRequest): string[] {
   const args = ['-t1', `-c${H2_CLIENTS}`, `-m${H2_STREAMS}`, '-D', `${req.durationS}`];
   if (req.warmupS) args.push(`--warm-up-time=${req.warmupS}`);
   if (req.dataFile) args.push('-d', req.dataFile);
+  if (req.authority) args.push('-H', `:authority: ${req.authority}`);
   for (const h of req.headers ?? []) args.push('-H', h);
   // An http:// URI makes h2load speak HTTP/2 with prior knowledge (h2c).
   args.push(`http://127.0.0.1:${req.port}${req.path ?? '/'}`);
@@ -67,5 +70,5 @@ export async function runH2load(req: H2LoadRequest): Promise<ThroughputResult> {
     args,
     (req.durationS + (req.warmupS ?? 0) + 30) * 1000,
   );
-  return parseH2load(output, `h2load ${args.join(' ')}`);
+  return parseH2load(output, `h2load ${args.map((a) => (a.includes(' ') ? `'${a}'` : a)).join(' ')}`);
 }

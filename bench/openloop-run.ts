@@ -6,6 +6,8 @@ import type { OpenLoopResult } from './types.js';
 
 export interface OpenLoopRequest {
   port: number;
+  /** The Host header to send (default 127.0.0.1:port). */
+  host?: string;
   rate: number;
   durationS: number;
   connections: number;
@@ -22,6 +24,7 @@ export async function runOpenLoop(req: OpenLoopRequest): Promise<OpenLoopResult>
     String(req.durationS),
     '--connections',
     String(req.connections),
+    ...(req.host ? ['--host', req.host] : []),
   ];
   let output: string;
   try {

@@ -1,6 +1,7 @@
 // Open-loop constant-rate HTTP/1.1 load generator, run as its own process:
 //
 //   node dist/bench/openloop.js --port 8080 --rate 1000 --duration 10 [--connections 32] [--path /]
+//     [--host <Host header; default 127.0.0.1:port>]
 //
 // Request i is due at t0 + i/rate whatever happened to earlier requests. A due request goes out on an
 // idle keep-alive socket of the pool (round robin); when none is idle it waits in a FIFO queue. Its latency is taken
@@ -23,6 +24,8 @@ interface Config {
   durationS: number;
   connections: number;
   path: string;
+  /** The Host header (default 127.0.0.1:<port>); e.g. a meshed service's name for Weft's outbound. */
+  host: string | undefined;
   timeoutMs: number;
 }
 
@@ -34,6 +37,7 @@ function readConfig(): Config {
       duration: { type: 'string', default: '10' },
       connections: { type: 'string', default: '32' },
       path: { type: 'string', default: '/' },
+      host: { type: 'string' },
       'timeout-ms': { type: 'string', default: '5000' },
     },
   });
@@ -48,6 +52,7 @@ function readConfig(): Config {
     durationS: num('duration', values.duration),
     connections: Math.floor(num('connections', values.connections)),
     path: values.path ?? '/',
+    host: values.host,
     timeoutMs: num('timeout-ms', values['timeout-ms']),
   };
 }
@@ -116,7 +121,7 @@ class OpenLoop {
     this.total = Math.round(cfg.rate * cfg.durationS);
     this.intervalMs = 1000 / cfg.rate;
     this.request = Buffer.from(
-      `GET ${cfg.path} HTTP/1.1\r\nHost: ${HOST}:${cfg.port}\r\nUser-Agent: weft-bench-openloop\r\n\r\n`,
+      `GET ${cfg.path} HTTP/1.1\r\nHost: ${cfg.host ?? `${HOST}:${cfg.port}`}\r\nUser-Agent: weft-bench-openloop\r\n\r\n`,
       'latin1',
     );
   }

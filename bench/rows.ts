@@ -4,7 +4,7 @@ import { runOpenLoop } from './openloop-run.js';
 import { measure, peakRssMb } from './phases.js';
 import { stopProcess } from './procs.js';
 import { sleep } from './ready.js';
-import { type StartedTarget, starters, type TargetContext } from './targets.js';
+import { type LoadTarget, type StartedTarget, starters, type TargetContext } from './targets.js';
 import type { Protocol, Row, TargetName, ThroughputResult } from './types.js';
 
 export interface RowPlan {
@@ -12,9 +12,9 @@ export interface RowPlan {
   protocol: Protocol;
   ctx: TargetContext;
   /** A functional check before any load; returns a note for the report. */
-  check?: (port: number) => Promise<string>;
+  check?: (target: LoadTarget) => Promise<string>;
   /** Closed-loop maximum throughput for `durationS` seconds. */
-  max: (port: number, durationS: number) => Promise<ThroughputResult>;
+  max: (target: LoadTarget, durationS: number) => Promise<ThroughputResult>;
   /** Open-loop rates to measure (HTTP/1.1 only). */
   rates: number[];
 }
@@ -47,32 +47,44 @@ export async function runRow(plan: RowPlan, s: RowSettings): Promise<Row> {
     return row;
   }
   row.path = started.route;
-  const proc = started.proc;
+  const procs = started.procs;
   try {
     if (plan.check) {
-      row.grpcCheck = await plan.check(started.port);
+      row.grpcCheck = await plan.check(started);
       s.log(`${label}: check ok (${row.grpcCheck})`);
     }
     if (s.warmupS > 0) {
       s.log(`${label}: warm-up ${s.warmupS} s`);
-      await plan.max(started.port, s.warmupS);
+      await plan.max(started, s.warmupS);
       await sleep(PAUSE_MS);
     }
     s.log(`${label}: max throughput, ${s.durationS} s`);
-    row.max = await measure(proc, () => plan.max(started.port, s.durationS));
+    row.max = await measure(procs, () => plan.max(started, s.durationS));
     for (const rate of plan.rates) {
       await sleep(PAUSE_MS);
       s.log(`${label}: open loop ${rate} req/s, ${s.durationS} s`);
-      row.fixed[String(rate)] = await measure(proc, () =>
-        runOpenLoop({ port: started.port, rate, durationS: s.durationS, connections: s.connections }),
+      row.fixed[String(rate)] = await measure(procs, () =>
+        runOpenLoop({
+          port: started.port,
+          ...(started.authority ? { host: started.authority } : {}),
+          rate,
+          durationS: s.durationS,
+          connections: s.connections,
+        }),
       );
     }
-    if (proc) row.hwmMb = peakRssMb(proc);
+    if (procs.length > 0) {
+      const hwm = procs.map((p) => ({ name: p.name, mb: peakRssMb(p) }));
+      row.hwmMb = Math.max(...hwm.map((h) => h.mb));
+      if (procs.length > 1) row.hwmMbByProc = Object.fromEntries(hwm.map((h) => [h.name, h.mb]));
+    }
   } catch (err) {
     row.error = errorText(err);
     s.log(`${label}: ${row.error}`);
   } finally {
-    if (proc) await stopProcess(proc);
+    // In the target's order (e.g. a client-side proxy before the server side), then its helpers.
+    for (const p of [...procs, ...(started.helpers ?? [])]) await stopProcess(p);
+    started.cleanup?.();
   }
   return row;
 }

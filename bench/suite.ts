@@ -10,23 +10,30 @@ import { ECHO_PATH, framedEchoRequest, grpcClientCheck, rawFramedCheck } from '.
 import { H2_CLIENTS, H2_STREAMS, runH2load } from './h2load.js';
 import { startNginx } from './nginx.js';
 import { startNodeServer } from './node-child.js';
+import { h2Probe, http1Probe } from './probe.js';
 import { installCleanupHandlers, type Managed, onExit, stopAll, stopProcess } from './procs.js';
 import { type RowPlan, type RowSettings, runRow } from './rows.js';
 import { requireTools, toolVersions } from './tools.js';
 import type { BenchReport, DiscoveryResult, Protocol, Row, TargetName } from './types.js';
 import { runWrk, WRK_CONNECTIONS } from './wrk.js';
 
-/** Targets measured per protocol (HTTP/2 and gRPC compare Weft with direct only). */
+/** Targets measured per protocol (HTTP/2 and gRPC compare Weft, one hop and meshed, with direct only). */
 const TARGETS_BY_PROTOCOL: Record<Protocol, TargetName[]> = {
-  http1: ['direct', 'weft', 'haproxy', 'http-proxy'],
-  h2: ['direct', 'weft'],
-  grpc: ['direct', 'weft'],
+  http1: ['direct', 'weft', 'haproxy', 'http-proxy', 'weft-mesh', 'haproxy-mtls'],
+  h2: ['direct', 'weft', 'weft-mesh'],
+  grpc: ['direct', 'weft', 'weft-mesh'],
 };
 
 const TOOLS_BY_PROTOCOL: Record<Protocol, string[]> = {
   http1: ['wrk', 'nginx'],
   h2: ['h2load'],
   grpc: ['h2load'],
+};
+
+/** Tools a target needs besides its protocol's. */
+const TOOLS_BY_TARGET: Partial<Record<TargetName, string[]>> = {
+  haproxy: ['haproxy'],
+  'haproxy-mtls': ['haproxy', 'openssl'],
 };
 
 interface Upstream {
@@ -49,12 +56,25 @@ function planFor(
   tempDir: string,
   opts: BenchOptions,
 ): RowPlan {
-  const ctx = { tempDir, upstreamPort: upstream.port, upstreamName: upstream.name };
+  const base = { tempDir, protocol, upstreamPort: upstream.port, upstreamName: upstream.name };
   if (protocol === 'http1') {
-    return { target, protocol, ctx, rates: opts.rates, max: (port, durationS) => runWrk(port, durationS) };
+    return {
+      target,
+      protocol,
+      ctx: { ...base, probe: http1Probe },
+      rates: opts.rates,
+      max: (t, durationS) => runWrk(t.port, durationS, t.authority),
+    };
   }
   if (protocol === 'h2') {
-    return { target, protocol, ctx, rates: [], max: (port, durationS) => runH2load({ port, durationS }) };
+    return {
+      target,
+      protocol,
+      ctx: { ...base, probe: (t) => h2Probe(t) },
+      rates: [],
+      max: (t, durationS) =>
+        runH2load({ port: t.port, durationS, ...(t.authority ? { authority: t.authority } : {}) }),
+    };
   }
   const dataFile = join(tempDir, 'grpc-echo-request.bin');
   const frame = framedEchoRequest();
@@ -62,20 +82,21 @@ function planFor(
   return {
     target,
     protocol,
-    ctx,
+    ctx: { ...base, probe: (t) => rawFramedCheck(t.port, frame, t.authority) },
     rates: [],
-    check: async (port) => {
-      const note = await grpcClientCheck(port);
-      await rawFramedCheck(port, frame);
+    check: async (t) => {
+      const note = await grpcClientCheck(t.port, t.authority);
+      await rawFramedCheck(t.port, frame, t.authority);
       return `${note}; raw ${frame.length}-byte frame POST ok`;
     },
-    max: (port, durationS) =>
+    max: (t, durationS) =>
       runH2load({
-        port,
+        port: t.port,
         durationS,
         path: ECHO_PATH,
         dataFile,
         headers: ['content-type: application/grpc', 'te: trailers'],
+        ...(t.authority ? { authority: t.authority } : {}),
       }),
   };
 }
@@ -136,8 +157,10 @@ export async function runBench(
       if (targets.length === 0) continue;
       let upstream: Upstream;
       try {
-        requireTools(tools, TOOLS_BY_PROTOCOL[protocol]);
-        if (protocol === 'http1' && targets.includes('haproxy')) requireTools(tools, ['haproxy']);
+        requireTools(tools, [
+          ...TOOLS_BY_PROTOCOL[protocol],
+          ...targets.flatMap((t) => TOOLS_BY_TARGET[t] ?? []),
+        ]);
         log(`[${protocol}] starting upstream`);
         upstream = await startUpstream(protocol, tempDir);
       } catch (err) {

@@ -1,4 +1,5 @@
 // Renders a BenchReport as a plain-text table, the check results, and a legend.
+import { perProxyPeakRss } from './checks.js';
 import type { BenchReport, DiscoveryResult, LatencyPercentiles, Phase, Row } from './types.js';
 
 const f3 = (v: number) => v.toFixed(3);
@@ -45,7 +46,10 @@ function noisyPhases(report: BenchReport): string[] {
   return out;
 }
 
+/** Highest sampled VmRSS of the row's proxy; with two proxies, each (client side/server side). */
 function rssCell(row: Row): string {
+  const perProxy = Object.values(perProxyPeakRss(row));
+  if (perProxy.length > 1) return perProxy.map((mb) => mb.toFixed(1)).join('/');
   const peaks = [row.max, ...Object.values(row.fixed)]
     .map((p) => p?.usage?.peakRssMb)
     .filter((v): v is number => v !== undefined);
@@ -186,10 +190,11 @@ export function renderReport(report: BenchReport): string {
     if (row.error) failures.push(`  ${row.target} (${row.protocol}): ${row.error.split('\n')[0]}`);
   }
   const o = report.options;
+  const meshed = report.rows.some((r) => r.target === 'weft-mesh' || r.target === 'haproxy-mtls');
   const lines = [
     `Weft benchmark ${report.date}  (${report.machine.cpus} cores, ${report.machine.cpuModel}, node ${report.machine.node}, load ${report.machine.loadAvgAtStart} at start)`,
   ];
-  if (report.rows.length > 0) lines.push('', ...pad([header, ...body]), '', ...legend(o));
+  if (report.rows.length > 0) lines.push('', ...pad([header, ...body]), '', ...legend(o, meshed));
   const lag = sendLagLine(report, rates);
   if (lag) lines.push(lag);
   if (report.rows.length > 0) {
@@ -224,12 +229,18 @@ export function renderReport(report: BenchReport): string {
   return lines.join('\n');
 }
 
-function legend(o: BenchReport['options']): string[] {
+function legend(o: BenchReport['options'], meshed: boolean): string[] {
   return [
     `max rps:   HTTP/1.1 ${o.wrk}; HTTP/2 and gRPC ${o.h2load}; closed loop, after ${o.warmupS} s warm-up`,
     `latency:   open loop at fixed rates, ${o.durationS} s each, ${o.connections} keep-alive sockets, measured from the`,
     '           scheduled send time to the end of the response (coordinated omission not hidden)',
     '+p50/+p99: latency added over direct at the same rate; CPU s: proxy utime+stime per phase (max rps, then',
     '           each rate); RSS MB: highest VmRSS of the proxy sampled every 100 ms during the phases',
+    ...(meshed
+      ? [
+          'meshed:    weft-mesh, haproxy-mtls: two proxies with mutual TLS between them; CPU s is the sum of both,',
+          "           RSS MB each (client side/server side); weft-mesh's control plane (weft up) is not counted",
+        ]
+      : []),
   ];
 }

@@ -1,13 +1,14 @@
 // The external programs the harness drives, their versions, and a clear error when one is missing.
 import { spawnSync } from 'node:child_process';
 
-export const APT_HINT = 'apt-get update && apt-get install -y haproxy nginx wrk nghttp2-client';
+export const APT_HINT = 'apt-get update && apt-get install -y haproxy nginx wrk nghttp2-client openssl';
 
 const VERSION_ARGS: Record<string, string[]> = {
   wrk: ['-v'],
   h2load: ['--version'],
   nginx: ['-v'],
   haproxy: ['-v'],
+  openssl: ['version'],
 };
 
 /** First line of `tool --version` (or equivalent), or undefined when the tool is not installed. */

@@ -1,7 +1,7 @@
 // Shared result shapes for the benchmark harness. Plain data only: everything here is written to JSON.
 import type { BenchOptions } from './args.js';
 
-export const TARGET_NAMES = ['direct', 'weft', 'haproxy', 'http-proxy'] as const;
+export const TARGET_NAMES = ['direct', 'weft', 'haproxy', 'http-proxy', 'weft-mesh', 'haproxy-mtls'] as const;
 export type TargetName = (typeof TARGET_NAMES)[number];
 
 /** Scenarios that are not a proxy row; `--only` selects them by name like targets. */
@@ -12,10 +12,25 @@ export type BenchName = TargetName | ScenarioName;
 export const PROTOCOLS = ['http1', 'h2', 'grpc'] as const;
 export type Protocol = (typeof PROTOCOLS)[number];
 
-/** CPU and memory used by a proxy process (and its descendants) during one phase. */
-export interface ProcUsage {
+/** CPU and memory of one measured proxy process (and its descendants) during one phase. */
+export interface ProcShare {
+  /** The process's name in the harness, e.g. "weft client proxy". */
+  name: string;
   cpuS: number;
   peakRssMb: number;
+}
+
+/**
+ * CPU and memory used by a row's proxy process(es) during one phase. Rows with two proxies (the
+ * meshed hop: a client-side and a server-side proxy) sum the CPU and report memory per proxy.
+ */
+export interface ProcUsage {
+  /** utime+stime, summed over the measured processes. */
+  cpuS: number;
+  /** Highest VmRSS sampled; with several proxies, the highest of any one proxy (not their sum). */
+  peakRssMb: number;
+  /** Per process, when the row measures more than one. */
+  procs?: ProcShare[];
 }
 
 /** Result of a closed-loop maximum-throughput phase (wrk or h2load). */
@@ -93,8 +108,10 @@ export interface Row {
   max?: Phase<ThroughputResult>;
   /** Open-loop phases keyed by rate (requests/s). */
   fixed: Record<string, Phase<OpenLoopResult>>;
-  /** VmHWM of the proxy process just before it was stopped. */
+  /** VmHWM of the proxy process just before it was stopped (with several proxies, the highest one). */
   hwmMb?: number;
+  /** VmHWM per proxy process, keyed by its name, when the row measures more than one. */
+  hwmMbByProc?: Record<string, number>;
   /** For gRPC rows: the reply seen by the real grpc-js client call made before the load. */
   grpcCheck?: string;
 }

@@ -3,7 +3,7 @@
 // every request to --inbound-forward: one proxy hop, like HAProxy.
 import { existsSync } from 'node:fs';
 import { repoRoot, weftBin, weftBuiltEntry } from './paths.js';
-import { type Managed, startProcess } from './procs.js';
+import { type Managed, startProcess, stopProcess } from './procs.js';
 import { waitForLine } from './ready.js';
 
 export interface WeftAddresses {
@@ -44,7 +44,18 @@ export function portOf(hostPort: string): number {
 /** Weft logs "proxy ready" at info; nothing on its request path logs at that level. */
 const WEFT_LOG_LEVEL = 'info';
 
-export async function startWeft(upstreamPort: number, name = 'weft'): Promise<RunningWeft> {
+export interface WeftOptions {
+  /** The process's name in the harness (default "weft"). */
+  name?: string;
+  /** --inbound-addr (default 127.0.0.1:0). */
+  inboundAddr?: string;
+  /** More flags (--destination, --workload, ...). */
+  extraArgs?: string[];
+  /** How long to wait for "proxy ready" (default 10 s; a meshed proxy first gets its certificate). */
+  readyTimeoutMs?: number;
+}
+
+export async function startWeft(upstreamPort: number, opts: WeftOptions = {}): Promise<RunningWeft> {
   if (!existsSync(weftBuiltEntry)) {
     throw new Error(
       `Weft is not built: ${weftBuiltEntry} is missing (the proxy is not there yet, or \`npm run build\` failed)`,
@@ -53,20 +64,26 @@ export async function startWeft(upstreamPort: number, name = 'weft'): Promise<Ru
   const args = [
     'proxy',
     '--inbound-addr',
-    '127.0.0.1:0',
+    opts.inboundAddr ?? '127.0.0.1:0',
     '--outbound-addr',
     '127.0.0.1:0',
     '--admin-addr',
     '127.0.0.1:0',
     '--inbound-forward',
     `127.0.0.1:${upstreamPort}`,
+    ...(opts.extraArgs ?? []),
   ];
   // Run as users run it: the executable, whose shebang sets Node's flags (bin/weft.js).
-  const proc = startProcess(name, weftBin, args, {
+  const proc = startProcess(opts.name ?? 'weft', weftBin, args, {
     cwd: repoRoot,
     env: { ...process.env, WEFT_PROXY_LOG: WEFT_LOG_LEVEL },
   });
   const what = 'a "proxy ready" line on stdout';
-  const addresses = await waitForLine(proc, parseReadyLine, 10_000, what);
-  return { proc, addresses, port: portOf(addresses.inbound) };
+  try {
+    const addresses = await waitForLine(proc, parseReadyLine, opts.readyTimeoutMs ?? 10_000, what);
+    return { proc, addresses, port: portOf(addresses.inbound) };
+  } catch (err) {
+    await stopProcess(proc);
+    throw err;
+  }
 }

@@ -4,7 +4,8 @@ import type { ThroughputResult } from './types.js';
 
 export const WRK_CONNECTIONS = 64;
 
-export function wrkArgs(port: number, durationS: number): string[] {
+/** `host`: the Host header to send (default: wrk's, 127.0.0.1:port). */
+export function wrkArgs(port: number, durationS: number, host?: string): string[] {
   return [
     '-t1',
     `-c${WRK_CONNECTIONS}`,
@@ -12,6 +13,7 @@ export function wrkArgs(port: number, durationS: number): string[] {
     '--timeout',
     '5s',
     '--latency',
+    ...(host ? ['-H', `Host: ${host}`] : []),
     `http://127.0.0.1:${port}/`,
   ];
 }
@@ -54,8 +56,8 @@ export function parseWrk(output: string, command: string): ThroughputResult {
   return result;
 }
 
-export async function runWrk(port: number, durationS: number): Promise<ThroughputResult> {
-  const args = wrkArgs(port, durationS);
+export async function runWrk(port: number, durationS: number, host?: string): Promise<ThroughputResult> {
+  const args = wrkArgs(port, durationS, host);
   const output = await runToCompletion('wrk', 'wrk', args, (durationS + 30) * 1000);
-  return parseWrk(output, `wrk ${args.join(' ')}`);
+  return parseWrk(output, `wrk ${args.map((a) => (a.includes(' ') ? `'${a}'` : a)).join(' ')}`);
 }
