@@ -315,8 +315,11 @@ export class Balancer {
     const now = this.now();
     let earliest = Number.POSITIVE_INFINITY;
     for (const ep of this.list) {
-      if (ep.accrual.stateAt(now) === 'open' && ep.accrual.reopensAt < earliest)
-        earliest = ep.accrual.reopensAt;
+      const state = ep.accrual.stateAt(now);
+      if (state === 'open' && ep.accrual.reopensAt < earliest) earliest = ep.accrual.reopensAt;
+      // A breaker whose backoff ran out since the last pick (a timer may fire a little
+      // before the clock the breaker reads): its probe is free now, so wake at once.
+      else if (state === 'probation' && ep.accrual.isAvailable(now)) earliest = Math.min(earliest, now);
     }
     if (earliest === Number.POSITIVE_INFINITY) {
       this.clearReopenTimer();

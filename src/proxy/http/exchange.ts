@@ -33,6 +33,11 @@ export abstract class Exchange {
   failure: ProxyError | undefined;
   /** The error the proxy answered with, if it answered one itself. */
   failedWith: ProxyError | undefined;
+  /**
+   * The client went away before the response had ended: it cancelled the request, which
+   * is no failure of the endpoint (the balancer does not count it against it).
+   */
+  cancelledByClient = false;
   readonly startedAt = performance.now();
   private observers: ExchangeObserver[] | undefined;
   private ended = false;
@@ -65,6 +70,13 @@ export abstract class Exchange {
     this.ended = true;
     const os = this.observers;
     if (os) for (const o of os) o.end(status, grpcStatus, errored);
+  }
+
+  /** The client closed its connection or stream before the response ended (`status` 0: before its headers). */
+  clientCancelled(status: number, errored = true): void {
+    if (this.ended) return;
+    this.cancelledByClient = true;
+    this.responseEnd(status, undefined, errored);
   }
 
   /** Answers with the proxy's own error response, or resets the stream if headers went out. */

@@ -32,7 +32,7 @@ class EndpointRecorder implements ExchangeObserver {
   end(status: number, grpcStatus: number | undefined, errored: boolean): void {
     const ep = this.endpoint;
     if (isConnectFailure(this.ex.failedWith)) ep.connectFailed();
-    else if (errored && status === 0) ep.cancelled();
+    else if (this.ex.cancelledByClient || (errored && status === 0)) ep.cancelled();
     else ep.finished(isFailure(status, grpcStatus, errored));
   }
 }

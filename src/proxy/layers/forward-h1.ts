@@ -65,7 +65,7 @@ export function forwardH1(client: H1Client): HttpService<H1Exchange> {
     res.once('close', () => {
       if (!res.writableFinished) {
         upstream.abort();
-        ex.responseEnd(status, undefined, true);
+        ex.clientCancelled(status);
       }
     });
 

@@ -97,7 +97,7 @@ export function forwardH2(pool: H2Pool): HttpService<H2Exchange> {
     });
     downstream.once('close', () => {
       if (!upstream.closed) upstream.close(NGHTTP2_CANCEL);
-      if (status !== 0) ex.responseEnd(status, undefined, downstream.rstCode !== NGHTTP2_NO_ERROR);
+      ex.clientCancelled(status, status === 0 || downstream.rstCode !== NGHTTP2_NO_ERROR);
     });
   };
 }

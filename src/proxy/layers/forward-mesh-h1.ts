@@ -88,7 +88,7 @@ export function forwardMeshH1(pool: H2Pool): HttpService<H1Exchange> {
     res.once('close', () => {
       if (res.writableFinished) return;
       if (!upstream.closed) upstream.close(NGHTTP2_CANCEL);
-      ex.responseEnd(status, undefined, true);
+      ex.clientCancelled(status);
     });
   };
 }

@@ -283,6 +283,29 @@ test('a cancelled waiter is never called back, and the others are still served',
   b.close();
 });
 
+test('a backoff that runs out between the pick and the wait still serves the waiter at once', async () => {
+  // The pick reads the clock before the backoff has run out; the clock then reads after it
+  // (as when a timer fires a little before the clock the breaker reads).
+  let t = 0;
+  let jumpTo: number | undefined;
+  const now = (): number => {
+    const v = t;
+    if (jumpTo !== undefined) [t, jumpTo] = [jumpTo, undefined];
+    return v;
+  };
+  const b = new Balancer({ now, accrual: { minBackoffMs: 20, jitter: 0 }, failfastMs: 2000 });
+  b.replace([spec(1)]);
+  const ep = must(b.get('10.0.0.1:1'));
+  fail(ep);
+  t = 10;
+  jumpTo = 25;
+  const waiting = acquire(b);
+  const got = await within(waiting.result, 500);
+  assert.equal(got.ep, ep, 'served by the probe, not failed after the failfast timeout');
+  assert.equal(ep.accrual.probing, true);
+  b.close();
+});
+
 test('a waiter is served when a breaker backoff elapses', async () => {
   const b = new Balancer({ accrual: { minBackoffMs: 20, jitter: 0 }, failfastMs: 2000 });
   b.replace([spec(1)]);

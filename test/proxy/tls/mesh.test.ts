@@ -1,9 +1,8 @@
 /**
  * The data plane's mutual TLS, in process: an outbound stack and an inbound stack, each
  * holding a certificate from a real CA, with a real application behind the inbound side.
- * Endpoint sets are handed to the outbound balancer directly (discovery itself is tested
- * end to end in test/controlplane), so each case can give the endpoint the identity it
- * wants and each proxy the certificate it wants: expired, tampered, from another anchor.
+ * Each case gives the endpoint the identity it wants and each proxy the certificate it
+ * wants: expired, tampered, from another anchor.
  */
 import assert from 'node:assert/strict';
 import http from 'node:http';
@@ -11,116 +10,16 @@ import http2 from 'node:http2';
 import type net from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import tls from 'node:tls';
-import { HttpMetrics } from '../../../src/metrics/http.js';
-import { GaugeFamily, Registry } from '../../../src/metrics/registry.js';
-import { TcpMetrics } from '../../../src/metrics/tcp.js';
-import { DirectionStack } from '../../../src/proxy/direction.js';
-import { type DestinationClient, Resolution } from '../../../src/proxy/discovery/destination.js';
 import type { LocalIdentity } from '../../../src/proxy/identity/local.js';
-import { authorityRouter, fixedRouter } from '../../../src/proxy/layers/route.js';
-import { TlsMetrics } from '../../../src/proxy/tls/metrics.js';
 import type { HostPort } from '../../../src/util/addr.js';
 import { type Echo, startEchoApp, startH2App } from '../../helpers/apps.js';
 import { h2request } from '../../helpers/h2.js';
-import { captureLogger } from '../../helpers/identity.js';
 import { Cleanup, type HttpUpstream, LOOPBACK, RawConn, request, startTcpServer } from '../../helpers/net.js';
 import { TestPki } from '../../helpers/pki.js';
-import { findSample, parseProm, sumSamples } from '../../helpers/prom.js';
+import { findSample, sumSamples } from '../../helpers/prom.js';
+import { AUTHORITY, closeSide, metrics, proxyPair, side } from '../../helpers/stacks.js';
 
 const T = { timeout: 30_000 };
-const AUTHORITY = 'web.default.svc.cluster.local:80';
-
-interface Side {
-  readonly stack: DirectionStack;
-  readonly registry: Registry;
-  readonly addr: HostPort;
-  /** What the side logged at warn and above. */
-  readonly logs: Array<Record<string, unknown>>;
-}
-
-async function side(
-  direction: 'inbound' | 'outbound',
-  identity: LocalIdentity | undefined,
-  target: HostPort,
-  discovery?: DestinationClient,
-): Promise<Side> {
-  const registry = new Registry();
-  const { log, records } = captureLogger('warn');
-  const deps = {
-    http: new HttpMetrics(registry),
-    tcp: new TcpMetrics(registry),
-    tls: new TlsMetrics(registry),
-    log,
-    isDraining: () => false,
-  };
-  const stack = new DirectionStack(
-    {
-      direction,
-      router: direction === 'inbound' ? fixedRouter(target) : authorityRouter(),
-      connectTimeoutMs: 1000,
-      detectTimeoutMs: 2000,
-      serveConnect: direction === 'outbound',
-      ...(direction === 'inbound' ? { opaqueTarget: target, opaquePorts: new Set<number>() } : {}),
-      ...(discovery ? { discovery } : {}),
-      ...(identity ? { identity } : {}),
-    },
-    deps,
-  );
-  const addr = await stack.listener.listen({ host: LOOPBACK, port: 0 });
-  return { stack, registry, addr, logs: records };
-}
-
-/** Discovery that knows one authority with one endpoint, whose identity the test chooses. */
-function oneEndpoint(addr: HostPort, identity: string | undefined): DestinationClient {
-  const resolution = new Resolution(AUTHORITY, {}, new GaugeFamily('test_endpoints', 'test'));
-  resolution.status = 'mesh';
-  resolution.balancer.replace([
-    {
-      key: `${addr.host}:${addr.port}`,
-      addr,
-      weight: 10_000,
-      labels: [['dst_pod', 'web-1']],
-      ...(identity ? { identity } : {}),
-    },
-  ]);
-  return { resolve: () => resolution } as unknown as DestinationClient;
-}
-
-function closeSide(s: Side): void {
-  s.stack.listener.stopAccepting();
-  s.stack.close();
-}
-
-interface Mesh {
-  client: Side;
-  server: Side;
-  close(): void;
-}
-
-async function mesh(
-  clientId: LocalIdentity | undefined,
-  serverId: LocalIdentity,
-  app: HostPort,
-  expected: string = serverId.name,
-): Promise<Mesh> {
-  const server = await side('inbound', serverId, app);
-  const client = await side(
-    'outbound',
-    clientId,
-    { host: LOOPBACK, port: 0 },
-    oneEndpoint(server.addr, expected),
-  );
-  return {
-    client,
-    server,
-    close() {
-      closeSide(client);
-      closeSide(server);
-    },
-  };
-}
-
-const metrics = (s: Side) => parseProm(s.registry.render());
 
 function get(via: HostPort, path = '/', headers: http.OutgoingHttpHeaders = {}, body?: string) {
   return request(
@@ -155,7 +54,7 @@ describe('mutual TLS between proxies', () => {
     'HTTP/1 goes over mTLS and HTTP/2, and reaches the app as HTTP/1 with the client identity',
     T,
     async () => {
-      const m = await mesh(client, web, { host: LOOPBACK, port: app.port });
+      const m = await proxyPair(client, web, { host: LOOPBACK, port: app.port });
       cleanup.add(() => m.close());
       const before = app.requests;
       const res = await get(m.client.addr, '/hello?x=1', { 'x-custom': 'a', 'weft-client-id': 'forged' });
@@ -206,7 +105,7 @@ describe('mutual TLS between proxies', () => {
   );
 
   test('bodies, chunked uploads with trailers, and many requests share one TLS connection', T, async () => {
-    const m = await mesh(client, web, { host: LOOPBACK, port: app.port });
+    const m = await proxyPair(client, web, { host: LOOPBACK, port: app.port });
     cleanup.add(() => m.close());
     const body = 'x'.repeat(200_000);
     const posted = await get(m.client.addr, '/upload', {}, body);
@@ -251,7 +150,7 @@ describe('mutual TLS between proxies', () => {
   test('HTTP/2 goes over mTLS as HTTP/2, trailers and all', T, async () => {
     const h2app = await startH2App();
     cleanup.add(() => h2app.close());
-    const m = await mesh(client, web, { host: LOOPBACK, port: h2app.port });
+    const m = await proxyPair(client, web, { host: LOOPBACK, port: h2app.port });
     cleanup.add(() => m.close());
     const session = http2.connect(`http://${LOOPBACK}:${m.client.addr.port}`);
     cleanup.add(() => session.destroy());
@@ -269,7 +168,7 @@ describe('mutual TLS between proxies', () => {
   test('CONNECT tunnels go over mTLS behind a transport header', T, async () => {
     const echo = await startTcpServer((s: net.Socket) => s.pipe(s));
     cleanup.add(() => echo.close());
-    const m = await mesh(client, web, { host: LOOPBACK, port: echo.port });
+    const m = await proxyPair(client, web, { host: LOOPBACK, port: echo.port });
     cleanup.add(() => m.close());
     const c = await RawConn.connect(m.client.addr.port);
     cleanup.add(() => c.destroy());
@@ -335,7 +234,7 @@ describe('mutual TLS between proxies', () => {
       reason: string,
       says: RegExp,
     ): Promise<void> => {
-      const m = await mesh(clientId, serverId, { host: LOOPBACK, port: app.port }, expected);
+      const m = await proxyPair(clientId, serverId, { host: LOOPBACK, port: app.port }, expected);
       cleanup.add(() => m.close());
       const before = app.requests;
       const res = await get(m.client.addr);
