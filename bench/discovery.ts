@@ -222,7 +222,7 @@ export async function runDiscovery(
     });
     const addr = await waitForLine(cp, parseControlPlaneReady, 15_000, 'a "control plane ready" line');
     const grpcAddr = `${addr.host}:${addr.port}`;
-    const startRssMb = rssMb([cp.pid]);
+    const startRssMb = rssMb([cp.pid]).rss;
     const resources = controlPlaneClient('resources', addr);
     const registry = controlPlaneClient('registry', addr);
     clients.push(resources, registry);

@@ -22,6 +22,7 @@ export async function measure<T>(proxies: Managed[], work: () => Promise<T>): Pr
     const usage: ProcUsage = {
       cpuS: shares.reduce((sum, s) => sum + s.cpuS, 0),
       peakRssMb: Math.max(...shares.map((s) => s.peakRssMb)),
+      peakAnonMb: Math.max(...shares.map((s) => s.peakAnonMb)),
     };
     if (shares.length > 1) usage.procs = shares;
     return usage;

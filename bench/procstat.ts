@@ -61,26 +61,41 @@ export function cpuSeconds(pids: number[]): number {
   return ticks / ticksPerSecond();
 }
 
-function statusKb(pid: number, field: 'VmRSS' | 'VmHWM'): number {
+type StatusField = 'VmRSS' | 'VmHWM' | 'RssAnon';
+
+function statusKb(pid: number, fields: StatusField[]): number[] {
+  let text: string;
   try {
-    const text = readFileSync(`/proc/${pid}/status`, 'utf8');
+    text = readFileSync(`/proc/${pid}/status`, 'utf8');
+  } catch {
+    return fields.map(() => 0);
+  }
+  return fields.map((field) => {
     const match = new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(text);
     return match ? Number(match[1]) : 0;
-  } catch {
-    return 0;
-  }
+  });
 }
 
-export function rssMb(pids: number[]): number {
-  let kb = 0;
-  for (const pid of pids) kb += statusKb(pid, 'VmRSS');
-  return kb / 1024;
+/**
+ * Resident memory summed over the pids, in MB: all of it (VmRSS), and the private part
+ * (RssAnon: heap and other anonymous memory; the rest is file pages such as the node
+ * binary's code, shared with every process that maps the same file).
+ */
+export function rssMb(pids: number[]): { rss: number; anon: number } {
+  let rss = 0;
+  let anon = 0;
+  for (const pid of pids) {
+    const [r = 0, a = 0] = statusKb(pid, ['VmRSS', 'RssAnon']);
+    rss += r;
+    anon += a;
+  }
+  return { rss: rss / 1024, anon: anon / 1024 };
 }
 
 /** Peak resident set since start (VmHWM), summed over the pids. */
 export function hwmMb(pids: number[]): number {
   let kb = 0;
-  for (const pid of pids) kb += statusKb(pid, 'VmHWM');
+  for (const pid of pids) kb += statusKb(pid, ['VmHWM'])[0] ?? 0;
   return kb / 1024;
 }
 
@@ -92,21 +107,32 @@ export class UsageMeter {
   private readonly pids: number[];
   private readonly cpuStart: number;
   private peak: number;
+  private peakAnon: number;
   private readonly timer: NodeJS.Timeout;
 
   constructor(rootPid: number, intervalMs = 100) {
     this.pids = processTree(rootPid);
     this.cpuStart = cpuSeconds(this.pids);
-    this.peak = rssMb(this.pids);
-    this.timer = setInterval(() => {
-      this.peak = Math.max(this.peak, rssMb(this.pids));
-    }, intervalMs);
+    this.peak = 0;
+    this.peakAnon = 0;
+    this.sample();
+    this.timer = setInterval(() => this.sample(), intervalMs);
+  }
+
+  private sample(): void {
+    const { rss, anon } = rssMb(this.pids);
+    this.peak = Math.max(this.peak, rss);
+    this.peakAnon = Math.max(this.peakAnon, anon);
   }
 
   stop(): ProcUsage {
     clearInterval(this.timer);
-    this.peak = Math.max(this.peak, rssMb(this.pids));
-    return { cpuS: cpuSeconds(this.pids) - this.cpuStart, peakRssMb: this.peak };
+    this.sample();
+    return {
+      cpuS: cpuSeconds(this.pids) - this.cpuStart,
+      peakRssMb: this.peak,
+      peakAnonMb: this.peakAnon,
+    };
   }
 }
 

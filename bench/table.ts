@@ -1,5 +1,5 @@
 // Renders a BenchReport as a plain-text table, the check results, and a legend.
-import { perProxyPeakRss } from './checks.js';
+import { perProxyPeak } from './checks.js';
 import type { BenchReport, DiscoveryResult, LatencyPercentiles, Phase, Row } from './types.js';
 
 const f3 = (v: number) => v.toFixed(3);
@@ -48,7 +48,7 @@ function noisyPhases(report: BenchReport): string[] {
 
 /** Highest sampled VmRSS of the row's proxy; with two proxies, each (client side/server side). */
 function rssCell(row: Row): string {
-  const perProxy = Object.values(perProxyPeakRss(row));
+  const perProxy = Object.values(perProxyPeak(row));
   if (perProxy.length > 1) return perProxy.map((mb) => mb.toFixed(1)).join('/');
   const peaks = [row.max, ...Object.values(row.fixed)]
     .map((p) => p?.usage?.peakRssMb)

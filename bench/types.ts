@@ -18,6 +18,8 @@ export interface ProcShare {
   name: string;
   cpuS: number;
   peakRssMb: number;
+  /** Highest sampled RssAnon: the private part of the RSS (the rest is shared file pages). */
+  peakAnonMb: number;
 }
 
 /**
@@ -29,6 +31,8 @@ export interface ProcUsage {
   cpuS: number;
   /** Highest VmRSS sampled; with several proxies, the highest of any one proxy (not their sum). */
   peakRssMb: number;
+  /** The same for RssAnon, the private part (heap and other anonymous memory). */
+  peakAnonMb: number;
   /** Per process, when the row measures more than one. */
   procs?: ProcShare[];
 }
