@@ -3,6 +3,7 @@ import { Command, CommanderError } from 'commander';
 import { checkCommand } from './commands/check.js';
 import { demoCommand } from './commands/demo.js';
 import { identityCommand } from './commands/identity.js';
+import { initCommand } from './commands/init.js';
 import { proxyCommand } from './commands/proxy.js';
 import { applyCommand, deleteCommand, getCommand } from './commands/resources.js';
 import { upCommand } from './commands/up.js';
@@ -25,6 +26,7 @@ export function buildProgram(): Command {
       process.stdout.write(`weft ${pkg.version} (node ${process.version})\n`);
     });
   proxyCommand(program);
+  initCommand(program);
   upCommand(program);
   applyCommand(program);
   deleteCommand(program);
