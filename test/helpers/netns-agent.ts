@@ -2,17 +2,20 @@
  * A tiny TCP peer run inside a network namespace by the tests (test/helpers/netns.ts):
  *   server <host> <port> <banner>   accepts connections, writes the banner to each, closes;
  *                                   prints "listening" once it listens.
+ *   origdst <host> <port>           the same, answering with the connection's original
+ *                                   destination (SO_ORIGINAL_DST) as JSON, or "null";
  *   client <host> <port>            connects, prints what it read (or "error <code>"), exits.
  */
 import net from 'node:net';
+import { originalDst } from '../../src/proxy/transparent/original-dst.js';
 
 const [mode, host = '', portText = '', banner = ''] = process.argv.slice(2);
 const port = Number(portText);
 
-if (mode === 'server') {
+if (mode === 'server' || mode === 'origdst') {
   const server = net.createServer((s) => {
     s.on('error', () => {});
-    s.end(banner);
+    s.end(mode === 'server' ? banner : JSON.stringify(originalDst(s) ?? null));
   });
   server.listen(port, host, () => process.stdout.write('listening\n'));
   process.on('SIGTERM', () => server.close(() => process.exit(0)));
@@ -36,6 +39,8 @@ if (mode === 'server') {
     process.exit(0);
   });
 } else {
-  process.stderr.write('usage: netns-agent server <host> <port> <banner> | client <host> <port>\n');
+  process.stderr.write(
+    'usage: netns-agent server <host> <port> <banner> | origdst <host> <port> | client <host> <port>\n',
+  );
   process.exit(2);
 }

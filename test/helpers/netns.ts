@@ -11,6 +11,8 @@ import { fileURLToPath } from 'node:url';
 import { trackChild } from './proxy.js';
 
 const AGENT = fileURLToPath(new URL('./netns-agent.js', import.meta.url));
+/** A `serve` banner that makes the server answer with SO_ORIGINAL_DST instead. */
+export const ORIGINAL_DST = '<original-dst>';
 
 /** Why these tests cannot run here, or undefined when they can. */
 export function privilegedUnavailable(tools: string[] = []): string | undefined {
@@ -87,9 +89,14 @@ export class Netns {
     return child;
   }
 
-  /** A TCP server answering every connection with `banner`; resolves once it listens. */
+  /**
+   * A TCP server answering every connection with `banner`, or with the connection's
+   * original destination as JSON when `banner` is ORIGINAL_DST; resolves once it listens.
+   */
   async serve(host: string, port: number, banner: string): Promise<ChildProcess> {
-    const child = this.spawn([process.execPath, AGENT, 'server', host, String(port), banner]);
+    const args =
+      banner === ORIGINAL_DST ? ['origdst', host, String(port)] : ['server', host, String(port), banner];
+    const child = this.spawn([process.execPath, AGENT, ...args]);
     await new Promise<void>((resolve, reject) => {
       let out = '';
       let err = '';

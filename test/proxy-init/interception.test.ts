@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import type { ChildProcess } from 'node:child_process';
 import { after, describe, test } from 'node:test';
 import { weft } from '../helpers/controlplane.js';
-import { link, Netns, privilegedUnavailable, requirePrivileged } from '../helpers/netns.js';
+import { link, Netns, ORIGINAL_DST, privilegedUnavailable, requirePrivileged } from '../helpers/netns.js';
 
 const T = { timeout: 60_000 };
 const APP_UID = 1000;
@@ -120,6 +120,40 @@ describe('weft init intercepts a pod namespace', () => {
     await init(['--netns', pod.path, '--iptables-mode', 'nft', '--remove']);
     assert.doesNotMatch(saved(pod, 'nft'), /PROXY_INIT/);
   });
+
+  test(
+    "the listeners recover each redirected connection's original destination (SO_ORIGINAL_DST)",
+    T,
+    async (t) => {
+      if (!requirePrivileged(t, ['iptables-legacy'])) return;
+      const pod = Netns.create(`wio${process.pid % 100000}`);
+      const peer = Netns.create(`wip${process.pid % 100000}`);
+      spaces.push(pod, peer);
+      const { aAddr: podIp, bAddr: peerIp } = link(pod, peer, '10.231.73');
+      servers.push(
+        await pod.serve('0.0.0.0', 4140, ORIGINAL_DST),
+        await pod.serve('0.0.0.0', 4143, ORIGINAL_DST),
+      );
+      await init(['--netns', pod.path]);
+      const out = JSON.parse(await pod.connect(peerIp, 80, APP_UID)) as unknown;
+      assert.deepEqual(
+        out,
+        { address: peerIp, port: 80, family: 'IPv4' },
+        'outbound: where the app was going',
+      );
+      const inbound = JSON.parse(await peer.connect(podIp, 8080)) as unknown;
+      assert.deepEqual(
+        inbound,
+        { address: podIp, port: 8080, family: 'IPv4' },
+        'inbound: the port the client asked for',
+      );
+      assert.equal(
+        await pod.connect('127.0.0.1', 4140, APP_UID),
+        'null',
+        'a connection made straight to the proxy',
+      );
+    },
+  );
 
   test('without root it says why, and fails under WEFT_REQUIRE_PRIVILEGED_TESTS=1', () => {
     // The reason the two tests above would give: none when they can run here.
