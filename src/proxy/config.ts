@@ -16,6 +16,11 @@ export interface ProxyConfig {
   readonly detectTimeoutMs: number;
   readonly shutdownGracePeriodMs: number;
   readonly enableShutdownEndpoint: boolean;
+  /**
+   * Connections come redirected by proxy-init (weft init): each goes where it was going
+   * (SO_ORIGINAL_DST); inbound to that port on loopback.
+   */
+  readonly transparent: boolean;
   /** The control plane's Destination API; absent: names resolve by DNS only. */
   readonly destination?: HostPort;
   /** The workload this proxy fronts, registered with the control plane when set. */
@@ -99,6 +104,12 @@ export const PROXY_SETTINGS = {
     'WEFT_PROXY_SHUTDOWN_ENDPOINT_ENABLED',
     'false',
     'serve POST /shutdown on the admin listener',
+  ],
+  transparent: [
+    '--transparent',
+    'WEFT_PROXY_TRANSPARENT',
+    'false',
+    'take connections redirected by weft init: route each by its original destination (SO_ORIGINAL_DST)',
   ],
   destination: [
     '--destination',
@@ -271,6 +282,7 @@ export function resolveProxyConfig(flags: RawSettings, env: NodeJS.ProcessEnv = 
     detectTimeoutMs: positive('detectTimeout'),
     shutdownGracePeriodMs: duration('shutdownGracePeriod'),
     enableShutdownEndpoint: parseBool(...get('enableShutdownEndpoint')),
+    transparent: parseBool(...get('transparent')),
     ...(destination !== '' ? { destination: nonZeroPort('destination') } : {}),
     identity: {
       workload,

@@ -39,6 +39,7 @@ import {
 import { MeshTlsServer } from './tls/server.js';
 import { readTransportHeader } from './tls/transport-header.js';
 import { UpstreamTls } from './tls/upstream.js';
+import { originalDstOf, tagOriginalDst } from './transparent/tag.js';
 
 export interface DirectionOptions {
   readonly direction: Direction;
@@ -57,6 +58,11 @@ export interface DirectionOptions {
    * Inbound: TLS for this identity is terminated here.
    */
   readonly identity?: LocalIdentity;
+  /**
+   * Transparent mode: where an intercepted connection was going (SO_ORIGINAL_DST);
+   * undefined for one that came straight to the listener.
+   */
+  readonly originalDst?: (socket: Socket) => HostPort | undefined;
 }
 
 export interface DirectionDeps {
@@ -158,8 +164,21 @@ export class DirectionStack {
     if (this.opts.direction === 'inbound') this.deps.tcp.stats('inbound', 'src', peer.labels).track(socket);
   }
 
+  /**
+   * Where an opaque connection goes: inbound, the application (in transparent mode on the
+   * port the client dialled); outbound, where an intercepted connection was going.
+   */
+  private opaqueTargetOf(socket: Socket): HostPort | undefined {
+    const dst = originalDstOf(socket);
+    if (!dst) return this.opts.opaqueTarget;
+    return this.opts.direction === 'inbound' ? { host: '127.0.0.1', port: dst.port } : dst;
+  }
+
   private accept(socket: Socket): void {
-    const { opaqueTarget, opaquePorts } = this.opts;
+    const dst = this.opts.originalDst?.(socket);
+    if (dst) tagOriginalDst(socket, dst);
+    const { opaquePorts } = this.opts;
+    const opaqueTarget = this.opaqueTargetOf(socket);
     if (opaqueTarget && opaquePorts?.has(opaqueTarget.port)) {
       this.countSrc(socket, NO_TLS_FROM_REMOTE);
       forwardOpaque(socket, opaqueTarget, this.connector, this.deps.log);
@@ -187,6 +206,10 @@ export class DirectionStack {
   /** A connection whose mTLS handshake succeeded: ALPN says what it carries. */
   private acceptSecure(socket: TLSSocket, peer: Peer): void {
     tagPeer(socket, peer);
+    // The TLS socket wraps the accepted one (Node keeps it as `_parent`), which carries
+    // the original destination in transparent mode.
+    const dst = originalDstOf((socket as unknown as { _parent?: object })._parent);
+    if (dst) tagOriginalDst(socket, dst);
     this.countSrc(socket, peer);
     switch (socket.alpnProtocol) {
       case ALPN_H2:
@@ -199,8 +222,9 @@ export class DirectionStack {
             socket.destroy();
             return;
           }
-          // On the local platform the application is the one inbound target, whatever port
-          // the client dialled; the header's port matters where a pod has several.
+          // Transparent mode: the port the client's proxy was asked for, on this pod's
+          // loopback. Explicit mode: the application is the one inbound target.
+          if (this.opts.originalDst) tagOriginalDst(socket, { host: '127.0.0.1', port });
           this.serve(socket, 'opaque');
         });
         break;
@@ -210,7 +234,7 @@ export class DirectionStack {
   }
 
   private serve(socket: Socket, protocol: Protocol | undefined): void {
-    const { opaqueTarget } = this.opts;
+    const opaqueTarget = this.opaqueTargetOf(socket);
     switch (protocol) {
       case 'http1':
         this.h1.accept(socket);

@@ -1,3 +1,4 @@
+import type { Socket } from 'node:net';
 import { AdminServer } from '../admin/server.js';
 import { HttpMetrics } from '../metrics/http.js';
 import { registerProcessMetrics } from '../metrics/process.js';
@@ -12,7 +13,7 @@ import type { Registration } from './discovery/registration.js';
 import type { IdentityClient } from './identity/client.js';
 import type { LocalIdentity } from './identity/local.js';
 import { identitySettings } from './identity/settings.js';
-import { authorityRouter, fixedRouter } from './layers/route.js';
+import { authorityRouter, fixedRouter, loopbackRouter, originalDstRouter } from './layers/route.js';
 import { TlsMetrics } from './tls/metrics.js';
 
 export interface BoundAddresses {
@@ -100,8 +101,12 @@ export class SidecarProxy {
     return [this.inbound, this.outbound].filter((s): s is DirectionStack => s !== undefined);
   }
 
-  private buildStacks(identity: LocalIdentity | undefined): void {
+  private buildStacks(
+    identity: LocalIdentity | undefined,
+    originalDst: ((socket: Socket) => HostPort | undefined) | undefined,
+  ): void {
     const { config, log } = this;
+    const transparent = originalDst ? { originalDst } : {};
     const deps = {
       http: new HttpMetrics(this.registry),
       tcp: new TcpMetrics(this.registry),
@@ -112,13 +117,14 @@ export class SidecarProxy {
     this.inbound = new DirectionStack(
       {
         direction: 'inbound',
-        router: fixedRouter(config.inboundForward),
+        router: originalDst ? loopbackRouter(config.inboundForward) : fixedRouter(config.inboundForward),
         connectTimeoutMs: config.inboundConnectTimeoutMs,
         detectTimeoutMs: config.detectTimeoutMs,
         opaqueTarget: config.inboundForward,
         opaquePorts: config.opaquePorts,
         serveConnect: false,
         ...(identity ? { identity } : {}),
+        ...transparent,
       },
       deps,
     );
@@ -126,14 +132,29 @@ export class SidecarProxy {
       {
         direction: 'outbound',
         ...(this.discovery ? { discovery: this.discovery } : {}),
-        router: authorityRouter(),
+        router: originalDst ? originalDstRouter() : authorityRouter(),
         connectTimeoutMs: config.outboundConnectTimeoutMs,
         detectTimeoutMs: config.detectTimeoutMs,
         serveConnect: true,
         ...(identity ? { identity } : {}),
+        ...transparent,
       },
       deps,
     );
+  }
+
+  /**
+   * Transparent mode's original-destination reader: the SO_ORIGINAL_DST addon, loaded
+   * now so that a proxy that cannot intercept says so at start instead of misrouting.
+   */
+  private async loadOriginalDst(): Promise<(socket: Socket) => HostPort | undefined> {
+    const { loadOriginalDst, originalDst } = await import('./transparent/original-dst.js');
+    loadOriginalDst();
+    this.log.info('transparent mode: connections go where they were going (SO_ORIGINAL_DST)');
+    return (socket) => {
+      const dst = originalDst(socket);
+      return dst ? { host: dst.address, port: dst.port } : undefined;
+    };
   }
 
   /**
@@ -173,7 +194,7 @@ export class SidecarProxy {
         const lease = await unlessShutDown(this.registration.start());
         identity = await unlessShutDown(this.startIdentity(lease.identity));
       }
-      this.buildStacks(identity);
+      this.buildStacks(identity, config.transparent ? await this.loadOriginalDst() : undefined);
       const inbound = await unlessShutDown(
         listen('inbound', config.inboundAddr, () =>
           (this.inbound as DirectionStack).listener.listen(config.inboundAddr),

@@ -93,9 +93,18 @@ export class Netns {
    * A TCP server answering every connection with `banner`, or with the connection's
    * original destination as JSON when `banner` is ORIGINAL_DST; resolves once it listens.
    */
-  async serve(host: string, port: number, banner: string): Promise<ChildProcess> {
+  async serve(
+    host: string,
+    port: number,
+    banner: string,
+    kind: 'tcp' | 'http' | 'echo' = 'tcp',
+  ): Promise<ChildProcess> {
     const args =
-      banner === ORIGINAL_DST ? ['origdst', host, String(port)] : ['server', host, String(port), banner];
+      banner === ORIGINAL_DST
+        ? ['origdst', host, String(port)]
+        : kind === 'echo'
+          ? ['echo', host, String(port)]
+          : [kind === 'http' ? 'http-server' : 'server', host, String(port), banner];
     const child = this.spawn([process.execPath, AGENT, ...args]);
     await new Promise<void>((resolve, reject) => {
       let out = '';
@@ -112,9 +121,21 @@ export class Netns {
     return child;
   }
 
-  /** Connects to host:port from inside the namespace (as `uid`); resolves with what it read, or "error CODE". */
-  connect(host: string, port: number, uid?: number): Promise<string> {
-    const child = this.spawn([process.execPath, AGENT, 'client', host, String(port)], uid);
+  /**
+   * Connects to host:port from inside the namespace (as `uid`), sends `payload` if given;
+   * resolves with what it read, or "error CODE".
+   */
+  connect(host: string, port: number, uid?: number, payload?: string): Promise<string> {
+    return this.agent(['client', host, String(port), ...(payload ? [payload] : [])], uid);
+  }
+
+  /** GETs `url` from inside the namespace (as `uid`); resolves with "<status> <body>" or "error CODE". */
+  get(url: string, uid?: number): Promise<string> {
+    return this.agent(['http', url], uid);
+  }
+
+  private agent(args: string[], uid?: number): Promise<string> {
+    const child = this.spawn([process.execPath, AGENT, ...args], uid);
     return new Promise((resolve) => {
       let out = '';
       let err = '';

@@ -16,7 +16,7 @@ export function addProxyOptions(cmd: Command, skip: SettingName[] = []): Command
     if (skip.includes(name as SettingName)) continue;
     const described = def === '' ? `${help} (env ${env})` : `${help} (env ${env}, default ${def})`;
     const option =
-      name === 'enableShutdownEndpoint'
+      name === 'enableShutdownEndpoint' || name === 'transparent'
         ? new Option(flag, `${help} (env ${env})`)
         : name === 'label'
           ? new Option(`${flag} <key=value>`, described).argParser((v: string, prev: string[] = []) => [

@@ -31,6 +31,8 @@ export abstract class Exchange {
   serverId: string | undefined;
   /** A failure decided before forwarding (no endpoint available): the forward leaf answers it. */
   failure: ProxyError | undefined;
+  /** Where the client's connection was going before interception redirected it (transparent mode). */
+  originalDst: HostPort | undefined;
   /** The error the proxy answered with, if it answered one itself. */
   failedWith: ProxyError | undefined;
   /**

@@ -1,6 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { errorResponse, type ProxyError } from '../errors.js';
 import { type Peer, peerOf } from '../tls/peer.js';
+import { originalDstOf } from '../transparent/tag.js';
 import { Exchange } from './exchange.js';
 import { type FilteredHeaders, setHeader, setHost, stripHopByHop } from './headers.js';
 
@@ -22,6 +23,7 @@ export class H1Exchange extends Exchange {
     this.request = stripHopByHop(req.rawHeaders);
     this.path = req.url ?? '/';
     this.peer = peerOf(req.socket);
+    this.originalDst = originalDstOf(req.socket);
   }
 
   get requestAuthority(): string | undefined {

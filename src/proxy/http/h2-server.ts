@@ -1,6 +1,8 @@
 import http2 from 'node:http2';
 import type { Duplex } from 'node:stream';
+import type { HostPort } from '../../util/addr.js';
 import { NO_TLS_FROM_REMOTE, type Peer, peerOf } from '../tls/peer.js';
+import { originalDstOf } from '../transparent/tag.js';
 import type { HttpService } from './exchange.js';
 import { H2Exchange } from './h2-exchange.js';
 
@@ -19,18 +21,34 @@ const SERVER_SETTINGS: http2.Settings = {
  */
 export class H2Server {
   private readonly server: http2.Http2Server;
-  /** Each session's peer, read once from its connection (session.socket is a proxy object). */
-  private readonly sessions = new Map<http2.ServerHttp2Session, Peer>();
+  /**
+   * Each session's peer and original destination, read once from its connection
+   * (session.socket is a proxy object).
+   */
+  private readonly sessions = new Map<
+    http2.ServerHttp2Session,
+    { peer: Peer; originalDst: HostPort | undefined }
+  >();
 
   constructor(service: HttpService<H2Exchange>) {
     this.server = http2.createServer({ settings: SERVER_SETTINGS, maxSessionMemory: 10 });
     this.server.on('stream', (stream, headers, flags) => {
       stream.on('error', () => {});
-      const peer = this.sessions.get(stream.session as http2.ServerHttp2Session) ?? NO_TLS_FROM_REMOTE;
-      service(new H2Exchange(stream, headers, (flags & NGHTTP2_FLAG_END_STREAM) !== 0, peer));
+      const conn = this.sessions.get(stream.session as http2.ServerHttp2Session);
+      const ex = new H2Exchange(
+        stream,
+        headers,
+        (flags & NGHTTP2_FLAG_END_STREAM) !== 0,
+        conn?.peer ?? NO_TLS_FROM_REMOTE,
+      );
+      ex.originalDst = conn?.originalDst;
+      service(ex);
     });
     this.server.on('session', (session) => {
-      this.sessions.set(session, peerOf(session.socket));
+      this.sessions.set(session, {
+        peer: peerOf(session.socket),
+        originalDst: originalDstOf(session.socket),
+      });
       session.on('error', () => session.destroy());
       session.once('close', () => this.sessions.delete(session));
     });

@@ -10,9 +10,12 @@ export interface Route {
   readonly path: string;
 }
 
-/** Decides where a request goes from the authority and path it carries. */
+/**
+ * Decides where a request goes from the authority and path it carries, and in transparent
+ * mode from where its connection was going before it was redirected.
+ */
 export interface Router {
-  route(authority: string | undefined, path: string): Route | ProxyError;
+  route(authority: string | undefined, path: string, originalDst?: HostPort): Route | ProxyError;
 }
 
 /** Inbound: everything goes to the local application. */
@@ -20,6 +23,43 @@ export function fixedRouter(target: HostPort): Router {
   const fallback = formatHostPort(target);
   return {
     route: (authority, path) => ({ authority: authority ?? fallback, target, path }),
+  };
+}
+
+const LOOPBACK = '127.0.0.1';
+
+/**
+ * Inbound, transparent mode: to the port the client dialled, on the pod's own loopback;
+ * connections that were not redirected go to `fallback`.
+ */
+export function loopbackRouter(fallback: HostPort): Router {
+  const byPort = new Map<number, HostPort>();
+  const fallbackText = formatHostPort(fallback);
+  return {
+    route: (authority, path, originalDst) => {
+      if (!originalDst) return { authority: authority ?? fallbackText, target: fallback, path };
+      let target = byPort.get(originalDst.port);
+      if (!target) {
+        target = { host: LOOPBACK, port: originalDst.port };
+        byPort.set(originalDst.port, target);
+      }
+      return { authority: authority ?? formatHostPort(originalDst), target, path };
+    },
+  };
+}
+
+/**
+ * Outbound, transparent mode: the application dialled an address and the request names an
+ * authority. The authority is the request's (what discovery resolves and the metrics
+ * name); without discovery's answer it goes where the application was going.
+ */
+export function originalDstRouter(): Router {
+  const explicit = authorityRouter();
+  return {
+    route(authority, path, originalDst) {
+      if (!originalDst) return explicit.route(authority, path);
+      return { authority: authority || formatHostPort(originalDst), target: originalDst, path };
+    },
   };
 }
 
@@ -69,7 +109,7 @@ export function authorityRouter(): Router {
 export function routeLayer<E extends Exchange>(router: Router): HttpLayer<E> {
   return (next) => (ex) => {
     const requestAuthority = ex.requestAuthority;
-    const route = router.route(requestAuthority, ex.path);
+    const route = router.route(requestAuthority, ex.path, ex.originalDst);
     if (route instanceof ProxyError) {
       ex.authority = requestAuthority ?? '';
       ex.fail(route);

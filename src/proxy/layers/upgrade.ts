@@ -11,6 +11,7 @@ import { ALPN_TRANSPORT, type MeshConnector } from '../tls/client.js';
 import { NO_TLS_NOT_DISCOVERED, peerOf } from '../tls/peer.js';
 import { encodeTransportHeader } from '../tls/transport-header.js';
 import type { UpstreamTls } from '../tls/upstream.js';
+import { originalDstOf } from '../transparent/tag.js';
 import { pickForConnection } from './balance.js';
 import type { Connector } from './connect.js';
 import { ResponseRecorder } from './metrics.js';
@@ -39,7 +40,7 @@ export function upgradeHandler(deps: TunnelDeps) {
   return (req: http.IncomingMessage, socket: Duplex, head: Buffer): void => {
     socket.on('error', () => {});
     const filtered = stripHopByHop(req.rawHeaders);
-    const route = deps.router.route(filtered.host, req.url ?? '/');
+    const route = deps.router.route(filtered.host, req.url ?? '/', originalDstOf(req.socket));
     if (route instanceof ProxyError) {
       failRaw(socket, route);
       return;
