@@ -4,6 +4,7 @@ import { checkCommand } from './commands/check.js';
 import { demoCommand } from './commands/demo.js';
 import { identityCommand } from './commands/identity.js';
 import { initCommand } from './commands/init.js';
+import { injectCommand, uninjectCommand } from './commands/inject.js';
 import { proxyCommand } from './commands/proxy.js';
 import { applyCommand, deleteCommand, getCommand } from './commands/resources.js';
 import { upCommand } from './commands/up.js';
@@ -31,6 +32,8 @@ export function buildProgram(): Command {
   applyCommand(program);
   deleteCommand(program);
   getCommand(program);
+  injectCommand(program);
+  uninjectCommand(program);
   identityCommand(program);
   checkCommand(program);
   demoCommand(program);
