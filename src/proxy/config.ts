@@ -39,7 +39,11 @@ export interface WorkloadIdentity {
   readonly serviceAccount: string;
   readonly pod: string;
   readonly labels: Readonly<Record<string, string>>;
-  /** Where meshed peers reach this workload: by default the inbound listener. */
+  /**
+   * Where meshed peers reach this workload: by default the inbound listener. Port 0 (in
+   * transparent mode): the workload owns the address, as a pod does, and peers dial each
+   * Service's targetPort on it.
+   */
   readonly advertise: HostPort;
 }
 
@@ -146,7 +150,7 @@ export const PROXY_SETTINGS = {
     '--advertise-addr',
     'WEFT_PROXY_ADVERTISE_ADDR',
     '',
-    'where meshed peers reach this workload (default: the inbound listener, 0.0.0.0 as 127.0.0.1)',
+    "where meshed peers reach this workload (default: the inbound listener, 0.0.0.0 as 127.0.0.1); with --transparent, an address alone (the pod's: peers dial the Service's targetPort on it)",
   ],
   identityName: [
     '--identity-name',
@@ -270,7 +274,11 @@ export function resolveProxyConfig(flags: RawSettings, env: NodeJS.ProcessEnv = 
   }
   const identityOverrides = resolveIdentityOverrides(get, workload !== '');
   const [pod] = get('pod');
-  const [advertise] = get('advertiseAddr');
+  const [advertise, advertiseOrigin] = get('advertiseAddr');
+  const transparent = parseBool(...get('transparent'));
+  // A pod's address with port 0: the pod owns it (transparent mode only).
+  const advertised = (): HostPort =>
+    transparent ? parseHostPort(advertise, advertiseOrigin, 0) : nonZeroPort('advertiseAddr');
   return {
     inboundAddr,
     outboundAddr: addr('outboundAddr'),
@@ -282,7 +290,7 @@ export function resolveProxyConfig(flags: RawSettings, env: NodeJS.ProcessEnv = 
     detectTimeoutMs: positive('detectTimeout'),
     shutdownGracePeriodMs: duration('shutdownGracePeriod'),
     enableShutdownEndpoint: parseBool(...get('enableShutdownEndpoint')),
-    transparent: parseBool(...get('transparent')),
+    transparent,
     ...(destination !== '' ? { destination: nonZeroPort('destination') } : {}),
     identity: {
       workload,
@@ -297,7 +305,7 @@ export function resolveProxyConfig(flags: RawSettings, env: NodeJS.ProcessEnv = 
       labels: parseLabels(...get('label')),
       advertise:
         advertise !== ''
-          ? nonZeroPort('advertiseAddr')
+          ? advertised()
           : {
               host: ['0.0.0.0', '::'].includes(inboundAddr.host) ? '127.0.0.1' : inboundAddr.host,
               port: inboundAddr.port,

@@ -206,7 +206,9 @@ export class SidecarProxy {
         ),
       );
       // An endpoint from now on: peers may send before "proxy ready" is logged.
-      if (this.registration) await unlessShutDown(this.registration.serve(inbound.port));
+      if (this.registration) {
+        await unlessShutDown(this.registration.serve(inbound.port, config.transparent));
+      }
       this.ready = true;
       return { inbound, outbound, admin };
     } catch (err) {

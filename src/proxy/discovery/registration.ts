@@ -61,10 +61,11 @@ export class Registration {
   /**
    * Registers the workload as ready, so it becomes an endpoint; resolves once the control
    * plane has taken that. `inboundPort` (the bound inbound listener) is advertised when the
-   * configured port is 0.
+   * configured port is 0, unless the workload owns its address (transparent mode: port 0
+   * tells the control plane that peers dial each Service's targetPort).
    */
-  serve(inboundPort: number): Promise<void> {
-    if (this.message.port === 0) this.message.port = inboundPort;
+  serve(inboundPort: number, ownsAddress = false): Promise<void> {
+    if (this.message.port === 0 && !ownsAddress) this.message.port = inboundPort;
     this.message.starting = false;
     // Logs "workload registered" once the control plane has it as ready.
     this.registered = false;

@@ -1,0 +1,287 @@
+/**
+ * A pod on this host: its own network namespace on the pods' bridge, a hosts file naming
+ * the Services, proxy-init's rules, the proxy as its own user (2102), then the application
+ * as another. The proxy is ready before the application starts; when the application
+ * exits for good the proxy drains and exits, so a one-off job finishes. An application that
+ * crashes is restarted with backoff (restartPolicy Always, or OnFailure on a failure).
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { EventEmitter } from 'node:events';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { parsePortList } from '../proxy-init/config.js';
+import { applyInput, iptables, parseNat } from '../proxy-init/iptables.js';
+import { buildRules } from '../proxy-init/rules.js';
+import { PodError, run } from './exec.js';
+import type { PodNetwork } from './network.js';
+
+export type RestartPolicy = 'Always' | 'OnFailure' | 'Never';
+
+export interface PodSpec {
+  readonly namespace: string;
+  /** The pod's name (dst_pod), unique in its namespace. */
+  readonly name: string;
+  /** The workload (deployment) it belongs to. */
+  readonly workload: string;
+  readonly serviceAccount: string;
+  readonly labels: Readonly<Record<string, string>>;
+  /** The application's command line. */
+  readonly command: readonly string[];
+  readonly env?: Readonly<Record<string, string>>;
+  readonly restartPolicy?: RestartPolicy;
+  /** The application's user (default 1000). */
+  readonly appUid?: number;
+}
+
+export interface PodRuntime {
+  readonly network: PodNetwork;
+  /** `weft up`'s gRPC address as the pods reach it (on the gateway). */
+  readonly controlPlane: string;
+  /** The `weft` executable (bin/weft.js) and the node that runs it. */
+  readonly weftBin: string;
+  readonly node: string;
+  /** Service names and their addresses, for the hosts file: [address, names]. */
+  readonly hosts: ReadonlyArray<readonly [string, readonly string[]]>;
+  /** How long the application has to exit on SIGTERM (default 5 s). */
+  readonly gracePeriodMs?: number;
+  /**
+   * The pod's identity material as the platform hands it to the proxy (Kubernetes mounts
+   * a service account token): files the proxy's user can read. Without it the proxy takes
+   * the paths its Lease names, which only root can read on the local platform.
+   */
+  readonly identity?: (spec: PodSpec, ip: string) => Promise<{ tokenFile: string; trustAnchorsFile: string }>;
+}
+
+export const PROXY_UID = 2102;
+const LOG_LINES = 1000;
+const BACKOFF_MS = { first: 1000, max: 30_000, resetAfter: 10_000 };
+
+/** The last lines a container printed (stdout and stderr, in order). */
+export class LogBuffer {
+  readonly lines: string[] = [];
+  private partial = '';
+  push(chunk: string): void {
+    const parts = (this.partial + chunk).split('\n');
+    this.partial = parts.pop() ?? '';
+    for (const line of parts) {
+      this.lines.push(line);
+      if (this.lines.length > LOG_LINES) this.lines.shift();
+    }
+  }
+}
+
+export type PodPhase = 'Pending' | 'Running' | 'Succeeded' | 'Failed' | 'Terminated';
+
+export class Pod extends EventEmitter {
+  readonly netns: string;
+  readonly ip: string;
+  phase: PodPhase = 'Pending';
+  restarts = 0;
+  readonly logs = { app: new LogBuffer(), proxy: new LogBuffer() };
+  private proxy: ChildProcess | undefined;
+  private app: ChildProcess | undefined;
+  private stopping = false;
+  private restartTimer: NodeJS.Timeout | undefined;
+  private backoffMs = BACKOFF_MS.first;
+  private readonly hostsDir: string;
+
+  constructor(
+    readonly spec: PodSpec,
+    private readonly runtime: PodRuntime,
+  ) {
+    super();
+    this.netns = `weft-${createHash('sha256').update(`${spec.namespace}/${spec.name}`).digest('hex').slice(0, 10)}`;
+    this.ip = runtime.network.allocate();
+    this.hostsDir = `/etc/netns/${this.netns}`;
+  }
+
+  /** Namespace, network, hosts file, interception, then the proxy (until ready), then the app. */
+  async start(): Promise<void> {
+    try {
+      await run(['ip', 'netns', 'add', this.netns]);
+      // `ip netns exec` bind-mounts /etc/netns/<name>/hosts over /etc/hosts for what it runs.
+      mkdirSync(this.hostsDir, { recursive: true });
+      writeFileSync(`${this.hostsDir}/hosts`, this.hostsFile());
+      await this.runtime.network.attach(this.netns, this.ip);
+      await this.intercept();
+      await this.startProxy();
+      this.startApp();
+      this.phase = 'Running';
+    } catch (err) {
+      await this.stop();
+      throw err;
+    }
+  }
+
+  private hostsFile(): string {
+    const lines = ['127.0.0.1 localhost', `${this.ip} ${this.spec.name}`];
+    for (const [addr, names] of this.runtime.hosts) lines.push(`${addr} ${names.join(' ')}`);
+    return `${lines.join('\n')}\n`;
+  }
+
+  private async intercept(): Promise<void> {
+    const table = iptables('legacy', `/run/netns/${this.netns}`);
+    const rules = buildRules({
+      incomingProxyPort: 4143,
+      outgoingProxyPort: 4140,
+      proxyUid: PROXY_UID,
+      proxyGid: undefined,
+      portsToRedirect: [],
+      inboundPortsToIgnore: parsePortList('4190,4191,4567,4568', 'inbound ports to ignore'),
+      outboundPortsToIgnore: parsePortList('4567,4568', 'outbound ports to ignore'),
+      subnetsToIgnore: [],
+      mode: 'legacy',
+      netns: undefined,
+    });
+    await table.restore(applyInput(parseNat(await table.save()), rules));
+  }
+
+  /** Runs `argv` in the pod's namespace as `uid`. */
+  private spawnAs(uid: number, argv: readonly string[], env: Record<string, string>): ChildProcess {
+    return spawn(
+      'ip',
+      ['netns', 'exec', this.netns, 'setpriv', `--reuid=${uid}`, `--regid=${uid}`, '--clear-groups', ...argv],
+      { stdio: ['ignore', 'pipe', 'pipe'], env: { PATH: process.env.PATH ?? '/usr/bin:/bin', ...env } },
+    );
+  }
+
+  private async startProxy(): Promise<void> {
+    const s = this.spec;
+    const identity = this.runtime.identity ? await this.runtime.identity(s, this.ip) : undefined;
+    const proxy = this.spawnAs(
+      PROXY_UID,
+      [
+        this.runtime.node,
+        this.runtime.weftBin,
+        'proxy',
+        '--transparent',
+        '--inbound-addr',
+        '0.0.0.0:4143',
+        '--outbound-addr',
+        '127.0.0.1:4140',
+        '--admin-addr',
+        '0.0.0.0:4191',
+        '--destination',
+        this.runtime.controlPlane,
+        '--workload',
+        s.workload,
+        '--pod',
+        s.name,
+        '--namespace',
+        s.namespace,
+        '--service-account',
+        s.serviceAccount,
+        '--advertise-addr',
+        this.ip,
+        ...Object.entries(s.labels).flatMap(([k, v]) => ['--label', `${k}=${v}`]),
+        ...(identity
+          ? [
+              '--identity-token-file',
+              identity.tokenFile,
+              '--identity-trust-anchors-file',
+              identity.trustAnchorsFile,
+            ]
+          : []),
+      ],
+      { WEFT_PROXY_LOG: 'info' },
+    );
+    this.proxy = proxy;
+    proxy.stdout?.setEncoding('utf8').on('data', (d: string) => this.logs.proxy.push(d));
+    proxy.stderr?.setEncoding('utf8').on('data', (d: string) => this.logs.proxy.push(d));
+    let onExit: (code: number | null, signal: string | null) => void = () => {};
+    try {
+      await new Promise<void>((resolve, reject) => {
+        const timer = setTimeout(
+          () =>
+            reject(
+              new PodError(
+                `${s.namespace}/${s.name}: the proxy was not ready within 30 s: ${this.logs.proxy.lines.slice(-3).join(' | ')}`,
+              ),
+            ),
+          30_000,
+        );
+        proxy.stdout?.on('data', (d: string) => {
+          if (d.includes('"proxy ready"')) {
+            clearTimeout(timer);
+            resolve();
+          }
+        });
+        onExit = (code, signal) => {
+          clearTimeout(timer);
+          reject(
+            new PodError(
+              `${s.namespace}/${s.name}: the proxy exited (${signal ?? code}) before it was ready: ${this.logs.proxy.lines.slice(-3).join(' | ')}`,
+            ),
+          );
+        };
+        proxy.once('exit', onExit);
+      });
+    } finally {
+      proxy.off('exit', onExit);
+    }
+    proxy.once('exit', () => {
+      if (!this.stopping) this.emit('proxy-exit');
+    });
+  }
+
+  private startApp(): void {
+    const app = this.spawnAs(this.spec.appUid ?? 1000, this.spec.command, { ...this.spec.env });
+    this.app = app;
+    const startedAt = Date.now();
+    app.stdout?.setEncoding('utf8').on('data', (d: string) => this.logs.app.push(d));
+    app.stderr?.setEncoding('utf8').on('data', (d: string) => this.logs.app.push(d));
+    app.once('exit', (code, signal) => {
+      this.app = undefined;
+      if (this.stopping) return;
+      const failed = code !== 0;
+      const policy = this.spec.restartPolicy ?? 'Always';
+      this.emit('app-exit', code ?? signal);
+      if (policy === 'Always' || (policy === 'OnFailure' && failed)) {
+        if (Date.now() - startedAt > BACKOFF_MS.resetAfter) this.backoffMs = BACKOFF_MS.first;
+        const delay = this.backoffMs;
+        this.backoffMs = Math.min(this.backoffMs * 2, BACKOFF_MS.max);
+        this.restartTimer = setTimeout(() => {
+          this.restarts++;
+          this.startApp();
+        }, delay);
+        return;
+      }
+      // Done for good: the proxy drains and exits, and the pod has finished.
+      void this.drainProxy().then(() => {
+        this.phase = failed ? 'Failed' : 'Succeeded';
+        this.emit('finished', code);
+      });
+    });
+  }
+
+  private async drainProxy(): Promise<void> {
+    const proxy = this.proxy;
+    if (!proxy || proxy.exitCode !== null || proxy.signalCode !== null) return;
+    await terminate(proxy, this.runtime.gracePeriodMs ?? 5000);
+  }
+
+  /** Stops the application, then the proxy, and removes the namespace: nothing is left. */
+  async stop(): Promise<void> {
+    this.stopping = true;
+    clearTimeout(this.restartTimer);
+    if (this.app) await terminate(this.app, this.runtime.gracePeriodMs ?? 5000);
+    if (this.proxy) await terminate(this.proxy, this.runtime.gracePeriodMs ?? 5000);
+    await run(['ip', 'netns', 'del', this.netns]).catch(() => undefined);
+    rmSync(this.hostsDir, { recursive: true, force: true });
+    this.runtime.network.release(this.ip);
+    if (this.phase === 'Running' || this.phase === 'Pending') this.phase = 'Terminated';
+  }
+}
+
+/** SIGTERM, then SIGKILL after `graceMs`; resolves once the process has exited. */
+function terminate(child: ChildProcess, graceMs: number): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
+    child.once('exit', () => {
+      clearTimeout(timer);
+      resolve();
+    });
+    child.kill('SIGTERM');
+  });
+}

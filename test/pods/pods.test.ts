@@ -1,0 +1,201 @@
+/**
+ * Pods on one host, for real: a bridge, a network namespace per pod, proxy-init's rules,
+ * the proxy as uid 2102 and the application as uid 1000, with `weft up` reached on the
+ * bridge's gateway. The applications know nothing of the mesh: a one-off job calls a
+ * Service by name, and the answer says the call came over mutual TLS from the job's
+ * identity. Needs root: see test/helpers/netns.ts.
+ */
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { chmodSync, chownSync, copyFileSync, existsSync, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, describe, test } from 'node:test';
+import { controlPlaneClient, unary } from '../../src/grpc/client.js';
+import type { LeaseMessage, WorkloadMessage } from '../../src/grpc/protos.js';
+import { identityName } from '../../src/identity/names.js';
+import { PodNetwork } from '../../src/pods/network.js';
+import { Pod, type PodRuntime, PROXY_UID } from '../../src/pods/pod.js';
+import type { HostPort } from '../../src/util/addr.js';
+import {
+  type ControlPlaneHandle,
+  makeTempDir,
+  serviceYaml,
+  startControlPlane,
+  weftOk,
+} from '../helpers/controlplane.js';
+import { waitFor } from '../helpers/net.js';
+import { requirePrivileged } from '../helpers/netns.js';
+import { WEFT_BIN } from '../helpers/proxy.js';
+
+const T = { timeout: 90_000 };
+
+const SERVER = `
+const http = require('node:http');
+http.createServer((req, res) => {
+  res.setHeader('content-type', 'application/json');
+  res.end(JSON.stringify({ clientId: req.headers['weft-client-id'] ?? null, uid: process.getuid() }));
+}).listen(8080, '0.0.0.0', () => console.log('listening'));
+`;
+
+const JOB = `
+const http = require('node:http');
+http.get('http://web.default.svc.cluster.local/', (res) => {
+  let body = '';
+  res.on('data', (d) => (body += d));
+  res.on('end', () => { console.log('answer ' + res.statusCode + ' ' + body); process.exit(res.statusCode === 200 ? 0 : 1); });
+}).on('error', (e) => { console.log('error ' + e.message); process.exit(1); });
+`;
+
+const namespaces = (): string[] =>
+  execFileSync('ip', ['netns', 'list'], { encoding: 'utf8' })
+    .split('\n')
+    .map((l) => l.split(' ')[0] ?? '')
+    .filter((n) => n.startsWith('weft-'));
+
+describe('pods on one host', () => {
+  const pods: Pod[] = [];
+  let network: PodNetwork | undefined;
+  let cp: ControlPlaneHandle | undefined;
+  after(async () => {
+    for (const p of pods) await p.stop();
+    await network?.destroy();
+    await cp?.stop('SIGKILL');
+  });
+
+  test(
+    'a job calls a Service by name over mutual TLS, finishes, and teardown leaves nothing',
+    T,
+    async (t) => {
+      if (!requirePrivileged(t, ['iptables-legacy'])) return;
+      network = await PodNetwork.create({
+        bridge: `wtb${process.pid % 10000}`,
+        podCidr: '10.201.0.0/16',
+        serviceCidr: '10.202.0.0/16',
+      });
+      const gw = network.gateway;
+      const secrets = makeTempDir('weft-pod-secrets-');
+      chmodSync(secrets, 0o711);
+      cp = await startControlPlane({ addr: `${gw}:0`, extraArgs: ['--identity-addr', `${gw}:0`] });
+      await weftOk(cp, ['apply', '-f', '-'], serviceYaml('web'));
+      const runtime: PodRuntime = {
+        network,
+        controlPlane: cp.grpcAddr,
+        weftBin: WEFT_BIN,
+        node: process.execPath,
+        hosts: [['10.202.0.10', ['web.default.svc.cluster.local', 'web.default', 'web']]],
+        gracePeriodMs: 3000,
+        identity: async (spec, ip) => {
+          // As the platform does (Kubernetes mounts the token): register the pod as starting,
+          // then give its proxy's user a copy of the token and the anchors the Lease names.
+          const registry = controlPlaneClient('registry', cp?.grpc as HostPort);
+          try {
+            const lease = await unary<WorkloadMessage, LeaseMessage>(
+              registry,
+              'register',
+              {
+                namespace: spec.namespace,
+                name: spec.workload,
+                pod: spec.name,
+                serviceAccount: spec.serviceAccount,
+                labels: { ...spec.labels },
+                address: ip,
+                port: 0,
+                namedPorts: {},
+                starting: true,
+              },
+              5000,
+            );
+            const dir = join(secrets, spec.name);
+            mkdirSync(dir, { mode: 0o700 });
+            chownSync(dir, PROXY_UID, PROXY_UID);
+            const out = { tokenFile: join(dir, 'token'), trustAnchorsFile: join(dir, 'trust-anchors.pem') };
+            copyFileSync(lease.identity?.tokenFile as string, out.tokenFile);
+            copyFileSync(lease.identity?.trustAnchorsFile as string, out.trustAnchorsFile);
+            for (const f of Object.values(out)) chownSync(f, PROXY_UID, PROXY_UID);
+            return out;
+          } finally {
+            registry.close();
+          }
+        },
+      };
+      const web = new Pod(
+        {
+          namespace: 'default',
+          name: 'web-1',
+          workload: 'web',
+          serviceAccount: 'web',
+          labels: { app: 'web' },
+          command: [process.execPath, '-e', SERVER],
+        },
+        runtime,
+      );
+      pods.push(web);
+      await web.start();
+      await waitFor(() => web.logs.app.lines.includes('listening'), 'the web application to listen');
+
+      const job = new Pod(
+        {
+          namespace: 'default',
+          name: 'vote-1',
+          workload: 'vote',
+          serviceAccount: 'vote',
+          labels: { app: 'vote' },
+          command: [process.execPath, '-e', JOB],
+          restartPolicy: 'OnFailure',
+        },
+        runtime,
+      );
+      pods.push(job);
+      const finished = new Promise<unknown>((resolve) => job.once('finished', resolve));
+      await job.start();
+      assert.equal(
+        await finished,
+        0,
+        `the job's log:\n${job.logs.app.lines.join('\n')}\n${job.logs.proxy.lines.join('\n')}`,
+      );
+      assert.equal(job.phase, 'Succeeded');
+      const answer = job.logs.app.lines.find((l) => l.startsWith('answer '));
+      assert.ok(answer, job.logs.app.lines.join('\n'));
+      const body = JSON.parse(answer.replace(/^answer 200 /, '')) as { clientId: string; uid: number };
+      assert.equal(body.clientId, identityName('vote', 'default'), 'the call came over mTLS from the job');
+      assert.equal(body.uid, 1000, 'the application runs as its own user');
+      assert.equal(job.restarts, 0);
+      assert.ok(
+        job.logs.proxy.lines.some((l) => l.includes('"msg":"shutting down"') || l.includes('drain')),
+        `the job's proxy drained when the job ended:\n${job.logs.proxy.lines.slice(-5).join('\n')}`,
+      );
+
+      // A crashing application is restarted, with backoff.
+      const crash = new Pod(
+        {
+          namespace: 'default',
+          name: 'crash-1',
+          workload: 'crash',
+          serviceAccount: 'crash',
+          labels: { app: 'crash' },
+          command: [process.execPath, '-e', 'process.exit(3)'],
+        },
+        runtime,
+      );
+      pods.push(crash);
+      await crash.start();
+      await waitFor(() => crash.restarts >= 1, 'a restart of the crashing application', 10_000);
+      assert.equal(crash.phase, 'Running');
+
+      // Teardown: no namespace, hosts file, bridge or process is left.
+      const netnsNames = pods.map((p) => p.netns);
+      for (const p of pods.splice(0)) await p.stop();
+      await network.destroy();
+      network = undefined;
+      for (const name of netnsNames) {
+        assert.ok(!namespaces().includes(name), `namespace ${name} removed`);
+        assert.ok(!existsSync(`/etc/netns/${name}`), `hosts of ${name} removed`);
+      }
+      assert.ok(!existsSync(`/sys/class/net/wtb${process.pid % 10000}`), 'the bridge is gone');
+      const left = execFileSync('ps', ['-eo', 'uid,args'], { encoding: 'utf8' })
+        .split('\n')
+        .filter((l) => /^\s*(2102|1000)\s/.test(l));
+      assert.deepEqual(left, [], 'no pod process is left');
+    },
+  );
+});
