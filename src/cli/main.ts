@@ -5,6 +5,7 @@ import { demoCommand } from './commands/demo.js';
 import { identityCommand } from './commands/identity.js';
 import { initCommand } from './commands/init.js';
 import { injectCommand, uninjectCommand } from './commands/inject.js';
+import { logsCommand, runCommand } from './commands/pods.js';
 import { proxyCommand } from './commands/proxy.js';
 import { applyCommand, deleteCommand, getCommand } from './commands/resources.js';
 import { upCommand } from './commands/up.js';
@@ -32,6 +33,8 @@ export function buildProgram(): Command {
   applyCommand(program);
   deleteCommand(program);
   getCommand(program);
+  runCommand(program);
+  logsCommand(program);
   injectCommand(program);
   uninjectCommand(program);
   identityCommand(program);

@@ -14,12 +14,13 @@ const LOADER_OPTIONS: protoLoader.Options = {
   includeDirs: [PROTO_DIR],
 };
 
-type ServiceName = 'destination' | 'registry' | 'resources' | 'identity';
+type ServiceName = 'destination' | 'registry' | 'resources' | 'identity' | 'pods';
 const PACKAGES: Record<ServiceName, [file: string, pkg: string, service: string]> = {
   destination: ['weft/destination.proto', 'weft.destination.v1', 'Destination'],
   registry: ['weft/registry.proto', 'weft.registry.v1', 'Registry'],
   resources: ['weft/resources.proto', 'weft.resources.v1', 'Resources'],
   identity: ['weft/identity.proto', 'weft.identity.v1', 'Identity'],
+  pods: ['weft/pods.proto', 'weft.pods.v1', 'Pods'],
 };
 
 const cache = new Map<ServiceName, grpc.ServiceClientConstructor>();
@@ -106,4 +107,28 @@ export interface OutcomeMessage {
   namespace: string;
   name: string;
   action: string;
+}
+
+export interface RunPodRequest {
+  namespace: string;
+  workload: string;
+  serviceAccount: string;
+  labels: Record<string, string>;
+  command: string[];
+  env: Record<string, string>;
+  restartPolicy: string;
+  replicas: number;
+}
+export interface PodStatusMessage {
+  namespace: string;
+  name: string;
+  workload: string;
+  ip: string;
+  phase: string;
+  restarts: number;
+}
+export interface PodLogsMessage {
+  name: string;
+  app: string[];
+  proxy: string[];
 }

@@ -42,6 +42,11 @@ export class PodNetwork {
     this.gateway = `${this.prefix[0]}.${this.prefix[1]}.0.1`;
   }
 
+  /** Checks the options (the subnets) without touching the host. */
+  static check(opts: PodNetworkOptions = {}): void {
+    new PodNetwork(opts);
+  }
+
   /** Creates the bridge with the gateway address (replacing one left by a crash). */
   static async create(opts: PodNetworkOptions = {}): Promise<PodNetwork> {
     const net = new PodNetwork(opts);

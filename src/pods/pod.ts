@@ -49,7 +49,10 @@ export interface PodRuntime {
    * a service account token): files the proxy's user can read. Without it the proxy takes
    * the paths its Lease names, which only root can read on the local platform.
    */
-  readonly identity?: (spec: PodSpec, ip: string) => Promise<{ tokenFile: string; trustAnchorsFile: string }>;
+  readonly identity?: (
+    spec: PodSpec,
+    ip: string,
+  ) => Promise<{ tokenFile: string; trustAnchorsFile: string; identityAddr?: string }>;
 }
 
 export const PROXY_UID = 2102;
@@ -84,6 +87,7 @@ export class Pod extends EventEmitter {
   private restartTimer: NodeJS.Timeout | undefined;
   private backoffMs = BACKOFF_MS.first;
   private readonly hostsDir: string;
+  private hosts: ReadonlyArray<readonly [string, readonly string[]]>;
 
   constructor(
     readonly spec: PodSpec,
@@ -93,6 +97,13 @@ export class Pod extends EventEmitter {
     this.netns = `weft-${createHash('sha256').update(`${spec.namespace}/${spec.name}`).digest('hex').slice(0, 10)}`;
     this.ip = runtime.network.allocate();
     this.hostsDir = `/etc/netns/${this.netns}`;
+    this.hosts = runtime.hosts;
+  }
+
+  /** Rewrites the hosts file in place (the same file, so running processes see it). */
+  updateHosts(hosts: ReadonlyArray<readonly [string, readonly string[]]>): void {
+    this.hosts = hosts;
+    if (this.phase === 'Running') writeFileSync(`${this.hostsDir}/hosts`, this.hostsFile());
   }
 
   /** Namespace, network, hosts file, interception, then the proxy (until ready), then the app. */
@@ -115,7 +126,7 @@ export class Pod extends EventEmitter {
 
   private hostsFile(): string {
     const lines = ['127.0.0.1 localhost', `${this.ip} ${this.spec.name}`];
-    for (const [addr, names] of this.runtime.hosts) lines.push(`${addr} ${names.join(' ')}`);
+    for (const [addr, names] of this.hosts) lines.push(`${addr} ${names.join(' ')}`);
     return `${lines.join('\n')}\n`;
   }
 
@@ -180,6 +191,7 @@ export class Pod extends EventEmitter {
               identity.tokenFile,
               '--identity-trust-anchors-file',
               identity.trustAnchorsFile,
+              ...(identity.identityAddr ? ['--identity-addr', identity.identityAddr] : []),
             ]
           : []),
       ],

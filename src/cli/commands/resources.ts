@@ -36,12 +36,13 @@ export async function call<Res>(
   method: string,
   req: unknown,
   timeoutMs = TIMEOUT_MS,
+  service: 'resources' | 'pods' = 'resources',
 ): Promise<Res> {
   const [{ status }, { controlPlaneClient, unary }] = await Promise.all([
     import('@grpc/grpc-js'),
     import('../../grpc/client.js'),
   ]);
-  const client = controlPlaneClient('resources', addr);
+  const client = controlPlaneClient(service, addr);
   try {
     return await unary<unknown, Res>(client, method, req, timeoutMs);
   } catch (err) {

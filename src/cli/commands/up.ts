@@ -1,4 +1,5 @@
 import { resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
 import type { LocalCatalog } from '../../catalog/local/local-catalog.js';
 import type { ControlPlane } from '../../controlplane/server.js';
@@ -22,6 +23,9 @@ interface UpFlags {
   identityIssuerKeyFile?: string;
   identityIssuanceLifetime: string;
   identityClockSkewAllowance: string;
+  podBridge: string;
+  podCidr: string;
+  serviceCidr: string;
 }
 
 const DNS_DOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
@@ -49,6 +53,13 @@ export function upCommand(program: Command): void {
     .option('--admin-addr <host:port>', 'health and metrics (/live, /ready, /metrics)', '127.0.0.1:9996')
     .option('--lease-duration <duration>', 'how long a workload stays registered without renewal', '10s')
     .option('--cluster-domain <domain>', 'the domain of Service names', 'cluster.local')
+    .option('--pod-bridge <name>', 'the bridge pods are attached to (root on Linux)', 'weft0')
+    .option(
+      '--pod-cidr <a.b.0.0/16>',
+      "the pods' addresses; .0.1 is the gateway, where they reach weft up",
+      '10.42.0.0/16',
+    )
+    .option('--service-cidr <a.b.0.0/16>', "Services' addresses in the pods' hosts files", '10.43.0.0/16')
     .option(
       '--identity-addr <host:port>',
       'the Identity API (gRPC over TLS), where proxies get certificates',
@@ -100,6 +111,8 @@ export function upCommand(program: Command): void {
         { ControlPlane },
         credentials,
         { CONTROL_PLANE_NAMESPACE },
+        { PodManager },
+        { podsService },
       ] = await Promise.all([
         import('../../catalog/local/api.js'),
         import('../../catalog/local/local-catalog.js'),
@@ -108,6 +121,8 @@ export function upCommand(program: Command): void {
         import('../../controlplane/server.js'),
         import('../../controlplane/identity/credentials.js'),
         import('../../identity/names.js'),
+        import('../../pods/manager.js'),
+        import('../../pods/service.js'),
       ]);
       const missing = credentials.missingIdentityFlags(files);
       if (missing.length > 0) {
@@ -137,6 +152,7 @@ export function upCommand(program: Command): void {
       const lock = StateDirLock.acquire(stateDir, formatHostPort(grpcAddr));
       let catalog: LocalCatalog | undefined;
       let plane: ControlPlane | undefined;
+      let pods: import('../../pods/manager.js').PodManager | undefined;
       try {
         const loaded = userCa
           ? { ca: userCa, paths: credentials.persistUserCredentials(stateDir, userCa), generated: false }
@@ -152,6 +168,17 @@ export function upCommand(program: Command): void {
         }
         catalog = new LocalCatalog(store, { leaseMs });
         const identityBound = { addr: formatHostPort(identityAddr) };
+        const apiBound = { grpc: grpcAddr, identity: identityAddr };
+        pods = new PodManager({
+          catalog,
+          log,
+          addresses: () => apiBound,
+          trustAnchorsFile: paths.trustAnchors,
+          clusterDomain: flags.clusterDomain,
+          weftBin: fileURLToPath(new URL('../../../../bin/weft.js', import.meta.url)),
+          node: process.execPath,
+          network: { bridge: flags.podBridge, podCidr: flags.podCidr, serviceCidr: flags.serviceCidr },
+        });
         plane = new ControlPlane(
           catalog,
           [
@@ -164,6 +191,7 @@ export function upCommand(program: Command): void {
               }),
             },
             { name: 'resources', implementation: resourcesService(catalog, log, domain) },
+            { name: 'pods', implementation: podsService(pods, log) },
           ],
           {
             grpcAddr,
@@ -176,6 +204,8 @@ export function upCommand(program: Command): void {
         );
         const bound = await plane.start();
         if (bound.identity) identityBound.addr = formatHostPort(bound.identity);
+        apiBound.grpc = bound.grpc;
+        if (bound.identity) apiBound.identity = bound.identity;
         lock.setAddress(formatHostPort(bound.grpc), {
           ...(bound.identity ? { identityAddress: identityBound.addr } : {}),
           trustDomain: domain.trustDomain,
@@ -194,20 +224,24 @@ export function upCommand(program: Command): void {
           'control plane ready',
         );
       } catch (err) {
+        await pods?.close();
         catalog?.close();
         lock.release();
         throw err;
       }
-      const running = { catalog, plane };
+      const running = { catalog, plane, pods };
       await new Promise<void>((done) => {
         const stop = (signal: string): void => {
           log.info({ signal }, 'stopping');
-          void running.plane.stop().then(() => {
-            running.catalog.close();
-            lock.release();
-            log.info('stopped');
-            done();
-          });
+          void running.pods
+            .close()
+            .then(() => running.plane.stop())
+            .then(() => {
+              running.catalog.close();
+              lock.release();
+              log.info('stopped');
+              done();
+            });
         };
         process.once('SIGINT', () => stop('SIGINT'));
         process.once('SIGTERM', () => stop('SIGTERM'));

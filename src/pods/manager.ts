@@ -1,0 +1,239 @@
+/**
+ * `weft up`'s pods: runs workload instances as pods on this host (root on Linux), gives
+ * Services addresses for the pods' hosts files, and hands each pod's proxy its identity
+ * material. The network is made when the first pod runs, with relays on the gateway to
+ * the control plane's gRPC and Identity APIs, and taken away on close.
+ */
+import { randomBytes } from 'node:crypto';
+import { chmodSync, chownSync, copyFileSync, mkdirSync, rmSync } from 'node:fs';
+import net from 'node:net';
+import { join } from 'node:path';
+import type { LocalCatalog } from '../catalog/local/local-catalog.js';
+import type { HostPort } from '../util/addr.js';
+import type { Logger } from '../util/log.js';
+import { PodError } from './exec.js';
+import { PodNetwork, type PodNetworkOptions } from './network.js';
+import { Pod, type PodSpec, PROXY_UID, type RestartPolicy } from './pod.js';
+
+export interface PodManagerOptions {
+  readonly catalog: LocalCatalog;
+  readonly log: Logger;
+  /** The control plane's gRPC and Identity APIs as bound (relayed onto the gateway), once listening. */
+  readonly addresses: () => { grpc: HostPort; identity: HostPort };
+  readonly trustAnchorsFile: string;
+  readonly clusterDomain: string;
+  readonly weftBin: string;
+  readonly node: string;
+  readonly network?: PodNetworkOptions;
+  /** Where pods' proxies find their identity material (default /run/weft-pods). */
+  readonly secretsDir?: string;
+}
+
+export interface RunSpec {
+  readonly namespace: string;
+  readonly workload: string;
+  readonly serviceAccount: string;
+  readonly labels: Readonly<Record<string, string>>;
+  readonly command: readonly string[];
+  readonly env: Readonly<Record<string, string>>;
+  readonly restartPolicy: RestartPolicy;
+  readonly replicas: number;
+}
+
+const serviceKey = (namespace: string, name: string): string => `${namespace}/${name}`;
+
+export class PodManager {
+  private network: PodNetwork | undefined;
+  private starting: Promise<PodNetwork> | undefined;
+  private readonly pods = new Map<string, Pod>();
+  private readonly relays: net.Server[] = [];
+  private readonly serviceIps = new Map<string, string>();
+  private nextServiceIp = 10;
+  private readonly secretsDir: string;
+  private readonly unwatch: () => void;
+
+  constructor(private readonly opts: PodManagerOptions) {
+    PodNetwork.check(opts.network);
+    this.secretsDir = opts.secretsDir ?? '/run/weft-pods';
+    // A Service applied later is in every pod's hosts file from then on.
+    this.unwatch = opts.catalog.services.watch(() => this.refreshHosts());
+  }
+
+  /** Pods in `namespace` (every namespace when empty). */
+  list(namespace = ''): Pod[] {
+    return [...this.pods.values()].filter((p) => namespace === '' || p.spec.namespace === namespace);
+  }
+
+  byWorkload(namespace: string, workload: string): Pod[] {
+    return this.list(namespace).filter((p) => p.spec.workload === workload);
+  }
+
+  /** Starts `replicas` pods of the workload; resolves once each is running. */
+  async run(spec: RunSpec): Promise<Pod[]> {
+    if (process.platform !== 'linux' || process.getuid?.() !== 0) {
+      throw new PodError(
+        'pods need root on Linux: run weft up as root (or run the workload with its proxy on loopback)',
+      );
+    }
+    if (spec.command.length === 0) throw new PodError('a pod needs a command to run');
+    const network = await this.ensureNetwork();
+    const started: Pod[] = [];
+    for (let i = 0; i < Math.max(1, spec.replicas); i++) {
+      const name = `${spec.workload.slice(0, 50)}-${randomBytes(3).toString('hex').slice(0, 5)}`;
+      const podSpec: PodSpec = {
+        namespace: spec.namespace,
+        name,
+        workload: spec.workload,
+        serviceAccount: spec.serviceAccount,
+        labels: spec.labels,
+        command: spec.command,
+        env: spec.env,
+        restartPolicy: spec.restartPolicy,
+      };
+      const pod = new Pod(podSpec, {
+        network,
+        controlPlane: `${network.gateway}:${this.opts.addresses().grpc.port}`,
+        weftBin: this.opts.weftBin,
+        node: this.opts.node,
+        hosts: this.hostsFor(spec.namespace),
+        identity: (s, ip) => this.identityFor(s, ip, network),
+      });
+      this.pods.set(serviceKey(spec.namespace, name), pod);
+      pod.on('app-exit', (code) =>
+        this.opts.log.info(
+          { namespace: spec.namespace, pod: name, code, restarts: pod.restarts },
+          'pod application exited',
+        ),
+      );
+      pod.on('finished', (code) =>
+        this.opts.log.info({ namespace: spec.namespace, pod: name, code }, 'pod finished'),
+      );
+      try {
+        await pod.start();
+      } catch (err) {
+        this.pods.delete(serviceKey(spec.namespace, name));
+        throw err;
+      }
+      this.opts.log.info(
+        { namespace: spec.namespace, pod: name, ip: pod.ip, workload: spec.workload },
+        'pod running',
+      );
+      started.push(pod);
+    }
+    return started;
+  }
+
+  /** Stops and removes every pod of the workload; returns their names. */
+  async delete(namespace: string, workload: string): Promise<string[]> {
+    const doomed = this.byWorkload(namespace, workload);
+    for (const pod of doomed) {
+      await pod.stop();
+      this.pods.delete(serviceKey(namespace, pod.spec.name));
+      this.opts.catalog.deregister(namespace, pod.spec.name);
+      rmSync(join(this.secretsDir, `${namespace}.${pod.spec.name}`), { recursive: true, force: true });
+    }
+    return doomed.map((p) => p.spec.name);
+  }
+
+  /** Stops every pod, the relays and the network: nothing is left behind. */
+  async close(): Promise<void> {
+    this.unwatch();
+    for (const pod of this.pods.values()) await pod.stop();
+    this.pods.clear();
+    for (const r of this.relays) r.close();
+    if (!this.network) return;
+    await this.network.destroy();
+    rmSync(this.secretsDir, { recursive: true, force: true });
+  }
+
+  private ensureNetwork(): Promise<PodNetwork> {
+    this.starting ??= (async () => {
+      const network = await PodNetwork.create(this.opts.network);
+      // The pods reach the control plane on the gateway.
+      const { grpc, identity } = this.opts.addresses();
+      for (const target of [grpc, identity]) {
+        if (target.host === '0.0.0.0' || target.host === network.gateway) continue;
+        this.relays.push(await relay({ host: network.gateway, port: target.port }, target));
+      }
+      mkdirSync(this.secretsDir, { recursive: true, mode: 0o711 });
+      chmodSync(this.secretsDir, 0o711);
+      this.network = network;
+      this.opts.log.info(
+        { bridge: network.bridge, gateway: network.gateway, pods: network.podCidr },
+        'pod network up',
+      );
+      return network;
+    })();
+    return this.starting;
+  }
+
+  /** The Service's address in the pods' hosts files. */
+  private serviceIp(namespace: string, name: string): string {
+    const key = serviceKey(namespace, name);
+    let ip = this.serviceIps.get(key);
+    if (!ip) {
+      const [a, b] = (this.network?.serviceCidr ?? '10.43.0.0/16').split('.');
+      const n = this.nextServiceIp++;
+      ip = `${a}.${b}.${n >> 8}.${n & 255}`;
+      this.serviceIps.set(key, ip);
+    }
+    return ip;
+  }
+
+  private hostsFor(namespace: string): Array<[string, string[]]> {
+    return this.opts.catalog.services.list().map((s) => {
+      const { namespace: ns, name } = s.metadata;
+      const names = [`${name}.${ns}.svc.${this.opts.clusterDomain}`, `${name}.${ns}.svc`, `${name}.${ns}`];
+      if (ns === namespace) names.push(name);
+      return [this.serviceIp(ns, name), names];
+    });
+  }
+
+  private refreshHosts(): void {
+    for (const pod of this.pods.values()) pod.updateHosts(this.hostsFor(pod.spec.namespace));
+  }
+
+  /**
+   * Registers the pod as starting (so that it holds a token) and gives its proxy's user
+   * copies of the token and the trust anchors, as Kubernetes mounts a service account
+   * token. Every proxy runs as the same user: on this platform the host is the boundary.
+   */
+  private async identityFor(spec: PodSpec, ip: string, network: PodNetwork) {
+    const { tokenFile } = this.opts.catalog.register({
+      namespace: spec.namespace,
+      pod: spec.name,
+      workload: spec.workload,
+      serviceAccount: spec.serviceAccount,
+      labels: spec.labels,
+      address: ip,
+      port: 0,
+      namedPorts: {},
+      ready: false,
+    });
+    const dir = join(this.secretsDir, `${spec.namespace}.${spec.name}`);
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    chownSync(dir, PROXY_UID, PROXY_UID);
+    const out = { tokenFile: join(dir, 'token'), trustAnchorsFile: join(dir, 'trust-anchors.pem') };
+    copyFileSync(tokenFile, out.tokenFile);
+    copyFileSync(this.opts.trustAnchorsFile, out.trustAnchorsFile);
+    for (const f of Object.values(out)) {
+      chmodSync(f, 0o400);
+      chownSync(f, PROXY_UID, PROXY_UID);
+    }
+    return { ...out, identityAddr: `${network.gateway}:${this.opts.addresses().identity.port}` };
+  }
+}
+
+/** A TCP relay from `listen` to `target`. */
+function relay(listen: HostPort, target: HostPort): Promise<net.Server> {
+  const server = net.createServer((client) => {
+    const upstream = net.connect(target.port, target.host);
+    client.on('error', () => upstream.destroy());
+    upstream.on('error', () => client.destroy());
+    client.pipe(upstream).pipe(client);
+  });
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(listen.port, listen.host, () => resolve(server));
+  });
+}

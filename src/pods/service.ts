@@ -1,0 +1,105 @@
+/** The Pods gRPC service of `weft up` (proto/weft/pods.proto), over the PodManager. */
+import * as grpc from '@grpc/grpc-js';
+import { dns1123LabelError } from '../catalog/names.js';
+import type { PodLogsMessage, PodStatusMessage, RunPodRequest } from '../grpc/protos.js';
+import type { Logger } from '../util/log.js';
+import type { PodManager } from './manager.js';
+import type { Pod, RestartPolicy } from './pod.js';
+
+type Callback<T> = grpc.sendUnaryData<T>;
+const POLICIES: readonly string[] = ['Always', 'OnFailure', 'Never'];
+
+function status(p: Pod): PodStatusMessage {
+  return {
+    namespace: p.spec.namespace,
+    name: p.spec.name,
+    workload: p.spec.workload,
+    ip: p.ip,
+    phase: p.phase,
+    restarts: p.restarts,
+  };
+}
+
+const invalid = (details: string): Partial<grpc.StatusObject> => ({
+  code: grpc.status.INVALID_ARGUMENT,
+  details,
+});
+
+export function podsService(manager: PodManager, log: Logger): grpc.UntypedServiceImplementation {
+  return {
+    run(call: grpc.ServerUnaryCall<RunPodRequest, unknown>, cb: Callback<{ pods: PodStatusMessage[] }>) {
+      const r = call.request;
+      for (const [what, value] of [
+        ['namespace', r.namespace],
+        ['workload', r.workload],
+        ['service account', r.serviceAccount || r.workload],
+      ] as const) {
+        const problem = dns1123LabelError(value);
+        if (problem) {
+          cb(invalid(`${what} "${value}" ${problem}`));
+          return;
+        }
+      }
+      const policy = r.restartPolicy || 'Always';
+      if (!POLICIES.includes(policy)) {
+        cb(invalid(`restart policy "${policy}" is not one of ${POLICIES.join(', ')}`));
+        return;
+      }
+      if (r.replicas > 20) {
+        cb(invalid(`${r.replicas} replicas: at most 20 pods a workload on this platform`));
+        return;
+      }
+      manager
+        .run({
+          namespace: r.namespace,
+          workload: r.workload,
+          serviceAccount: r.serviceAccount || r.workload,
+          labels: Object.keys(r.labels).length > 0 ? r.labels : { app: r.workload },
+          command: r.command,
+          env: r.env,
+          restartPolicy: policy as RestartPolicy,
+          replicas: r.replicas || 1,
+        })
+        .then(
+          (pods) => cb(null, { pods: pods.map(status) }),
+          (err: Error) => {
+            log.warn(
+              { namespace: r.namespace, workload: r.workload, err: err.message },
+              'could not run the pod',
+            );
+            cb({ code: grpc.status.FAILED_PRECONDITION, details: err.message });
+          },
+        );
+    },
+    list(
+      call: grpc.ServerUnaryCall<{ namespace: string }, unknown>,
+      cb: Callback<{ pods: PodStatusMessage[] }>,
+    ) {
+      cb(null, { pods: manager.list(call.request.namespace).map(status) });
+    },
+    logs(
+      call: grpc.ServerUnaryCall<{ namespace: string; workload: string }, unknown>,
+      cb: Callback<{ pods: PodLogsMessage[] }>,
+    ) {
+      const { namespace, workload } = call.request;
+      const pods = manager.byWorkload(namespace, workload);
+      if (pods.length === 0) {
+        cb({ code: grpc.status.NOT_FOUND, details: `no pod of ${namespace}/${workload} runs here` });
+        return;
+      }
+      cb(null, {
+        pods: pods.map((p) => ({ name: p.spec.name, app: p.logs.app.lines, proxy: p.logs.proxy.lines })),
+      });
+    },
+    delete(
+      call: grpc.ServerUnaryCall<{ namespace: string; workload: string }, unknown>,
+      cb: Callback<{ pods: string[] }>,
+    ) {
+      const { namespace, workload } = call.request;
+      manager.delete(namespace, workload).then(
+        (pods) => cb(null, { pods }),
+        (err: Error) => cb({ code: grpc.status.INTERNAL, details: err.message }),
+      );
+    },
+  };
+}
