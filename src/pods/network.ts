@@ -76,6 +76,8 @@ export class PodNetwork {
   /** Puts the pod's namespace on the bridge: eth0 with `ip`, loopback up, the Service route. */
   async attach(netns: string, ip: string): Promise<void> {
     const host = `wv${createHash('sha256').update(netns).digest('hex').slice(0, 10)}`;
+    // One left by a pod that was never stopped (weft up killed) would be in the way.
+    await run(['ip', 'link', 'del', host]).catch(() => undefined);
     await run(['ip', 'link', 'add', host, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', netns]);
     await run(['ip', 'link', 'set', host, 'master', this.bridge, 'up']);
     const inNs = (args: string[]) => run(['ip', 'netns', 'exec', netns, 'ip', ...args]);

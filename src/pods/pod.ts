@@ -100,6 +100,11 @@ export class Pod extends EventEmitter {
     this.hosts = runtime.hosts;
   }
 
+  /** The processes the pod runs now (its proxy and application). */
+  get pids(): number[] {
+    return [this.proxy?.pid, this.app?.pid].filter((p): p is number => p !== undefined);
+  }
+
   /** Rewrites the hosts file in place (the same file, so running processes see it). */
   updateHosts(hosts: ReadonlyArray<readonly [string, readonly string[]]>): void {
     this.hosts = hosts;
@@ -109,6 +114,8 @@ export class Pod extends EventEmitter {
   /** Namespace, network, hosts file, interception, then the proxy (until ready), then the app. */
   async start(): Promise<void> {
     try {
+      // A namespace of the same pod left by a weft up that was killed is replaced.
+      await run(['ip', 'netns', 'del', this.netns]).catch(() => undefined);
       await run(['ip', 'netns', 'add', this.netns]);
       // `ip netns exec` bind-mounts /etc/netns/<name>/hosts over /etc/hosts for what it runs.
       mkdirSync(this.hostsDir, { recursive: true });

@@ -1,5 +1,6 @@
 /**
- * Pods on one host, for real: a bridge, a network namespace per pod, proxy-init's rules,
+ * Pods on one host, for real (the runtime directly, then `weft run` through `weft up`; one
+ * file, so that the two never run at once): a bridge, a network namespace per pod, proxy-init's rules,
  * the proxy as uid 2102 and the application as uid 1000, with `weft up` reached on the
  * bridge's gateway. The applications know nothing of the mesh: a one-off job calls a
  * Service by name, and the answer says the call came over mutual TLS from the job's
@@ -21,6 +22,7 @@ import {
   makeTempDir,
   serviceYaml,
   startControlPlane,
+  weft,
   weftOk,
 } from '../helpers/controlplane.js';
 import { waitFor } from '../helpers/net.js';
@@ -45,6 +47,16 @@ http.get('http://web.default.svc.cluster.local/', (res) => {
   res.on('end', () => { console.log('answer ' + res.statusCode + ' ' + body); process.exit(res.statusCode === 200 ? 0 : 1); });
 }).on('error', (e) => { console.log('error ' + e.message); process.exit(1); });
 `;
+
+/** Whether a process is still there. */
+const alive = (pid: number): boolean => {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+};
 
 const namespaces = (): string[] =>
   execFileSync('ip', ['netns', 'list'], { encoding: 'utf8' })
@@ -184,6 +196,8 @@ describe('pods on one host', () => {
 
       // Teardown: no namespace, hosts file, bridge or process is left.
       const netnsNames = pods.map((p) => p.netns);
+      const pids = pods.flatMap((p) => p.pids);
+      assert.ok(pids.length >= 3, 'the pods run processes');
       for (const p of pods.splice(0)) await p.stop();
       await network.destroy();
       network = undefined;
@@ -192,10 +206,93 @@ describe('pods on one host', () => {
         assert.ok(!existsSync(`/etc/netns/${name}`), `hosts of ${name} removed`);
       }
       assert.ok(!existsSync(`/sys/class/net/wtb${process.pid % 10000}`), 'the bridge is gone');
-      const left = execFileSync('ps', ['-eo', 'uid,args'], { encoding: 'utf8' })
-        .split('\n')
-        .filter((l) => /^\s*(2102|1000)\s/.test(l));
-      assert.deepEqual(left, [], 'no pod process is left');
+      assert.deepEqual(pids.filter(alive), [], 'no pod process is left');
     },
   );
+});
+
+const BRIDGE = `wtr${process.pid % 10000}`;
+
+const SHORT_SERVER =
+  "require('node:http').createServer((q, s) => s.end(JSON.stringify({ clientId: q.headers['weft-client-id'] ?? null }))).listen(8080, () => console.log('listening'))";
+const SHORT_JOB =
+  "require('node:http').get('http://web/', (r) => { let b = ''; r.on('data', (d) => (b += d)); r.on('end', () => { console.log('answer ' + r.statusCode + ' ' + b); process.exit(r.statusCode === 200 ? 0 : 1); }); }).on('error', (e) => { console.log('error ' + e.message); process.exit(1); })";
+
+describe('weft run', () => {
+  let cp: ControlPlaneHandle | undefined;
+  after(async () => {
+    // Gracefully, so that weft up takes its pods away even when the test failed.
+    await cp?.stop('SIGINT');
+    try {
+      execFileSync('ip', ['link', 'del', BRIDGE], { stdio: 'ignore' });
+    } catch {
+      // Gone with weft up, as it should be.
+    }
+  });
+
+  test('pods by command, a job over mTLS, logs, and a clean stop', T, async (t) => {
+    if (!requirePrivileged(t, ['iptables-legacy'])) return;
+    const before = namespaces();
+    cp = await startControlPlane({
+      extraArgs: ['--pod-bridge', BRIDGE, '--pod-cidr', '10.203.0.0/16', '--service-cidr', '10.204.0.0/16'],
+    });
+    await weftOk(cp, ['apply', '-f', '-'], serviceYaml('web'));
+    /** `weft run`: the control plane's flag goes before the command. */
+    const run = async (args: string[], command: string[]): Promise<string> => {
+      const r = await weft([
+        'run',
+        ...args,
+        '--control-plane',
+        (cp as ControlPlaneHandle).grpcAddr,
+        '--',
+        ...command,
+      ]);
+      assert.equal(r.code, 0, r.stderr);
+      return r.stdout;
+    };
+    const ran = await run(['web'], [process.execPath, '-e', SHORT_SERVER]);
+    assert.match(ran, /^pod\/web-[0-9a-f]{5} running \(10\.203\.0\.\d+\)$/m);
+    const control = cp;
+    await waitFor(
+      async () => (await weftOk(control, ['logs', 'web', '--app'])).includes('listening'),
+      'the web pod to listen',
+      15_000,
+      200,
+    );
+    await run(['vote', '--restart', 'OnFailure'], [process.execPath, '-e', SHORT_JOB]);
+    let logs = '';
+    await waitFor(
+      async () => {
+        logs = await weftOk(control, ['logs', 'vote']);
+        return /app \| answer /.test(logs);
+      },
+      'the job to answer',
+      20_000,
+      200,
+    );
+    const answer = /app \| answer (\d+) (.*)$/m.exec(logs);
+    assert.equal(answer?.[1], '200', logs);
+    assert.deepEqual(JSON.parse(answer?.[2] ?? '{}'), { clientId: identityName('vote', 'default') });
+    assert.match(logs, /weft-proxy \| .*"proxy ready"/, 'the proxy logs are there too');
+
+    const bad = await weft(['run', 'bad_name', '--control-plane', cp.grpcAddr, '--', 'true']);
+    // (exit 1: the control plane refused it)
+    assert.equal(bad.code, 1);
+    assert.match(bad.stderr, /workload "bad_name"/);
+    const missing = await weft(['logs', 'nothing', '--control-plane', cp.grpcAddr]);
+    assert.equal(missing.code, 1);
+    assert.match(missing.stderr, /no pod of default\/nothing runs here/);
+
+    const ours = namespaces().filter((n) => !before.includes(n));
+    assert.equal(ours.length, 2, 'one namespace per pod');
+    const pids = ours.flatMap((n) =>
+      execFileSync('ip', ['netns', 'pids', n], { encoding: 'utf8' }).split('\n').filter(Boolean).map(Number),
+    );
+    assert.ok(pids.length >= 2, `the web pod runs its proxy and app: ${pids.join(' ')}`);
+    assert.equal(await cp.stop('SIGINT'), 0, cp.stderrLines.join('\n'));
+    cp = undefined;
+    assert.deepEqual(namespaces(), before, 'no pod namespace is left');
+    assert.ok(!existsSync(`/sys/class/net/${BRIDGE}`), 'the bridge is gone');
+    assert.deepEqual(pids.filter(alive), [], 'no pod process is left');
+  });
 });
