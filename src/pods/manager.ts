@@ -23,7 +23,6 @@ export interface PodManagerOptions {
   readonly trustAnchorsFile: string;
   readonly clusterDomain: string;
   readonly weftBin: string;
-  readonly node: string;
   readonly network?: PodNetworkOptions;
   /** Where pods' proxies find their identity material (default /run/weft-pods). */
   readonly secretsDir?: string;
@@ -94,7 +93,6 @@ export class PodManager {
         network,
         controlPlane: `${network.gateway}:${this.opts.addresses().grpc.port}`,
         weftBin: this.opts.weftBin,
-        node: this.opts.node,
         hosts: this.hostsFor(spec.namespace),
         identity: (s, ip) => this.identityFor(s, ip, network),
       });

@@ -37,9 +37,8 @@ export interface PodRuntime {
   readonly network: PodNetwork;
   /** `weft up`'s gRPC address as the pods reach it (on the gateway). */
   readonly controlPlane: string;
-  /** The `weft` executable (bin/weft.js) and the node that runs it. */
+  /** The `weft` executable (bin/weft.js, whose first line gives Node its flags). */
   readonly weftBin: string;
-  readonly node: string;
   /** Service names and their addresses, for the hosts file: [address, names]. */
   readonly hosts: ReadonlyArray<readonly [string, readonly string[]]>;
   /** How long the application has to exit on SIGTERM (default 5 s). */
@@ -169,7 +168,6 @@ export class Pod extends EventEmitter {
     const proxy = this.spawnAs(
       PROXY_UID,
       [
-        this.runtime.node,
         this.runtime.weftBin,
         'proxy',
         '--transparent',

@@ -7,7 +7,7 @@
  * identity. Needs root: see test/helpers/netns.ts.
  */
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { chmodSync, chownSync, copyFileSync, existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
@@ -27,7 +27,8 @@ import {
 } from '../helpers/controlplane.js';
 import { waitFor } from '../helpers/net.js';
 import { requirePrivileged } from '../helpers/netns.js';
-import { WEFT_BIN } from '../helpers/proxy.js';
+import { parseProm, sumSamples } from '../helpers/prom.js';
+import { trackChild, WEFT_BIN } from '../helpers/proxy.js';
 
 const T = { timeout: 90_000 };
 
@@ -93,7 +94,6 @@ describe('pods on one host', () => {
         network,
         controlPlane: cp.grpcAddr,
         weftBin: WEFT_BIN,
-        node: process.execPath,
         hosts: [['10.202.0.10', ['web.default.svc.cluster.local', 'web.default', 'web']]],
         gracePeriodMs: 3000,
         identity: async (spec, ip) => {
@@ -295,4 +295,75 @@ describe('weft run', () => {
     assert.ok(!existsSync(`/sys/class/net/${BRIDGE}`), 'the bridge is gone');
     assert.deepEqual(pids.filter(alive), [], 'no pod process is left');
   });
+});
+
+describe('weft demo', () => {
+  test(
+    'emojivoto runs meshed as pods: the bot votes over mTLS, the doughnut fails, Ctrl-C cleans up',
+    T,
+    async (t) => {
+      if (!requirePrivileged(t, ['iptables-legacy'])) return;
+      const before = namespaces();
+      const bridge = `wtd${process.pid % 10000}`;
+      const demo = spawn(
+        WEFT_BIN,
+        ['demo', '--pod-bridge', bridge, '--pod-cidr', '10.207.0.0/16', '--service-cidr', '10.208.0.0/16'],
+        { stdio: ['ignore', 'pipe', 'pipe'], detached: true },
+      );
+      trackChild(demo);
+      let out = '';
+      let err = '';
+      demo.stdout?.setEncoding('utf8').on('data', (d: string) => (out += d));
+      demo.stderr?.setEncoding('utf8').on('data', (d: string) => (err += d));
+      const exited = new Promise<number | null>((resolve) => demo.once('exit', resolve));
+      try {
+        await waitFor(() => out.includes('Press Ctrl-C'), `the demo's guide\n${err}`, 60_000, 100);
+        const web = /The voting page: +http:\/\/([\d.]+):8080\//.exec(out)?.[1];
+        assert.ok(web, out);
+        assert.equal((/^ {2}pod emojivoto\//gm[Symbol.match](out) ?? []).length, 4, out);
+        const list = await fetch(`http://${web}:8080/api/list`);
+        assert.equal(list.status, 200);
+        assert.ok(((await list.json()) as unknown[]).length > 90, 'the emoji list');
+        // The web pod's proxy: the bot's calls arrive over mTLS, and votes for the doughnut fail.
+        let metrics = '';
+        await waitFor(
+          async () => {
+            metrics = await (await fetch(`http://${web}:4191/metrics`)).text();
+            const exp = parseProm(metrics);
+            return (
+              sumSamples(exp, 'request_total', {
+                direction: 'inbound',
+                tls: 'true',
+                client_id: identityName('default', 'emojivoto'),
+              }) > 0 &&
+              sumSamples(exp, 'response_total', {
+                direction: 'outbound',
+                dst_service: 'voting-svc',
+                classification: 'failure',
+              }) > 0
+            );
+          },
+          'the bot to vote, and a doughnut vote to fail',
+          45_000,
+          500,
+        );
+        const exp = parseProm(metrics);
+        assert.ok(
+          sumSamples(exp, 'response_total', {
+            direction: 'outbound',
+            tls: 'true',
+            server_id: identityName('emoji', 'emojivoto'),
+            classification: 'success',
+          }) > 0,
+          'web calls emoji over mTLS',
+        );
+      } finally {
+        // Ctrl-C, as a terminal sends it: to the demo's process group.
+        if (demo.pid) process.kill(-demo.pid, 'SIGINT');
+      }
+      assert.equal(await exited, 0, err);
+      assert.deepEqual(namespaces(), before, 'no pod namespace is left');
+      assert.ok(!existsSync(`/sys/class/net/${bridge}`), 'the bridge is gone');
+    },
+  );
 });

@@ -11,62 +11,121 @@ export function demoCommand(program: Command): void {
   program
     .command('demo')
     .description(
-      'run a sample application with a Weft proxy in front of it, and print where to send requests',
+      'run emojivoto meshed, as pods on this host (root on Linux); otherwise a sample app behind one proxy',
     )
-    .option('--app-port <port>', 'port of the sample application on 127.0.0.1', '8080')
-    .option('--inbound-port <port>', 'proxy inbound port on 127.0.0.1', '4143')
-    .option('--outbound-port <port>', 'proxy outbound port on 127.0.0.1', '4140')
-    .option('--admin-port <port>', 'proxy admin port on 127.0.0.1', '4191')
-    .action(
-      async (opts: { appPort: string; inboundPort: string; outboundPort: string; adminPort: string }) => {
-        let ports: { app: number; inbound: number; outbound: number; admin: number };
-        try {
-          ports = {
-            app: parsePort(opts.appPort, '--app-port'),
-            inbound: parsePort(opts.inboundPort, '--inbound-port'),
-            outbound: parsePort(opts.outboundPort, '--outbound-port'),
-            admin: parsePort(opts.adminPort, '--admin-port'),
-          };
-        } catch (err) {
-          throw new UsageError((err as Error).message);
-        }
-        const app = await startSampleServer({ host: '127.0.0.1', port: ports.app });
-        const config = resolveProxyConfig({
-          inboundAddr: `127.0.0.1:${ports.inbound}`,
-          outboundAddr: `127.0.0.1:${ports.outbound}`,
-          adminAddr: `127.0.0.1:${ports.admin}`,
-          inboundForward: formatHostPort(app.addr),
-        });
-        const log = createLogger(
-          parseLogLevel(process.env.WEFT_PROXY_LOG, 'WEFT_PROXY_LOG', 'warn'),
-          'weft-proxy',
+    .option('--sample', 'the single-proxy sample even as root')
+    .option('--pod-bridge <name>', 'the bridge the demo pods are attached to', 'weft0')
+    .option('--pod-cidr <a.b.0.0/16>', "the pods' addresses", '10.42.0.0/16')
+    .option('--service-cidr <a.b.0.0/16>', "the Services' addresses", '10.43.0.0/16')
+    .option('--app-port <port>', 'sample: port of the sample application on 127.0.0.1', '8080')
+    .option('--inbound-port <port>', 'sample: proxy inbound port on 127.0.0.1', '4143')
+    .option('--outbound-port <port>', 'sample: proxy outbound port on 127.0.0.1', '4140')
+    .option('--admin-port <port>', 'sample: proxy admin port on 127.0.0.1', '4191')
+    .action(async (opts: DemoFlags) => {
+      if (!opts.sample && process.platform === 'linux' && process.getuid?.() === 0) {
+        await meshedDemo(opts);
+        return;
+      }
+      if (!opts.sample) {
+        process.stderr.write(
+          'weft demo: the meshed demo runs pods, which needs root on Linux; running the single-proxy sample instead\n',
         );
-        const proxy = await SidecarProxy.create(config, log);
-        const done = runProxy(proxy, log);
-        // runProxy logs the bound addresses; the demo prints its guide once they are known.
-        const appAddr = formatHostPort(app.addr);
-        const ready = await waitReady(`http://${formatHostPort(config.adminAddr)}/ready`);
-        if (ready) {
-          process.stdout.write(
-            [
-              '',
-              `Weft demo: a sample app on ${appAddr}, with a Weft proxy in front of it.`,
-              '',
-              'Send requests through the proxy:',
-              `  inbound  (as a meshed client would reach the app):  curl http://127.0.0.1:${ports.inbound}/hello`,
-              `  outbound (the app calling out, explicit proxy):     curl -x http://127.0.0.1:${ports.outbound} http://${appAddr}/hello`,
-              `  a failing request (counted as a failure):           curl http://127.0.0.1:${ports.inbound}/status/503`,
-              '',
-              `Metrics (Prometheus): curl http://127.0.0.1:${ports.admin}/metrics | grep -E '^(request|response)_total'`,
-              'Press Ctrl-C to stop.',
-              '',
-            ].join('\n'),
-          );
-        }
-        await done;
-        app.server.close();
-      },
+      }
+      await sampleDemo(opts);
+    });
+}
+
+interface DemoFlags {
+  sample?: boolean;
+  podBridge: string;
+  podCidr: string;
+  serviceCidr: string;
+  appPort: string;
+  inboundPort: string;
+  outboundPort: string;
+  adminPort: string;
+}
+
+async function meshedDemo(opts: DemoFlags): Promise<void> {
+  const { startDemo, NAMESPACE } = await import('../../demo/emojivoto.js');
+  const demo = await startDemo(
+    { podBridge: opts.podBridge, podCidr: opts.podCidr, serviceCidr: opts.serviceCidr },
+    (line) => process.stderr.write(`weft demo: ${line}\n`),
+  );
+  const stop = (): void => {
+    process.stderr.write('weft demo: stopping: the pods, their network and the control plane go away\n');
+    void demo.stop();
+  };
+  process.once('SIGINT', stop);
+  process.once('SIGTERM', stop);
+  const cp = `${demo.controlPlane.host}:${demo.controlPlane.port}`;
+  const web = demo.pods.find((p) => p.workload === 'web');
+  process.stdout.write(
+    [
+      '',
+      'Weft demo: emojivoto, meshed, as pods on this host. Every hop between the pods is mutual TLS.',
+      '',
+      ...demo.pods.map((p) => `  pod ${p.namespace}/${p.name.padEnd(16)} ${p.ip}`),
+      '',
+      `The voting page:      ${demo.webUrl}`,
+      `A pod's output:       weft logs web -n ${NAMESPACE} --control-plane ${cp}`,
+      `Its proxy's metrics:  curl -s http://${web?.ip}:4191/metrics | grep -E '^(request|response)_total'`,
+      `Its certificate:      weft identity web -n ${NAMESPACE} --control-plane ${cp} --state-dir ${demo.stateDir}`,
+      '',
+      "Voting for the doughnut fails (emojivoto's bug): the vote bot makes it show in the metrics.",
+      'Press Ctrl-C to stop.',
+      '',
+    ].join('\n'),
+  );
+  const code = await demo.exited;
+  await demo.stop();
+  if (code !== 0) throw new Error(`weft up exited ${code}`);
+}
+
+async function sampleDemo(opts: DemoFlags): Promise<void> {
+  let ports: { app: number; inbound: number; outbound: number; admin: number };
+  try {
+    ports = {
+      app: parsePort(opts.appPort, '--app-port'),
+      inbound: parsePort(opts.inboundPort, '--inbound-port'),
+      outbound: parsePort(opts.outboundPort, '--outbound-port'),
+      admin: parsePort(opts.adminPort, '--admin-port'),
+    };
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
+  const app = await startSampleServer({ host: '127.0.0.1', port: ports.app });
+  const config = resolveProxyConfig({
+    inboundAddr: `127.0.0.1:${ports.inbound}`,
+    outboundAddr: `127.0.0.1:${ports.outbound}`,
+    adminAddr: `127.0.0.1:${ports.admin}`,
+    inboundForward: formatHostPort(app.addr),
+  });
+  const log = createLogger(parseLogLevel(process.env.WEFT_PROXY_LOG, 'WEFT_PROXY_LOG', 'warn'), 'weft-proxy');
+  const proxy = await SidecarProxy.create(config, log);
+  const done = runProxy(proxy, log);
+  // runProxy logs the bound addresses; the demo prints its guide once they are known.
+  const appAddr = formatHostPort(app.addr);
+  const ready = await waitReady(`http://${formatHostPort(config.adminAddr)}/ready`);
+  if (ready) {
+    process.stdout.write(
+      [
+        '',
+        `Weft demo: a sample app on ${appAddr}, with a Weft proxy in front of it.`,
+        '',
+        'Send requests through the proxy:',
+        `  inbound  (as a meshed client would reach the app):  curl http://127.0.0.1:${ports.inbound}/hello`,
+        `  outbound (the app calling out, explicit proxy):     curl -x http://127.0.0.1:${ports.outbound} http://${appAddr}/hello`,
+        `  a failing request (counted as a failure):           curl http://127.0.0.1:${ports.inbound}/status/503`,
+        '',
+        `Metrics (Prometheus): curl http://127.0.0.1:${ports.admin}/metrics | grep -E '^(request|response)_total'`,
+        'Press Ctrl-C to stop.',
+        '',
+      ].join('\n'),
     );
+  }
+  await done;
+  app.server.close();
 }
 
 async function waitReady(url: string): Promise<boolean> {

@@ -176,7 +176,6 @@ export function upCommand(program: Command): void {
           trustAnchorsFile: paths.trustAnchors,
           clusterDomain: flags.clusterDomain,
           weftBin: fileURLToPath(new URL('../../../../bin/weft.js', import.meta.url)),
-          node: process.execPath,
           network: { bridge: flags.podBridge, podCidr: flags.podCidr, serviceCidr: flags.serviceCidr },
         });
         plane = new ControlPlane(
@@ -231,7 +230,15 @@ export function upCommand(program: Command): void {
       }
       const running = { catalog, plane, pods };
       await new Promise<void>((done) => {
+        let stopping = false;
         const stop = (signal: string): void => {
+          // A second Ctrl-C (or the terminal's and a parent's at once) must not cut the
+          // teardown short: pods and their network are being taken away.
+          if (stopping) {
+            log.info({ signal }, 'already stopping');
+            return;
+          }
+          stopping = true;
           log.info({ signal }, 'stopping');
           void running.pods
             .close()
@@ -243,8 +250,8 @@ export function upCommand(program: Command): void {
               done();
             });
         };
-        process.once('SIGINT', () => stop('SIGINT'));
-        process.once('SIGTERM', () => stop('SIGTERM'));
+        process.on('SIGINT', () => stop('SIGINT'));
+        process.on('SIGTERM', () => stop('SIGTERM'));
       });
     });
 }
