@@ -136,7 +136,7 @@ export class PodManager {
   /** Stops every pod, the relays and the network: nothing is left behind. */
   async close(): Promise<void> {
     this.unwatch();
-    for (const pod of this.pods.values()) await pod.stop();
+    await Promise.all([...this.pods.values()].map((pod) => pod.stop()));
     this.pods.clear();
     for (const r of this.relays) r.close();
     if (!this.network) return;
