@@ -5,6 +5,7 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
+import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -21,6 +22,20 @@ export interface DemoOptions {
   readonly podBridge: string;
   readonly podCidr: string;
   readonly serviceCidr: string;
+  /** Without root: each application on a loopback port, behind its proxy in explicit mode. */
+  readonly loopback: boolean;
+}
+
+/** A free port on 127.0.0.1 (for a loopback application). */
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address() as net.AddressInfo;
+      s.close(() => resolve(port));
+    });
+  });
 }
 
 interface Workload {
@@ -107,6 +122,8 @@ function startControlPlane(
       opts.podCidr,
       '--service-cidr',
       opts.serviceCidr,
+      '--pod-mode',
+      opts.loopback ? 'loopback' : 'netns',
     ],
     {
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -166,8 +183,15 @@ export async function startDemo(opts: DemoOptions, progress: (line: string) => v
         10_000,
       );
       const pods: PodStatusMessage[] = [];
+      let webPort = 8080;
       for (const w of WORKLOADS) {
         progress(`starting pod ${w.workload}`);
+        // On loopback every application needs a port of its own.
+        const port = opts.loopback && w.workload !== 'vote-bot' ? await freePort() : 8080;
+        if (w.workload === 'web') webPort = port;
+        const env = { ...w.env };
+        if (env.GRPC_PORT) env.GRPC_PORT = String(port);
+        if (env.WEB_PORT) env.WEB_PORT = String(port);
         const res = await unary<unknown, { pods: PodStatusMessage[] }>(
           podsApi,
           'run',
@@ -177,16 +201,17 @@ export async function startDemo(opts: DemoOptions, progress: (line: string) => v
             serviceAccount: w.serviceAccount,
             labels: { app: w.app },
             command: [process.execPath, join(EXAMPLES, w.program)],
-            env: w.env,
+            env,
             restartPolicy: 'Always',
             replicas: 1,
+            port,
           },
           60_000,
         );
         pods.push(...res.pods);
       }
       const web = pods.find((p) => p.workload === 'web');
-      return { controlPlane: grpc, stateDir, pods, webUrl: `http://${web?.ip}:8080/`, stop, exited };
+      return { controlPlane: grpc, stateDir, pods, webUrl: `http://${web?.ip}:${webPort}/`, stop, exited };
     } finally {
       resources.close();
       podsApi.close();

@@ -118,6 +118,7 @@ export interface RunPodRequest {
   env: Record<string, string>;
   restartPolicy: string;
   replicas: number;
+  port: number;
 }
 export interface PodStatusMessage {
   namespace: string;

@@ -9,7 +9,7 @@ import { chmodSync, chownSync, copyFileSync, mkdirSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import { join } from 'node:path';
 import type { LocalCatalog } from '../catalog/local/local-catalog.js';
-import type { HostPort } from '../util/addr.js';
+import { formatHostPort, type HostPort } from '../util/addr.js';
 import type { Logger } from '../util/log.js';
 import { PodError } from './exec.js';
 import { PodNetwork, type PodNetworkOptions } from './network.js';
@@ -26,7 +26,14 @@ export interface PodManagerOptions {
   readonly network?: PodNetworkOptions;
   /** Where pods' proxies find their identity material (default /run/weft-pods). */
   readonly secretsDir?: string;
+  /**
+   * netns: pods in network namespaces (root on Linux); loopback: the application on a
+   * loopback port behind an explicit proxy, interception off; auto: netns when possible.
+   */
+  readonly mode?: PodMode;
 }
+
+export type PodMode = 'auto' | 'netns' | 'loopback';
 
 export interface RunSpec {
   readonly namespace: string;
@@ -37,6 +44,8 @@ export interface RunSpec {
   readonly env: Readonly<Record<string, string>>;
   readonly restartPolicy: RestartPolicy;
   readonly replicas: number;
+  /** Loopback mode: the application's port (default 8080). */
+  readonly port?: number;
 }
 
 const serviceKey = (namespace: string, name: string): string => `${namespace}/${name}`;
@@ -69,13 +78,22 @@ export class PodManager {
 
   /** Starts `replicas` pods of the workload; resolves once each is running. */
   async run(spec: RunSpec): Promise<Pod[]> {
-    if (process.platform !== 'linux' || process.getuid?.() !== 0) {
+    if (spec.command.length === 0) throw new PodError('a pod needs a command to run');
+    const canNetns = process.platform === 'linux' && process.getuid?.() === 0;
+    const mode = this.opts.mode ?? 'auto';
+    if (mode === 'netns' && !canNetns) {
       throw new PodError(
-        'pods need root on Linux: run weft up as root (or run the workload with its proxy on loopback)',
+        'pods in network namespaces need root on Linux: run weft up as root, or with --pod-mode loopback',
       );
     }
-    if (spec.command.length === 0) throw new PodError('a pod needs a command to run');
-    const network = await this.ensureNetwork();
+    const network = mode === 'loopback' || !canNetns ? undefined : await this.ensureNetwork();
+    if (!network) {
+      this.opts.log.info(
+        { namespace: spec.namespace, workload: spec.workload },
+        'running on loopback: interception is off, the application calls out through its proxy (HTTP_PROXY, grpc_proxy)',
+      );
+    }
+    const grpcPort = this.opts.addresses().grpc.port;
     const started: Pod[] = [];
     for (let i = 0; i < Math.max(1, spec.replicas); i++) {
       const name = `${spec.workload.slice(0, 50)}-${randomBytes(3).toString('hex').slice(0, 5)}`;
@@ -88,14 +106,24 @@ export class PodManager {
         command: spec.command,
         env: spec.env,
         restartPolicy: spec.restartPolicy,
+        ...(spec.port ? { port: spec.port } : {}),
       };
-      const pod = new Pod(podSpec, {
-        network,
-        controlPlane: `${network.gateway}:${this.opts.addresses().grpc.port}`,
-        weftBin: this.opts.weftBin,
-        hosts: this.hostsFor(spec.namespace),
-        identity: (s, ip) => this.identityFor(s, ip, network),
-      });
+      const pod = new Pod(
+        podSpec,
+        network
+          ? {
+              network,
+              controlPlane: `${network.gateway}:${grpcPort}`,
+              weftBin: this.opts.weftBin,
+              hosts: this.hostsFor(spec.namespace),
+              identity: (s, ip) => this.identityFor(s, ip, network),
+            }
+          : {
+              controlPlane: formatHostPort(this.opts.addresses().grpc),
+              weftBin: this.opts.weftBin,
+              hosts: [],
+            },
+      );
       this.pods.set(serviceKey(spec.namespace, name), pod);
       pod.on('app-exit', (code) =>
         this.opts.log.info(

@@ -31,10 +31,17 @@ export interface PodSpec {
   readonly restartPolicy?: RestartPolicy;
   /** The application's user (default 1000). */
   readonly appUid?: number;
+  /** Loopback pods: the port the application listens on, which its proxy forwards to (default 8080). */
+  readonly port?: number;
 }
 
 export interface PodRuntime {
-  readonly network: PodNetwork;
+  /**
+   * The pods' network. Without one, a pod runs on loopback (no root needed): its proxy in
+   * explicit mode in front of the application's port, and the application calling out
+   * through it by HTTP_PROXY and grpc_proxy. Interception is off.
+   */
+  readonly network?: PodNetwork;
   /** `weft up`'s gRPC address as the pods reach it (on the gateway). */
   readonly controlPlane: string;
   /** The `weft` executable (bin/weft.js, whose first line gives Node its flags). */
@@ -94,10 +101,13 @@ export class Pod extends EventEmitter {
   ) {
     super();
     this.netns = `weft-${createHash('sha256').update(`${spec.namespace}/${spec.name}`).digest('hex').slice(0, 10)}`;
-    this.ip = runtime.network.allocate();
+    this.ip = runtime.network ? runtime.network.allocate() : '127.0.0.1';
     this.hostsDir = `/etc/netns/${this.netns}`;
     this.hosts = runtime.hosts;
   }
+
+  /** The proxy's outbound listener, in loopback mode (the application's HTTP_PROXY). */
+  private outbound: string | undefined;
 
   /** The processes the pod runs now (its proxy and application). */
   get pids(): number[] {
@@ -107,20 +117,24 @@ export class Pod extends EventEmitter {
   /** Rewrites the hosts file in place (the same file, so running processes see it). */
   updateHosts(hosts: ReadonlyArray<readonly [string, readonly string[]]>): void {
     this.hosts = hosts;
-    if (this.phase === 'Running') writeFileSync(`${this.hostsDir}/hosts`, this.hostsFile());
+    if (this.phase === 'Running' && this.runtime.network)
+      writeFileSync(`${this.hostsDir}/hosts`, this.hostsFile());
   }
 
   /** Namespace, network, hosts file, interception, then the proxy (until ready), then the app. */
   async start(): Promise<void> {
     try {
-      // A namespace of the same pod left by a weft up that was killed is replaced.
-      await run(['ip', 'netns', 'del', this.netns]).catch(() => undefined);
-      await run(['ip', 'netns', 'add', this.netns]);
-      // `ip netns exec` bind-mounts /etc/netns/<name>/hosts over /etc/hosts for what it runs.
-      mkdirSync(this.hostsDir, { recursive: true });
-      writeFileSync(`${this.hostsDir}/hosts`, this.hostsFile());
-      await this.runtime.network.attach(this.netns, this.ip);
-      await this.intercept();
+      const network = this.runtime.network;
+      if (network) {
+        // A namespace of the same pod left by a weft up that was killed is replaced.
+        await run(['ip', 'netns', 'del', this.netns]).catch(() => undefined);
+        await run(['ip', 'netns', 'add', this.netns]);
+        // `ip netns exec` bind-mounts /etc/netns/<name>/hosts over /etc/hosts for what it runs.
+        mkdirSync(this.hostsDir, { recursive: true });
+        writeFileSync(`${this.hostsDir}/hosts`, this.hostsFile());
+        await network.attach(this.netns, this.ip);
+        await this.intercept();
+      }
       await this.startProxy();
       this.startApp();
       this.phase = 'Running';
@@ -153,8 +167,12 @@ export class Pod extends EventEmitter {
     await table.restore(applyInput(parseNat(await table.save()), rules));
   }
 
-  /** Runs `argv` in the pod's namespace as `uid`. */
+  /** Runs `argv` in the pod's namespace as `uid` (on loopback: as it is). */
   private spawnAs(uid: number, argv: readonly string[], env: Record<string, string>): ChildProcess {
+    const options = { stdio: ['ignore', 'pipe', 'pipe'] as ['ignore', 'pipe', 'pipe'] };
+    if (!this.runtime.network) {
+      return spawn(argv[0] as string, argv.slice(1), { ...options, env: { ...process.env, ...env } });
+    }
     return spawn(
       'ip',
       ['netns', 'exec', this.netns, 'setpriv', `--reuid=${uid}`, `--regid=${uid}`, '--clear-groups', ...argv],
@@ -165,18 +183,34 @@ export class Pod extends EventEmitter {
   private async startProxy(): Promise<void> {
     const s = this.spec;
     const identity = this.runtime.identity ? await this.runtime.identity(s, this.ip) : undefined;
+    const listeners = this.runtime.network
+      ? [
+          '--transparent',
+          '--inbound-addr',
+          '0.0.0.0:4143',
+          '--outbound-addr',
+          '127.0.0.1:4140',
+          '--admin-addr',
+          '0.0.0.0:4191',
+          '--advertise-addr',
+          this.ip,
+        ]
+      : [
+          '--inbound-addr',
+          '127.0.0.1:0',
+          '--outbound-addr',
+          '127.0.0.1:0',
+          '--admin-addr',
+          '127.0.0.1:0',
+          '--inbound-forward',
+          `127.0.0.1:${s.port ?? 8080}`,
+        ];
     const proxy = this.spawnAs(
       PROXY_UID,
       [
         this.runtime.weftBin,
         'proxy',
-        '--transparent',
-        '--inbound-addr',
-        '0.0.0.0:4143',
-        '--outbound-addr',
-        '127.0.0.1:4140',
-        '--admin-addr',
-        '0.0.0.0:4191',
+        ...listeners,
         '--destination',
         this.runtime.controlPlane,
         '--workload',
@@ -187,8 +221,6 @@ export class Pod extends EventEmitter {
         s.namespace,
         '--service-account',
         s.serviceAccount,
-        '--advertise-addr',
-        this.ip,
         ...Object.entries(s.labels).flatMap(([k, v]) => ['--label', `${k}=${v}`]),
         ...(identity
           ? [
@@ -218,7 +250,9 @@ export class Pod extends EventEmitter {
           30_000,
         );
         proxy.stdout?.on('data', (d: string) => {
-          if (d.includes('"proxy ready"')) {
+          const ready = d.split('\n').find((l) => l.includes('"proxy ready"'));
+          if (ready) {
+            this.outbound = (JSON.parse(ready) as { outbound?: string }).outbound;
             clearTimeout(timer);
             resolve();
           }
@@ -242,7 +276,12 @@ export class Pod extends EventEmitter {
   }
 
   private startApp(): void {
-    const app = this.spawnAs(this.spec.appUid ?? 1000, this.spec.command, { ...this.spec.env });
+    // On loopback the application calls out through its proxy explicitly.
+    const proxyUrl = `http://${this.outbound}`;
+    const explicit: Record<string, string> = this.runtime.network
+      ? {}
+      : { HTTP_PROXY: proxyUrl, http_proxy: proxyUrl, grpc_proxy: proxyUrl, NO_PROXY: '', no_proxy: '' };
+    const app = this.spawnAs(this.spec.appUid ?? 1000, this.spec.command, { ...this.spec.env, ...explicit });
     this.app = app;
     const startedAt = Date.now();
     app.stdout?.setEncoding('utf8').on('data', (d: string) => this.logs.app.push(d));
@@ -283,9 +322,11 @@ export class Pod extends EventEmitter {
     clearTimeout(this.restartTimer);
     if (this.app) await terminate(this.app, this.runtime.gracePeriodMs ?? 5000);
     if (this.proxy) await terminate(this.proxy, this.runtime.gracePeriodMs ?? 5000);
-    await run(['ip', 'netns', 'del', this.netns]).catch(() => undefined);
-    rmSync(this.hostsDir, { recursive: true, force: true });
-    this.runtime.network.release(this.ip);
+    if (this.runtime.network) {
+      await run(['ip', 'netns', 'del', this.netns]).catch(() => undefined);
+      rmSync(this.hostsDir, { recursive: true, force: true });
+      this.runtime.network.release(this.ip);
+    }
     if (this.phase === 'Running' || this.phase === 'Pending') this.phase = 'Terminated';
   }
 }

@@ -45,6 +45,10 @@ export function podsService(manager: PodManager, log: Logger): grpc.UntypedServi
         cb(invalid(`restart policy "${policy}" is not one of ${POLICIES.join(', ')}`));
         return;
       }
+      if (r.port > 65535) {
+        cb(invalid(`port ${r.port} is not a port`));
+        return;
+      }
       if (r.replicas > 20) {
         cb(invalid(`${r.replicas} replicas: at most 20 pods a workload on this platform`));
         return;
@@ -59,6 +63,7 @@ export function podsService(manager: PodManager, log: Logger): grpc.UntypedServi
           env: r.env,
           restartPolicy: policy as RestartPolicy,
           replicas: r.replicas || 1,
+          ...(r.port ? { port: r.port } : {}),
         })
         .then(
           (pods) => cb(null, { pods: pods.map(status) }),

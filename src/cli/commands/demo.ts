@@ -13,7 +13,8 @@ export function demoCommand(program: Command): void {
     .description(
       'run emojivoto meshed, as pods on this host (root on Linux); otherwise a sample app behind one proxy',
     )
-    .option('--sample', 'the single-proxy sample even as root')
+    .option('--sample', 'a sample app behind one proxy, instead of emojivoto')
+    .option('--loopback', 'emojivoto on loopback ports (as without root), even as root')
     .option('--pod-bridge <name>', 'the bridge the demo pods are attached to', 'weft0')
     .option('--pod-cidr <a.b.0.0/16>', "the pods' addresses", '10.42.0.0/16')
     .option('--service-cidr <a.b.0.0/16>', "the Services' addresses", '10.43.0.0/16')
@@ -22,21 +23,23 @@ export function demoCommand(program: Command): void {
     .option('--outbound-port <port>', 'sample: proxy outbound port on 127.0.0.1', '4140')
     .option('--admin-port <port>', 'sample: proxy admin port on 127.0.0.1', '4191')
     .action(async (opts: DemoFlags) => {
-      if (!opts.sample && process.platform === 'linux' && process.getuid?.() === 0) {
-        await meshedDemo(opts);
+      if (opts.sample) {
+        await sampleDemo(opts);
         return;
       }
-      if (!opts.sample) {
+      const pods = !opts.loopback && process.platform === 'linux' && process.getuid?.() === 0;
+      if (!pods && !opts.loopback) {
         process.stderr.write(
-          'weft demo: the meshed demo runs pods, which needs root on Linux; running the single-proxy sample instead\n',
+          'weft demo: pods need root on Linux; running each application on a loopback port behind its proxy instead (interception is off: the applications call out through HTTP_PROXY and grpc_proxy)\n',
         );
       }
-      await sampleDemo(opts);
+      await meshedDemo(opts, !pods);
     });
 }
 
 interface DemoFlags {
   sample?: boolean;
+  loopback?: boolean;
   podBridge: string;
   podCidr: string;
   serviceCidr: string;
@@ -46,10 +49,10 @@ interface DemoFlags {
   adminPort: string;
 }
 
-async function meshedDemo(opts: DemoFlags): Promise<void> {
+async function meshedDemo(opts: DemoFlags, loopback: boolean): Promise<void> {
   const { startDemo, NAMESPACE } = await import('../../demo/emojivoto.js');
   const demo = await startDemo(
-    { podBridge: opts.podBridge, podCidr: opts.podCidr, serviceCidr: opts.serviceCidr },
+    { podBridge: opts.podBridge, podCidr: opts.podCidr, serviceCidr: opts.serviceCidr, loopback },
     (line) => process.stderr.write(`weft demo: ${line}\n`),
   );
   const stop = (): void => {
@@ -63,13 +66,19 @@ async function meshedDemo(opts: DemoFlags): Promise<void> {
   process.stdout.write(
     [
       '',
-      'Weft demo: emojivoto, meshed, as pods on this host. Every hop between the pods is mutual TLS.',
+      loopback
+        ? 'Weft demo: emojivoto, meshed, on loopback (no root: interception is off). Every hop between the proxies is mutual TLS.'
+        : 'Weft demo: emojivoto, meshed, as pods on this host. Every hop between the pods is mutual TLS.',
       '',
       ...demo.pods.map((p) => `  pod ${p.namespace}/${p.name.padEnd(16)} ${p.ip}`),
       '',
       `The voting page:      ${demo.webUrl}`,
       `A pod's output:       weft logs web -n ${NAMESPACE} --control-plane ${cp}`,
-      `Its proxy's metrics:  curl -s http://${web?.ip}:4191/metrics | grep -E '^(request|response)_total'`,
+      ...(loopback
+        ? []
+        : [
+            `Its proxy's metrics:  curl -s http://${web?.ip}:4191/metrics | grep -E '^(request|response)_total'`,
+          ]),
       `Its certificate:      weft identity web -n ${NAMESPACE} --control-plane ${cp} --state-dir ${demo.stateDir}`,
       '',
       "Voting for the doughnut fails (emojivoto's bug): the vote bot makes it show in the metrics.",

@@ -10,6 +10,7 @@ interface RunFlags {
   env: string[];
   restart: string;
   replicas: string;
+  port: string;
   controlPlane: string;
 }
 
@@ -38,9 +39,13 @@ export function runCommand(program: Command): void {
     .option('--env <KEY=value>', 'an environment variable for the application (repeat)', collect, [])
     .option('--restart <policy>', 'Always, OnFailure (for jobs) or Never', 'Always')
     .option('--replicas <n>', 'how many pods', '1')
+    .option('--port <port>', 'on loopback (no root): the port the application listens on', '8080')
     .addOption(controlPlaneOption())
     .action(async (workload: string, command: string[], flags: RunFlags) => {
       const replicas = Number(flags.replicas);
+      if (!/^\d{1,5}$/.test(flags.port) || Number(flags.port) < 1 || Number(flags.port) > 65535) {
+        throw new UsageError(`--port: "${flags.port}" is not a port`);
+      }
       if (!Number.isInteger(replicas) || replicas < 1)
         throw new UsageError(`--replicas: "${flags.replicas}" is not a positive integer`);
       const res = await call<{ pods: PodStatusMessage[] }>(
@@ -55,6 +60,7 @@ export function runCommand(program: Command): void {
           env: pairs(flags.env, '--env'),
           restartPolicy: flags.restart,
           replicas,
+          port: Number(flags.port),
         },
         60_000,
         'pods',

@@ -1,8 +1,9 @@
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { Command } from 'commander';
+import { type Command, Option } from 'commander';
 import type { LocalCatalog } from '../../catalog/local/local-catalog.js';
 import type { ControlPlane } from '../../controlplane/server.js';
+import type { PodMode } from '../../pods/manager.js';
 import { formatHostPort, parseHostPort } from '../../util/addr.js';
 import { parseDuration } from '../../util/duration.js';
 import { createLogger, parseLogLevel } from '../../util/log.js';
@@ -24,6 +25,7 @@ interface UpFlags {
   identityIssuanceLifetime: string;
   identityClockSkewAllowance: string;
   podBridge: string;
+  podMode: string;
   podCidr: string;
   serviceCidr: string;
 }
@@ -54,6 +56,11 @@ export function upCommand(program: Command): void {
     .option('--lease-duration <duration>', 'how long a workload stays registered without renewal', '10s')
     .option('--cluster-domain <domain>', 'the domain of Service names', 'cluster.local')
     .option('--pod-bridge <name>', 'the bridge pods are attached to (root on Linux)', 'weft0')
+    .addOption(
+      new Option('--pod-mode <mode>', 'netns (root on Linux), loopback (interception off), auto')
+        .choices(['auto', 'netns', 'loopback'])
+        .default('auto'),
+    )
     .option(
       '--pod-cidr <a.b.0.0/16>',
       "the pods' addresses; .0.1 is the gateway, where they reach weft up",
@@ -177,6 +184,7 @@ export function upCommand(program: Command): void {
           clusterDomain: flags.clusterDomain,
           weftBin: fileURLToPath(new URL('../../../../bin/weft.js', import.meta.url)),
           network: { bridge: flags.podBridge, podCidr: flags.podCidr, serviceCidr: flags.serviceCidr },
+          mode: flags.podMode as PodMode,
         });
         plane = new ControlPlane(
           catalog,
