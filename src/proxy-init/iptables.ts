@@ -3,8 +3,8 @@
  * network namespace or another (through nsenter). Each change is one iptables-restore
  * transaction: the rules are all in place or none of them changed.
  */
-import { spawn } from 'node:child_process';
 import { statSync } from 'node:fs';
+import { runCommand } from '../util/command.js';
 import type { IptablesMode } from './config.js';
 import { CHAINS, JUMPS, type Rule, restoreLine } from './rules.js';
 
@@ -21,37 +21,9 @@ export interface Iptables {
   restore(input: string): Promise<void>;
 }
 
-const TIMEOUT_MS = 15_000;
-
-function run(argv: string[], input: string | undefined): Promise<string> {
-  const [cmd, ...args] = argv as [string, ...string[]];
-  return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { stdio: ['pipe', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    const timer = setTimeout(() => child.kill('SIGKILL'), TIMEOUT_MS);
-    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
-    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-    child.stdin.on('error', () => {});
-    child.stdin.end(input ?? '');
-    child.on('error', (err: NodeJS.ErrnoException) => {
-      clearTimeout(timer);
-      reject(
-        err.code === 'ENOENT'
-          ? new IptablesError(`${cmd} not found: install iptables (Debian: apt-get install iptables)`)
-          : new IptablesError(`${cmd}: ${err.message}`),
-      );
-    });
-    child.on('close', (code, signal) => {
-      clearTimeout(timer);
-      if (code === 0) resolve(stdout);
-      else {
-        const why = signal ? `was killed (${signal})` : `exited ${code}`;
-        reject(new IptablesError(`${argv.join(' ')} ${why}: ${stderr.trim() || stdout.trim()}`));
-      }
-    });
-  });
-}
+const MISSING = 'install iptables (Debian: apt-get install iptables)';
+const run = (argv: string[], input?: string): Promise<string> =>
+  runCommand(argv, { missing: MISSING, ...(input === undefined ? {} : { input }) });
 
 /** The iptables of `mode`, run in the network namespace at `netns` (this one when unset). */
 export function iptables(mode: IptablesMode, netns?: string): Iptables {
@@ -67,7 +39,7 @@ export function iptables(mode: IptablesMode, netns?: string): Iptables {
     netns === undefined ? argv : ['nsenter', `--net=${netns}`, '--', ...argv];
   return {
     bin,
-    save: () => run(inNs([`${bin}-save`, '-t', 'nat']), undefined),
+    save: () => run(inNs([`${bin}-save`, '-t', 'nat'])),
     restore: (input) => run(inNs([`${bin}-restore`, '--noflush', '--wait']), input).then(() => {}),
   };
 }
