@@ -65,17 +65,26 @@ export const PROXY_UID = 2102;
 const LOG_LINES = 1000;
 const BACKOFF_MS = { first: 1000, max: 30_000, resetAfter: 10_000 };
 
-/** The last lines a container printed (stdout and stderr, in order). */
+/** The last lines a container printed (stdout and stderr, each split into whole lines). */
 export class LogBuffer {
   readonly lines: string[] = [];
-  private partial = '';
-  push(chunk: string): void {
-    const parts = (this.partial + chunk).split('\n');
-    this.partial = parts.pop() ?? '';
+  private readonly partial = { out: '', err: '' };
+
+  /** Takes a chunk of one stream; returns the whole lines it completed. */
+  push(chunk: string, stream: 'out' | 'err'): string[] {
+    const parts = (this.partial[stream] + chunk).split('\n');
+    this.partial[stream] = parts.pop() ?? '';
     for (const line of parts) {
       this.lines.push(line);
       if (this.lines.length > LOG_LINES) this.lines.shift();
     }
+    return parts;
+  }
+
+  /** Collects a process's output. */
+  follow(child: ChildProcess): void {
+    child.stdout?.setEncoding('utf8').on('data', (d: string) => this.push(d, 'out'));
+    child.stderr?.setEncoding('utf8').on('data', (d: string) => this.push(d, 'err'));
   }
 }
 
@@ -235,8 +244,7 @@ export class Pod extends EventEmitter {
       { WEFT_PROXY_LOG: 'info' },
     );
     this.proxy = proxy;
-    proxy.stdout?.setEncoding('utf8').on('data', (d: string) => this.logs.proxy.push(d));
-    proxy.stderr?.setEncoding('utf8').on('data', (d: string) => this.logs.proxy.push(d));
+    proxy.stderr?.setEncoding('utf8').on('data', (d: string) => this.logs.proxy.push(d, 'err'));
     let onExit: (code: number | null, signal: string | null) => void = () => {};
     try {
       await new Promise<void>((resolve, reject) => {
@@ -249,8 +257,8 @@ export class Pod extends EventEmitter {
             ),
           30_000,
         );
-        proxy.stdout?.on('data', (d: string) => {
-          const ready = d.split('\n').find((l) => l.includes('"proxy ready"'));
+        proxy.stdout?.setEncoding('utf8').on('data', (d: string) => {
+          const ready = this.logs.proxy.push(d, 'out').find((l) => l.includes('"proxy ready"'));
           if (ready) {
             this.outbound = (JSON.parse(ready) as { outbound?: string }).outbound;
             clearTimeout(timer);
@@ -284,8 +292,7 @@ export class Pod extends EventEmitter {
     const app = this.spawnAs(this.spec.appUid ?? 1000, this.spec.command, { ...this.spec.env, ...explicit });
     this.app = app;
     const startedAt = Date.now();
-    app.stdout?.setEncoding('utf8').on('data', (d: string) => this.logs.app.push(d));
-    app.stderr?.setEncoding('utf8').on('data', (d: string) => this.logs.app.push(d));
+    this.logs.app.follow(app);
     app.once('exit', (code, signal) => {
       this.app = undefined;
       if (this.stopping) return;
