@@ -5,7 +5,7 @@
  * the control plane's gRPC and Identity APIs, and taken away on close.
  */
 import { randomBytes } from 'node:crypto';
-import { chmodSync, chownSync, copyFileSync, mkdirSync, rmSync } from 'node:fs';
+import { chmodSync, mkdirSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import { join } from 'node:path';
 import type { LocalCatalog } from '../catalog/local/local-catalog.js';
@@ -13,7 +13,8 @@ import { formatHostPort, type HostPort } from '../util/addr.js';
 import type { Logger } from '../util/log.js';
 import { PodError } from './exec.js';
 import { PodNetwork, type PodNetworkOptions } from './network.js';
-import { Pod, type PodSpec, PROXY_UID, type RestartPolicy } from './pod.js';
+import { Pod, type PodSpec, type RestartPolicy } from './pod.js';
+import { handToProxy } from './secrets.js';
 
 export interface PodManagerOptions {
   readonly catalog: LocalCatalog;
@@ -236,16 +237,10 @@ export class PodManager {
       namedPorts: {},
       ready: false,
     });
-    const dir = join(this.secretsDir, `${spec.namespace}.${spec.name}`);
-    mkdirSync(dir, { recursive: true, mode: 0o700 });
-    chownSync(dir, PROXY_UID, PROXY_UID);
-    const out = { tokenFile: join(dir, 'token'), trustAnchorsFile: join(dir, 'trust-anchors.pem') };
-    copyFileSync(tokenFile, out.tokenFile);
-    copyFileSync(this.opts.trustAnchorsFile, out.trustAnchorsFile);
-    for (const f of Object.values(out)) {
-      chmodSync(f, 0o400);
-      chownSync(f, PROXY_UID, PROXY_UID);
-    }
+    const out = handToProxy(join(this.secretsDir, `${spec.namespace}.${spec.name}`), {
+      tokenFile,
+      trustAnchorsFile: this.opts.trustAnchorsFile,
+    });
     return { ...out, identityAddr: `${network.gateway}:${this.opts.addresses().identity.port}` };
   }
 }

@@ -8,14 +8,15 @@
  */
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
-import { chmodSync, chownSync, copyFileSync, existsSync, mkdirSync } from 'node:fs';
+import { chmodSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { controlPlaneClient, unary } from '../../src/grpc/client.js';
 import type { LeaseMessage, WorkloadMessage } from '../../src/grpc/protos.js';
 import { identityName } from '../../src/identity/names.js';
 import { PodNetwork } from '../../src/pods/network.js';
-import { Pod, type PodRuntime, PROXY_UID } from '../../src/pods/pod.js';
+import { Pod, type PodRuntime } from '../../src/pods/pod.js';
+import { handToProxy } from '../../src/pods/secrets.js';
 import type { HostPort } from '../../src/util/addr.js';
 import {
   type ControlPlaneHandle,
@@ -117,14 +118,10 @@ describe('pods on one host', () => {
               },
               5000,
             );
-            const dir = join(secrets, spec.name);
-            mkdirSync(dir, { mode: 0o700 });
-            chownSync(dir, PROXY_UID, PROXY_UID);
-            const out = { tokenFile: join(dir, 'token'), trustAnchorsFile: join(dir, 'trust-anchors.pem') };
-            copyFileSync(lease.identity?.tokenFile as string, out.tokenFile);
-            copyFileSync(lease.identity?.trustAnchorsFile as string, out.trustAnchorsFile);
-            for (const f of Object.values(out)) chownSync(f, PROXY_UID, PROXY_UID);
-            return out;
+            return handToProxy(join(secrets, spec.name), {
+              tokenFile: lease.identity?.tokenFile as string,
+              trustAnchorsFile: lease.identity?.trustAnchorsFile as string,
+            });
           } finally {
             registry.close();
           }
