@@ -2,10 +2,15 @@
  * The names `weft get` accepts for what it lists. Kept apart from the schemas so the CLI
  * can check its argument without loading them: each maps to the kind or view it lists.
  */
-export const GET_ALIASES: Readonly<Record<string, 'Service' | 'Workload' | 'Endpoints'>> = {
+export type Listed = 'Service' | 'Deployment' | 'Workload' | 'Endpoints';
+
+export const GET_ALIASES: Readonly<Record<string, Listed>> = {
   service: 'Service',
   services: 'Service',
   svc: 'Service',
+  deployment: 'Deployment',
+  deployments: 'Deployment',
+  deploy: 'Deployment',
   workload: 'Workload',
   workloads: 'Workload',
   wl: 'Workload',
@@ -14,7 +19,10 @@ export const GET_ALIASES: Readonly<Record<string, 'Service' | 'Workload' | 'Endp
   ep: 'Endpoints',
 };
 
-export function getKind(alias: string): 'Service' | 'Workload' | 'Endpoints' | undefined {
+/** What `weft get` says it lists, for its help and its errors. */
+export const GET_TYPES = 'services, deployments, workloads, endpoints';
+
+export function getKind(alias: string): Listed | undefined {
   const key = alias.toLowerCase();
   return Object.hasOwn(GET_ALIASES, key) ? GET_ALIASES[key] : undefined;
 }

@@ -126,13 +126,139 @@ export interface Service {
   };
 }
 
+const envVar = z.strictObject({
+  name: z.string().regex(/^[-._a-zA-Z][-._a-zA-Z0-9]*$/, {
+    message: "must consist of letters, digits, '_', '-' or '.', and not start with a digit",
+  }),
+  value: z.string().optional(),
+});
+
+const containerPort = z.strictObject({
+  containerPort: port,
+  name: z.string().superRefine(refine(portNameError)).optional(),
+  protocol: z.literal('TCP', { message: 'only TCP is supported' }).optional(),
+});
+
+const container = z.strictObject({
+  name: z.string().superRefine(refine(dns1123LabelError)),
+  /** Kept for manifests shared with Kubernetes; the local platform runs `command`. */
+  image: z.string().optional(),
+  imagePullPolicy: z.string().optional(),
+  command: z.array(z.string().min(1)).min(1, { message: 'needs at least the program to run' }).optional(),
+  args: z.array(z.string()).optional(),
+  workingDir: z
+    .string()
+    .refine((d) => d.startsWith('/'), { message: 'must be an absolute path' })
+    .optional(),
+  env: z.array(envVar).max(256).optional(),
+  ports: z.array(containerPort).max(64).optional(),
+  /** Accepted for manifests shared with Kubernetes; not enforced on this platform. */
+  resources: z.record(z.string(), z.unknown()).optional(),
+});
+
+const podTemplate = z.strictObject({
+  metadata: z.strictObject({
+    labels: labelMap,
+    annotations: z.record(z.string(), z.string()).optional(),
+  }),
+  spec: z.strictObject({
+    containers: z
+      .array(container)
+      .length(1, { message: 'the local platform runs one application container per pod' }),
+    serviceAccountName: z.string().superRefine(refine(dns1123LabelError)).optional(),
+    restartPolicy: z.literal('Always', { message: "a Deployment's pods restart Always" }).optional(),
+    terminationGracePeriodSeconds: z.number().int().min(0).max(300).optional(),
+  }),
+});
+
+/** At most this many pods a workload on the local platform. */
+export const MAX_REPLICAS = 20;
+
+export const deploymentSchema = z.strictObject({
+  apiVersion: z.literal('apps/v1', { message: 'Deployment is apiVersion "apps/v1"' }),
+  kind: z.literal('Deployment'),
+  metadata: metadata(dns1123LabelError),
+  spec: z
+    .strictObject({
+      replicas: z
+        .number()
+        .int()
+        .min(0)
+        .max(MAX_REPLICAS, { message: `at most ${MAX_REPLICAS} pods a workload on this platform` })
+        .optional(),
+      selector: z.strictObject({ matchLabels: labelMap }),
+      template: podTemplate,
+    })
+    .superRefine((spec, ctx) => {
+      const labels = spec.template.metadata.labels;
+      const wanted = Object.entries(spec.selector.matchLabels);
+      if (wanted.length === 0) {
+        ctx.addIssue({ code: 'custom', path: ['selector', 'matchLabels'], message: 'must not be empty' });
+      } else if (!wanted.every(([k, v]) => labels[k] === v)) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['template', 'metadata', 'labels'],
+          message: '`selector` does not match template `labels`',
+        });
+      }
+      spec.template.spec.containers.forEach((c, i) => {
+        if (c.command === undefined) {
+          ctx.addIssue({
+            code: 'custom',
+            path: ['template', 'spec', 'containers', i, 'command'],
+            message: 'required: the local platform runs a program, not an image',
+          });
+        }
+      });
+    }),
+});
+
+export type DeploymentDocument = z.infer<typeof deploymentSchema>;
+
+export interface Container {
+  readonly name: string;
+  readonly image?: string;
+  readonly command: readonly string[];
+  readonly args: readonly string[];
+  readonly workingDir?: string;
+  readonly env: ReadonlyArray<{ readonly name: string; readonly value: string }>;
+  readonly ports: ReadonlyArray<{ readonly containerPort: number; readonly name?: string }>;
+}
+
+export interface DeploymentSpec {
+  readonly replicas: number;
+  readonly selector: { readonly matchLabels: Readonly<Record<string, string>> };
+  readonly template: {
+    readonly metadata: {
+      readonly labels: Readonly<Record<string, string>>;
+      readonly annotations: Readonly<Record<string, string>>;
+    };
+    readonly spec: {
+      readonly containers: readonly Container[];
+      readonly serviceAccountName: string;
+      readonly terminationGracePeriodSeconds: number;
+    };
+  };
+}
+
+/** A Deployment as the catalog stores it: defaults filled in. */
+export interface Deployment {
+  readonly apiVersion: 'apps/v1';
+  readonly kind: 'Deployment';
+  readonly metadata: ObjectMeta;
+  readonly spec: DeploymentSpec;
+}
+
 /** The kinds that can be applied, with their schemas. Later kinds (profiles, policy) join here. */
 export const KINDS = {
   Service: serviceSchema,
+  Deployment: deploymentSchema,
 } as const;
 
+export const API_VERSIONS: Readonly<Record<Kind, string>> = { Service: 'v1', Deployment: 'apps/v1' };
+
 export type Kind = keyof typeof KINDS;
-export type Resource = Service;
+export type Resource = Service | Deployment;
 
 export function isKind(kind: unknown): kind is Kind {
   return typeof kind === 'string' && Object.hasOwn(KINDS, kind);

@@ -1,5 +1,12 @@
 import type { z } from 'zod';
-import { isKind, KINDS, type Kind, type ServiceDocument } from './resources.js';
+import {
+  type DeploymentDocument,
+  type DeploymentSpec,
+  isKind,
+  KINDS,
+  type Kind,
+  type ServiceDocument,
+} from './resources.js';
 
 /** One document as the CLI read it, and where it came from ("svc.yaml, document 2"). */
 export interface SourcedDocument {
@@ -7,26 +14,32 @@ export interface SourcedDocument {
   readonly value: unknown;
 }
 
-/** A validated document: its kind, namespace and name, and its defaulted content. */
-export interface ValidResource {
-  readonly source: string;
-  readonly kind: Kind;
-  readonly namespace: string;
-  readonly name: string;
-  /** The document with defaults filled in and server-set metadata dropped. */
-  readonly spec: NormalizedService;
-}
-
-export type NormalizedService = {
+/** What a document sets: its labels, annotations and spec, defaults filled in, server-set metadata dropped. */
+export interface Content<S> {
   readonly labels: Record<string, string>;
   readonly annotations: Record<string, string>;
-  readonly spec: {
-    type: 'ClusterIP';
-    selector?: Record<string, string>;
-    ports: Array<{ name?: string; port: number; targetPort: number | string; appProtocol?: string }>;
-    clusterIP?: string;
-  };
-};
+  readonly spec: S;
+}
+
+export type NormalizedService = Content<{
+  type: 'ClusterIP';
+  selector?: Record<string, string>;
+  ports: Array<{ name?: string; port: number; targetPort: number | string; appProtocol?: string }>;
+  clusterIP?: string;
+}>;
+
+export type NormalizedDeployment = Content<DeploymentSpec>;
+
+interface Located {
+  readonly source: string;
+  readonly namespace: string;
+  readonly name: string;
+}
+
+/** A validated document: its kind, namespace and name, and its defaulted content. */
+export type ValidResource =
+  | (Located & { readonly kind: 'Service'; readonly spec: NormalizedService })
+  | (Located & { readonly kind: 'Deployment'; readonly spec: NormalizedDeployment });
 
 export class ValidationError extends Error {
   constructor(readonly problems: readonly string[]) {
@@ -68,6 +81,37 @@ function normalizeService(doc: ServiceDocument): NormalizedService {
         ...(p.appProtocol !== undefined ? { appProtocol: p.appProtocol } : {}),
       })),
       ...(doc.spec.clusterIP !== undefined ? { clusterIP: doc.spec.clusterIP } : {}),
+    },
+  };
+}
+
+function normalizeDeployment(doc: DeploymentDocument): NormalizedDeployment {
+  const { template } = doc.spec;
+  return {
+    labels: doc.metadata.labels ?? {},
+    annotations: doc.metadata.annotations ?? {},
+    spec: {
+      replicas: doc.spec.replicas ?? 1,
+      selector: { matchLabels: doc.spec.selector.matchLabels },
+      template: {
+        metadata: { labels: template.metadata.labels, annotations: template.metadata.annotations ?? {} },
+        spec: {
+          containers: template.spec.containers.map((c) => ({
+            name: c.name,
+            ...(c.image !== undefined ? { image: c.image } : {}),
+            command: c.command ?? [],
+            args: c.args ?? [],
+            ...(c.workingDir !== undefined ? { workingDir: c.workingDir } : {}),
+            env: (c.env ?? []).map((e) => ({ name: e.name, value: e.value ?? '' })),
+            ports: (c.ports ?? []).map((p) => ({
+              containerPort: p.containerPort,
+              ...(p.name !== undefined ? { name: p.name } : {}),
+            })),
+          })),
+          serviceAccountName: template.spec.serviceAccountName ?? 'default',
+          terminationGracePeriodSeconds: template.spec.terminationGracePeriodSeconds ?? 30,
+        },
+      },
     },
   };
 }
@@ -120,7 +164,12 @@ export function validateDocuments(docs: readonly SourcedDocument[]): ValidResour
       continue;
     }
     seen.set(key, source);
-    valid.push({ source, kind, namespace, name: doc.metadata.name, spec: normalizeService(doc) });
+    const at = { source, namespace, name: doc.metadata.name };
+    valid.push(
+      doc.kind === 'Service'
+        ? { ...at, kind: doc.kind, spec: normalizeService(doc) }
+        : { ...at, kind: doc.kind, spec: normalizeDeployment(doc) },
+    );
   }
   if (problems.length > 0) throw new ValidationError(problems);
   return valid;

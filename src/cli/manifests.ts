@@ -1,5 +1,5 @@
 import { readdirSync, readFileSync, statSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { parseAllDocuments } from 'yaml';
 import type { SourcedDocument } from '../catalog/validate.js';
 
@@ -67,6 +67,25 @@ export function parseManifest(text: string, name: string): SourcedDocument[] {
   return docs;
 }
 
+/**
+ * The local platform runs programs from this host's disk, so a Deployment's containers
+ * run in the manifest's directory (stdin: the current one), and a relative `workingDir`
+ * is taken from there, as Compose takes paths relative to its file. Only well-formed
+ * parts are touched: the rest is left for validation to name.
+ */
+export function resolveWorkingDirs(value: unknown, baseDir: string): void {
+  const doc = value as { kind?: unknown; spec?: { template?: { spec?: { containers?: unknown } } } } | null;
+  if (doc?.kind !== 'Deployment') return;
+  const containers = doc.spec?.template?.spec?.containers;
+  if (!Array.isArray(containers)) return;
+  for (const c of containers as Array<{ workingDir?: unknown } | null>) {
+    if (typeof c !== 'object' || c === null) continue;
+    if (c.workingDir === undefined) c.workingDir = baseDir;
+    else if (typeof c.workingDir === 'string' && c.workingDir !== '' && !isAbsolute(c.workingDir))
+      c.workingDir = resolve(baseDir, c.workingDir);
+  }
+}
+
 /** Reads `-f` arguments: files, directories (their .yaml/.yml/.json files) or `-` for stdin. */
 export function readManifests(paths: readonly string[], recursive: boolean): SourcedDocument[] {
   const docs: SourcedDocument[] = [];
@@ -79,7 +98,10 @@ export function readManifests(paths: readonly string[], recursive: boolean): Sou
         if (err instanceof ManifestError) throw err;
         throw new ManifestError(`${file}: ${(err as Error).message}`);
       }
-      docs.push(...parseManifest(text, file === '-' ? 'stdin' : file));
+      const parsed = parseManifest(text, file === '-' ? 'stdin' : file);
+      const baseDir = file === '-' ? process.cwd() : dirname(resolve(file));
+      for (const d of parsed) resolveWorkingDirs(d.value, baseDir);
+      docs.push(...parsed);
     }
   }
   if (docs.length === 0) throw new ManifestError(`no resources found in ${paths.join(', ')}`);

@@ -77,7 +77,11 @@ export class ControlPlane {
     });
     this.server.addService(
       serviceConstructor('destination').service,
-      destinationService(this.index, { clusterDomain: opts.clusterDomain, log: opts.log }),
+      destinationService(this.index, {
+        clusterDomain: opts.clusterDomain,
+        services: catalog.services,
+        log: opts.log,
+      }),
     );
     for (const s of extra) this.server.addService(serviceConstructor(s.name).service, s.implementation);
     if (opts.identity) {

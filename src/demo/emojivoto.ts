@@ -1,7 +1,8 @@
 /**
- * The meshed demo: `weft up` (a child process, in a fresh state directory), emojivoto's
- * Services, and its four workloads run as pods (root on Linux): every hop between them
- * is mutual TLS, and the vote bot keeps traffic (and the doughnut's failures) flowing.
+ * The meshed demo: `weft up` (a child process, in a fresh state directory) and emojivoto
+ * as examples/emojivoto/local.yml has it, its Deployments run as pods (root on Linux):
+ * every hop between them is mutual TLS, and the vote bot keeps traffic (and the
+ * doughnut's failures) flowing. Without root, the same workloads run on loopback ports.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -9,14 +10,19 @@ import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { validateDocuments } from '../catalog/validate.js';
+import { readManifests } from '../cli/manifests.js';
 import { controlPlaneClient, unary } from '../grpc/client.js';
-import type { PodStatusMessage } from '../grpc/protos.js';
+import type { PodStatusMessage, RunPodRequest } from '../grpc/protos.js';
+import { deploymentRunSpec } from '../pods/manager.js';
 import { type HostPort, parseHostPort } from '../util/addr.js';
 
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 const WEFT_BIN = join(ROOT, 'bin', 'weft.js');
-const EXAMPLES = join(ROOT, 'dist', 'examples', 'emojivoto');
+export const MANIFEST = join(ROOT, 'examples', 'emojivoto', 'local.yml');
 export const NAMESPACE = 'emojivoto';
+/** The variables that tell emojivoto's servers their port, set to a free port on loopback. */
+const PORT_VARIABLES = new Set(['GRPC_PORT', 'WEB_PORT']);
 
 export interface DemoOptions {
   readonly podBridge: string;
@@ -38,54 +44,28 @@ function freePort(): Promise<number> {
   });
 }
 
-interface Workload {
-  readonly workload: string;
-  readonly serviceAccount: string;
-  readonly app: string;
-  readonly program: string;
-  readonly env: Record<string, string>;
+/**
+ * A Deployment as `weft run` would run it on loopback, where every application needs a
+ * port of its own: a free one, in the variable that tells the server its port.
+ */
+async function loopbackRun(d: Parameters<typeof deploymentRunSpec>[0]): Promise<RunPodRequest> {
+  const spec = deploymentRunSpec(d);
+  const port = spec.port !== undefined ? await freePort() : 8080;
+  return {
+    namespace: spec.namespace,
+    workload: spec.workload,
+    serviceAccount: spec.serviceAccount,
+    labels: { ...spec.labels },
+    command: [...spec.command],
+    env: Object.fromEntries(
+      Object.entries(spec.env).map(([k, v]) => [k, PORT_VARIABLES.has(k) ? String(port) : v]),
+    ),
+    restartPolicy: spec.restartPolicy,
+    replicas: spec.replicas,
+    port,
+    workingDir: spec.workingDir ?? ROOT,
+  };
 }
-
-/** emojivoto's Services and workloads, as its Kubernetes manifest has them. */
-const SERVICES = [
-  { name: 'emoji-svc', port: 8080, app: 'emoji-svc' },
-  { name: 'voting-svc', port: 8080, app: 'voting-svc' },
-  { name: 'web-svc', port: 80, app: 'web-svc' },
-];
-const WORKLOADS: readonly Workload[] = [
-  {
-    workload: 'emoji',
-    serviceAccount: 'emoji',
-    app: 'emoji-svc',
-    program: 'emoji.js',
-    env: { GRPC_PORT: '8080' },
-  },
-  {
-    workload: 'voting',
-    serviceAccount: 'voting',
-    app: 'voting-svc',
-    program: 'voting.js',
-    env: { GRPC_PORT: '8080' },
-  },
-  {
-    workload: 'web',
-    serviceAccount: 'web',
-    app: 'web-svc',
-    program: 'web.js',
-    env: {
-      WEB_PORT: '8080',
-      EMOJISVC_HOST: 'emoji-svc.emojivoto:8080',
-      VOTINGSVC_HOST: 'voting-svc.emojivoto:8080',
-    },
-  },
-  {
-    workload: 'vote-bot',
-    serviceAccount: 'default',
-    app: 'vote-bot',
-    program: 'vote-bot.js',
-    env: { WEB_HOST: 'web-svc.emojivoto:80' },
-  },
-];
 
 export interface RunningDemo {
   readonly controlPlane: HostPort;
@@ -148,7 +128,60 @@ function startControlPlane(
   });
 }
 
+/** Resolves once the page answers 200 (its pod runs before its server listens). */
+async function pageUp(url: string): Promise<void> {
+  const deadline = Date.now() + 30_000;
+  let last = '';
+  while (Date.now() < deadline) {
+    try {
+      const res = await fetch(url, { signal: AbortSignal.timeout(2000) });
+      await res.arrayBuffer();
+      if (res.status === 200) return;
+      last = `status ${res.status}`;
+    } catch (err) {
+      last = (err as Error).message;
+    }
+    await new Promise((resolve) => setTimeout(resolve, 250));
+  }
+  throw new Error(`the voting page at ${url} did not answer within 30 s (${last})`);
+}
+
+/** Polls `weft up` until the namespace's pods are all running; resolves with them. */
+async function runningPods(
+  podsApi: ReturnType<typeof controlPlaneClient>,
+  expected: number,
+  exited: Promise<number | null>,
+): Promise<PodStatusMessage[]> {
+  let gone = false;
+  void exited.then(() => (gone = true));
+  const deadline = Date.now() + 90_000;
+  for (;;) {
+    const { pods } = await unary<unknown, { pods: PodStatusMessage[] }>(
+      podsApi,
+      'list',
+      { namespace: NAMESPACE },
+      10_000,
+    );
+    const running = pods.filter((p) => p.phase === 'Running');
+    if (running.length >= expected) return running;
+    if (gone) throw new Error('weft up exited while the pods were starting');
+    if (Date.now() > deadline) {
+      throw new Error(
+        `only ${running.length} of ${expected} pods are running after 90 s: see weft up's log above`,
+      );
+    }
+    await new Promise((resolve) => setTimeout(resolve, 250));
+  }
+}
+
 export async function startDemo(opts: DemoOptions, progress: (line: string) => void): Promise<RunningDemo> {
+  const docs = readManifests([MANIFEST], false);
+  const resources = validateDocuments(docs);
+  const deployments = resources.flatMap((r) =>
+    r.kind === 'Deployment'
+      ? [{ metadata: { namespace: r.namespace, name: r.name }, spec: r.spec.spec }]
+      : [],
+  );
   const stateDir = mkdtempSync(join(tmpdir(), 'weft-demo-'));
   progress('starting the control plane (weft up)');
   const { child, grpc } = await startControlPlane(stateDir, opts).catch((err: Error) => {
@@ -162,58 +195,40 @@ export async function startDemo(opts: DemoOptions, progress: (line: string) => v
     rmSync(stateDir, { recursive: true, force: true });
   };
   try {
-    const resources = controlPlaneClient('resources', grpc);
+    const resourcesApi = controlPlaneClient('resources', grpc);
     const podsApi = controlPlaneClient('pods', grpc);
     try {
+      // As pods, weft up runs the Deployments itself; on loopback each is run by hand.
+      const applied = opts.loopback ? docs.filter((_, i) => resources[i]?.kind !== 'Deployment') : docs;
+      progress(`applying ${MANIFEST}`);
       await unary(
-        resources,
+        resourcesApi,
         'apply',
         {
-          documents: SERVICES.map((s) => ({
-            source: `emojivoto ${s.name}`,
-            json: JSON.stringify({
-              apiVersion: 'v1',
-              kind: 'Service',
-              metadata: { name: s.name, namespace: NAMESPACE },
-              spec: { selector: { app: s.app }, ports: [{ port: s.port, targetPort: 8080 }] },
-            }),
-          })),
+          documents: applied.map((d) => ({ source: d.source, json: JSON.stringify(d.value) })),
           dryRun: false,
         },
         10_000,
       );
-      const pods: PodStatusMessage[] = [];
       let webPort = 8080;
-      for (const w of WORKLOADS) {
-        progress(`starting pod ${w.workload}`);
-        // On loopback every application needs a port of its own.
-        const port = opts.loopback && w.workload !== 'vote-bot' ? await freePort() : 8080;
-        if (w.workload === 'web') webPort = port;
-        const env = { ...w.env };
-        if (env.GRPC_PORT) env.GRPC_PORT = String(port);
-        if (env.WEB_PORT) env.WEB_PORT = String(port);
-        const res = await unary<unknown, { pods: PodStatusMessage[] }>(
-          podsApi,
-          'run',
-          {
-            namespace: NAMESPACE,
-            workload: w.workload,
-            serviceAccount: w.serviceAccount,
-            labels: { app: w.app },
-            command: [process.execPath, join(EXAMPLES, w.program)],
-            env,
-            restartPolicy: 'Always',
-            replicas: 1,
-            port,
-          },
-          60_000,
-        );
-        pods.push(...res.pods);
+      if (opts.loopback) {
+        for (const d of deployments) {
+          progress(`starting pod ${d.metadata.name}`);
+          const run = await loopbackRun(d);
+          if (d.metadata.name === 'web') webPort = run.port;
+          await unary(podsApi, 'run', run, 60_000);
+        }
+      } else {
+        progress('waiting for the pods');
       }
+      const pods = await runningPods(podsApi, deployments.length, exited);
       const web = pods.find((p) => p.workload === 'web');
-      return { controlPlane: grpc, stateDir, pods, webUrl: `http://${web?.ip}:${webPort}/`, stop, exited };
+      const webUrl = `http://${web?.ip}:${webPort}/`;
+      progress('waiting for the voting page');
+      await pageUp(webUrl);
+      return { controlPlane: grpc, stateDir, pods, webUrl, stop, exited };
     } finally {
-      resources.close();
+      resourcesApi.close();
       podsApi.close();
     }
   } catch (err) {

@@ -119,6 +119,7 @@ export interface RunPodRequest {
   restartPolicy: string;
   replicas: number;
   port: number;
+  workingDir: string;
 }
 export interface PodStatusMessage {
   namespace: string;

@@ -1,14 +1,16 @@
 /**
- * `weft up`'s pods: runs workload instances as pods on this host (root on Linux), gives
- * Services addresses for the pods' hosts files, and hands each pod's proxy its identity
- * material. The network is made when the first pod runs, with relays on the gateway to
- * the control plane's gRPC and Identity APIs, and taken away on close.
+ * `weft up`'s pods: runs workload instances as pods on this host (root on Linux), keeps
+ * each applied Deployment's pods as its spec says, writes the Services' cluster IPs into
+ * the pods' hosts files, and hands each pod's proxy its identity material. The network
+ * is made when the first pod runs, with relays on the gateway to the control plane's gRPC
+ * and Identity APIs, and taken away on close.
  */
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { chmodSync, mkdirSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import { join } from 'node:path';
 import type { LocalCatalog } from '../catalog/local/local-catalog.js';
+import type { Deployment } from '../catalog/resources.js';
 import { formatHostPort, type HostPort } from '../util/addr.js';
 import type { Logger } from '../util/log.js';
 import { PodError } from './exec.js';
@@ -47,25 +49,124 @@ export interface RunSpec {
   readonly replicas: number;
   /** Loopback mode: the application's port (default 8080). */
   readonly port?: number;
+  readonly workingDir?: string;
+  readonly namedPorts?: Readonly<Record<string, number>>;
+  readonly gracePeriodMs?: number;
 }
 
 const serviceKey = (namespace: string, name: string): string => `${namespace}/${name}`;
+
+/** The label that ties a Deployment's pods to the template they run, as on Kubernetes. */
+export const TEMPLATE_HASH_LABEL = 'pod-template-hash';
+const RETRY_MS = { first: 2000, max: 60_000 };
+
+/** What a Deployment's pods run: its template, with the hash that names this version of it. */
+export function deploymentRunSpec(d: {
+  readonly metadata: Pick<Deployment['metadata'], 'namespace' | 'name'>;
+  readonly spec: Deployment['spec'];
+}): RunSpec & { hash: string } {
+  const { template } = d.spec;
+  const hash = createHash('sha256').update(JSON.stringify(template)).digest('hex').slice(0, 10);
+  const [c] = template.spec.containers;
+  if (!c) throw new PodError(`Deployment ${d.metadata.name} has no container`);
+  const namedPorts: Record<string, number> = {};
+  for (const p of c.ports) if (p.name !== undefined) namedPorts[p.name] = p.containerPort;
+  return {
+    hash,
+    namespace: d.metadata.namespace,
+    workload: d.metadata.name,
+    serviceAccount: template.spec.serviceAccountName,
+    labels: { ...template.metadata.labels, [TEMPLATE_HASH_LABEL]: hash },
+    command: [...c.command, ...c.args],
+    env: Object.fromEntries(c.env.map((e) => [e.name, e.value])),
+    restartPolicy: 'Always',
+    replicas: d.spec.replicas,
+    ...(c.ports[0] ? { port: c.ports[0].containerPort } : {}),
+    ...(c.workingDir !== undefined ? { workingDir: c.workingDir } : {}),
+    namedPorts,
+    gracePeriodMs: template.spec.terminationGracePeriodSeconds * 1000,
+  };
+}
 
 export class PodManager {
   private network: PodNetwork | undefined;
   private starting: Promise<PodNetwork> | undefined;
   private readonly pods = new Map<string, Pod>();
   private readonly relays: net.Server[] = [];
-  private readonly serviceIps = new Map<string, string>();
-  private nextServiceIp = 10;
   private readonly secretsDir: string;
-  private readonly unwatch: () => void;
+  private readonly unwatch: Array<() => void>;
+  /** Each Deployment's reconciliation, one at a time, and its retry after a failure. */
+  private readonly reconciling = new Map<string, Promise<void>>();
+  private readonly retries = new Map<string, { timer?: NodeJS.Timeout; delayMs: number }>();
+  private closed = false;
 
   constructor(private readonly opts: PodManagerOptions) {
     PodNetwork.check(opts.network);
     this.secretsDir = opts.secretsDir ?? '/run/weft-pods';
-    // A Service applied later is in every pod's hosts file from then on.
-    this.unwatch = opts.catalog.services.watch(() => this.refreshHosts());
+    this.unwatch = [
+      // A Service applied later is in every pod's hosts file from then on.
+      opts.catalog.services.watch(() => this.refreshHosts()),
+      opts.catalog.deployments.watch((e) =>
+        this.reconcileSoon(e.object.metadata.namespace, e.object.metadata.name),
+      ),
+    ];
+  }
+
+  /** Whether the workload's pods belong to an applied Deployment (changed only by apply). */
+  managed(namespace: string, workload: string): boolean {
+    return this.opts.catalog.deployments.get(namespace, workload) !== undefined;
+  }
+
+  /** Queues a reconciliation of the Deployment after any running one. */
+  private reconcileSoon(namespace: string, name: string): void {
+    const key = serviceKey(namespace, name);
+    clearTimeout(this.retries.get(key)?.timer);
+    const previous = this.reconciling.get(key) ?? Promise.resolve();
+    const next = previous.then(() => this.reconcile(namespace, name));
+    this.reconciling.set(key, next);
+    void next.finally(() => {
+      if (this.reconciling.get(key) === next) this.reconciling.delete(key);
+    });
+  }
+
+  /**
+   * Brings the Deployment's pods to its spec: as many as `replicas` running the current
+   * template (new pods start before old ones stop), none once it is deleted. A failure is
+   * logged and retried with backoff while the Deployment exists.
+   */
+  private async reconcile(namespace: string, name: string): Promise<void> {
+    if (this.closed) return;
+    const key = serviceKey(namespace, name);
+    const d = this.opts.catalog.deployments.get(namespace, name);
+    try {
+      if (!d) {
+        if (this.byWorkload(namespace, name).length > 0) {
+          await this.delete(namespace, name);
+          this.opts.log.info({ namespace, deployment: name }, 'deployment deleted: its pods are gone');
+        }
+        return;
+      }
+      const spec = deploymentRunSpec(d);
+      const pods = this.byWorkload(namespace, name);
+      const current = pods.filter((p) => p.spec.labels[TEMPLATE_HASH_LABEL] === spec.hash);
+      const missing = spec.replicas - current.length;
+      if (missing > 0) await this.run({ ...spec, replicas: missing });
+      const stale = pods.filter((p) => p.spec.labels[TEMPLATE_HASH_LABEL] !== spec.hash);
+      const extra = missing < 0 ? current.slice(missing) : [];
+      await Promise.all([...stale, ...extra].map((p) => this.remove(p)));
+      this.retries.delete(key);
+    } catch (err) {
+      if (this.closed) return;
+      const retry = this.retries.get(key) ?? { delayMs: RETRY_MS.first };
+      this.opts.log.warn(
+        { namespace, deployment: name, err: (err as Error).message, retryInMs: retry.delayMs },
+        "could not run the deployment's pods",
+      );
+      retry.timer = setTimeout(() => this.reconcileSoon(namespace, name), retry.delayMs);
+      retry.timer.unref();
+      retry.delayMs = Math.min(retry.delayMs * 2, RETRY_MS.max);
+      this.retries.set(key, retry);
+    }
   }
 
   /** Pods in `namespace` (every namespace when empty). */
@@ -79,6 +180,7 @@ export class PodManager {
 
   /** Starts `replicas` pods of the workload; resolves once each is running. */
   async run(spec: RunSpec): Promise<Pod[]> {
+    if (this.closed) throw new PodError('weft up is stopping');
     if (spec.command.length === 0) throw new PodError('a pod needs a command to run');
     const canNetns = process.platform === 'linux' && process.getuid?.() === 0;
     const mode = this.opts.mode ?? 'auto';
@@ -108,6 +210,9 @@ export class PodManager {
         env: spec.env,
         restartPolicy: spec.restartPolicy,
         ...(spec.port ? { port: spec.port } : {}),
+        ...(spec.workingDir !== undefined ? { workingDir: spec.workingDir } : {}),
+        ...(spec.namedPorts ? { namedPorts: spec.namedPorts } : {}),
+        ...(spec.gracePeriodMs !== undefined ? { gracePeriodMs: spec.gracePeriodMs } : {}),
       };
       const pod = new Pod(
         podSpec,
@@ -153,18 +258,25 @@ export class PodManager {
   /** Stops and removes every pod of the workload; returns their names. */
   async delete(namespace: string, workload: string): Promise<string[]> {
     const doomed = this.byWorkload(namespace, workload);
-    for (const pod of doomed) {
-      await pod.stop();
-      this.pods.delete(serviceKey(namespace, pod.spec.name));
-      this.opts.catalog.deregister(namespace, pod.spec.name);
-      rmSync(join(this.secretsDir, `${namespace}.${pod.spec.name}`), { recursive: true, force: true });
-    }
+    await Promise.all(doomed.map((p) => this.remove(p)));
     return doomed.map((p) => p.spec.name);
+  }
+
+  private async remove(pod: Pod): Promise<void> {
+    const { namespace, name } = pod.spec;
+    await pod.stop();
+    this.pods.delete(serviceKey(namespace, name));
+    this.opts.catalog.deregister(namespace, name);
+    rmSync(join(this.secretsDir, `${namespace}.${name}`), { recursive: true, force: true });
   }
 
   /** Stops every pod, the relays and the network: nothing is left behind. */
   async close(): Promise<void> {
-    this.unwatch();
+    this.closed = true;
+    for (const stop of this.unwatch) stop();
+    for (const r of this.retries.values()) clearTimeout(r.timer);
+    // A pod being started finishes starting (run stops nothing midway), then goes below.
+    await Promise.allSettled([...this.reconciling.values()]);
     await Promise.all([...this.pods.values()].map((pod) => pod.stop()));
     this.pods.clear();
     for (const r of this.relays) r.close();
@@ -194,25 +306,14 @@ export class PodManager {
     return this.starting;
   }
 
-  /** The Service's address in the pods' hosts files. */
-  private serviceIp(namespace: string, name: string): string {
-    const key = serviceKey(namespace, name);
-    let ip = this.serviceIps.get(key);
-    if (!ip) {
-      const [a, b] = (this.network?.serviceCidr ?? '10.43.0.0/16').split('.');
-      const n = this.nextServiceIp++;
-      ip = `${a}.${b}.${n >> 8}.${n & 255}`;
-      this.serviceIps.set(key, ip);
-    }
-    return ip;
-  }
-
+  /** Each Service's cluster IP and names, as the pod's namespace sees them (Kubernetes DNS). */
   private hostsFor(namespace: string): Array<[string, string[]]> {
-    return this.opts.catalog.services.list().map((s) => {
+    return this.opts.catalog.services.list().flatMap((s): Array<[string, string[]]> => {
       const { namespace: ns, name } = s.metadata;
+      if (s.spec.clusterIP === undefined) return [];
       const names = [`${name}.${ns}.svc.${this.opts.clusterDomain}`, `${name}.${ns}.svc`, `${name}.${ns}`];
       if (ns === namespace) names.push(name);
-      return [this.serviceIp(ns, name), names];
+      return [[s.spec.clusterIP, names]];
     });
   }
 
@@ -234,7 +335,7 @@ export class PodManager {
       labels: spec.labels,
       address: ip,
       port: 0,
-      namedPorts: {},
+      namedPorts: spec.namedPorts ?? {},
       ready: false,
     });
     const out = handToProxy(join(this.secretsDir, `${spec.namespace}.${spec.name}`), {

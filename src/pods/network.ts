@@ -7,6 +7,7 @@
  * leaves the pod.
  */
 import { createHash } from 'node:crypto';
+import { slash16 } from '../util/addr.js';
 import { PodError, run } from './exec.js';
 
 export interface PodNetworkOptions {
@@ -19,10 +20,9 @@ export interface PodNetworkOptions {
 }
 
 function prefix16(cidr: string, flag: string): [number, number] {
-  const m = /^(\d{1,3})\.(\d{1,3})\.0\.0\/16$/.exec(cidr);
-  if (!m || Number(m[1]) > 255 || Number(m[2]) > 255)
-    throw new PodError(`${flag}: "${cidr}" is not an a.b.0.0/16 subnet`);
-  return [Number(m[1]), Number(m[2])];
+  const prefix = slash16(cidr);
+  if (!prefix) throw new PodError(`${flag}: "${cidr}" is not an a.b.0.0/16 subnet`);
+  return prefix;
 }
 
 export class PodNetwork {

@@ -8,7 +8,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { EventEmitter } from 'node:events';
-import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { parsePortList } from '../proxy-init/config.js';
 import { applyInput, iptables, parseNat } from '../proxy-init/iptables.js';
 import { buildRules } from '../proxy-init/rules.js';
@@ -33,6 +33,12 @@ export interface PodSpec {
   readonly appUid?: number;
   /** Loopback pods: the port the application listens on, which its proxy forwards to (default 8080). */
   readonly port?: number;
+  /** The application's working directory (default: weft up's). */
+  readonly workingDir?: string;
+  /** The application's named ports, which Services' targetPorts may name. */
+  readonly namedPorts?: Readonly<Record<string, number>>;
+  /** How long the application, then the proxy, have to exit on SIGTERM (default 5 s). */
+  readonly gracePeriodMs?: number;
 }
 
 export interface PodRuntime {
@@ -48,8 +54,6 @@ export interface PodRuntime {
   readonly weftBin: string;
   /** Service names and their addresses, for the hosts file: [address, names]. */
   readonly hosts: ReadonlyArray<readonly [string, readonly string[]]>;
-  /** How long the application has to exit on SIGTERM (default 5 s). */
-  readonly gracePeriodMs?: number;
   /**
    * The pod's identity material as the platform hands it to the proxy (Kubernetes mounts
    * a service account token): files the proxy's user can read. Without it the proxy takes
@@ -118,6 +122,10 @@ export class Pod extends EventEmitter {
   /** The proxy's outbound listener, in loopback mode (the application's HTTP_PROXY). */
   private outbound: string | undefined;
 
+  private get gracePeriodMs(): number {
+    return this.spec.gracePeriodMs ?? 5000;
+  }
+
   /** The processes the pod runs now (its proxy and application). */
   get pids(): number[] {
     return [this.proxy?.pid, this.app?.pid].filter((p): p is number => p !== undefined);
@@ -132,6 +140,10 @@ export class Pod extends EventEmitter {
 
   /** Namespace, network, hosts file, interception, then the proxy (until ready), then the app. */
   async start(): Promise<void> {
+    const dir = this.spec.workingDir;
+    if (dir !== undefined && !statSync(dir, { throwIfNoEntry: false })?.isDirectory()) {
+      throw new PodError(`${this.spec.namespace}/${this.spec.name}: working directory ${dir} does not exist`);
+    }
     try {
       const network = this.runtime.network;
       if (network) {
@@ -177,15 +189,23 @@ export class Pod extends EventEmitter {
   }
 
   /** Runs `argv` in the pod's namespace as `uid` (on loopback: as it is). */
-  private spawnAs(uid: number, argv: readonly string[], env: Record<string, string>): ChildProcess {
-    const options = { stdio: ['ignore', 'pipe', 'pipe'] as ['ignore', 'pipe', 'pipe'] };
+  private spawnAs(
+    uid: number,
+    argv: readonly string[],
+    env: Record<string, string>,
+    cwd?: string,
+  ): ChildProcess {
+    const options = {
+      stdio: ['ignore', 'pipe', 'pipe'] as ['ignore', 'pipe', 'pipe'],
+      ...(cwd ? { cwd } : {}),
+    };
     if (!this.runtime.network) {
       return spawn(argv[0] as string, argv.slice(1), { ...options, env: { ...process.env, ...env } });
     }
     return spawn(
       'ip',
       ['netns', 'exec', this.netns, 'setpriv', `--reuid=${uid}`, `--regid=${uid}`, '--clear-groups', ...argv],
-      { stdio: ['ignore', 'pipe', 'pipe'], env: { PATH: process.env.PATH ?? '/usr/bin:/bin', ...env } },
+      { ...options, env: { PATH: process.env.PATH ?? '/usr/bin:/bin', ...env } },
     );
   }
 
@@ -231,6 +251,7 @@ export class Pod extends EventEmitter {
         '--service-account',
         s.serviceAccount,
         ...Object.entries(s.labels).flatMap(([k, v]) => ['--label', `${k}=${v}`]),
+        ...Object.entries(s.namedPorts ?? {}).flatMap(([k, v]) => ['--named-port', `${k}=${v}`]),
         ...(identity
           ? [
               '--identity-token-file',
@@ -289,7 +310,12 @@ export class Pod extends EventEmitter {
     const explicit: Record<string, string> = this.runtime.network
       ? {}
       : { HTTP_PROXY: proxyUrl, http_proxy: proxyUrl, grpc_proxy: proxyUrl, NO_PROXY: '', no_proxy: '' };
-    const app = this.spawnAs(this.spec.appUid ?? 1000, this.spec.command, { ...this.spec.env, ...explicit });
+    const app = this.spawnAs(
+      this.spec.appUid ?? 1000,
+      this.spec.command,
+      { ...this.spec.env, ...explicit },
+      this.spec.workingDir,
+    );
     this.app = app;
     const startedAt = Date.now();
     this.logs.app.follow(app);
@@ -320,15 +346,15 @@ export class Pod extends EventEmitter {
   private async drainProxy(): Promise<void> {
     const proxy = this.proxy;
     if (!proxy || proxy.exitCode !== null || proxy.signalCode !== null) return;
-    await terminate(proxy, this.runtime.gracePeriodMs ?? 5000);
+    await terminate(proxy, this.gracePeriodMs);
   }
 
   /** Stops the application, then the proxy, and removes the namespace: nothing is left. */
   async stop(): Promise<void> {
     this.stopping = true;
     clearTimeout(this.restartTimer);
-    if (this.app) await terminate(this.app, this.runtime.gracePeriodMs ?? 5000);
-    if (this.proxy) await terminate(this.proxy, this.runtime.gracePeriodMs ?? 5000);
+    if (this.app) await terminate(this.app, this.gracePeriodMs);
+    if (this.proxy) await terminate(this.proxy, this.gracePeriodMs);
     if (this.runtime.network) {
       await run(['ip', 'netns', 'del', this.netns]).catch(() => undefined);
       rmSync(this.hostsDir, { recursive: true, force: true });

@@ -1,6 +1,8 @@
 /** The Pods gRPC service of `weft up` (proto/weft/pods.proto), over the PodManager. */
+import { isAbsolute } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { dns1123LabelError } from '../catalog/names.js';
+import { MAX_REPLICAS } from '../catalog/resources.js';
 import type { PodLogsMessage, PodStatusMessage, RunPodRequest } from '../grpc/protos.js';
 import type { Logger } from '../util/log.js';
 import type { PodManager } from './manager.js';
@@ -23,6 +25,12 @@ function status(p: Pod): PodStatusMessage {
 const invalid = (details: string): Partial<grpc.StatusObject> => ({
   code: grpc.status.INVALID_ARGUMENT,
   details,
+});
+
+/** A refusal to touch a Deployment's pods by hand: the Deployment would put them back. */
+const managedBy = (namespace: string, workload: string): Partial<grpc.StatusObject> => ({
+  code: grpc.status.FAILED_PRECONDITION,
+  details: `${namespace}/${workload} is a Deployment: change it with weft apply, or remove it with weft delete`,
 });
 
 export function podsService(manager: PodManager, log: Logger): grpc.UntypedServiceImplementation {
@@ -49,8 +57,16 @@ export function podsService(manager: PodManager, log: Logger): grpc.UntypedServi
         cb(invalid(`port ${r.port} is not a port`));
         return;
       }
-      if (r.replicas > 20) {
-        cb(invalid(`${r.replicas} replicas: at most 20 pods a workload on this platform`));
+      if (r.replicas > MAX_REPLICAS) {
+        cb(invalid(`${r.replicas} replicas: at most ${MAX_REPLICAS} pods a workload on this platform`));
+        return;
+      }
+      if (r.workingDir !== '' && !isAbsolute(r.workingDir)) {
+        cb(invalid(`working directory "${r.workingDir}" is not an absolute path`));
+        return;
+      }
+      if (manager.managed(r.namespace, r.workload)) {
+        cb(managedBy(r.namespace, r.workload));
         return;
       }
       manager
@@ -64,6 +80,7 @@ export function podsService(manager: PodManager, log: Logger): grpc.UntypedServi
           restartPolicy: policy as RestartPolicy,
           replicas: r.replicas || 1,
           ...(r.port ? { port: r.port } : {}),
+          ...(r.workingDir ? { workingDir: r.workingDir } : {}),
         })
         .then(
           (pods) => cb(null, { pods: pods.map(status) }),
@@ -101,6 +118,10 @@ export function podsService(manager: PodManager, log: Logger): grpc.UntypedServi
       cb: Callback<{ pods: string[] }>,
     ) {
       const { namespace, workload } = call.request;
+      if (manager.managed(namespace, workload)) {
+        cb(managedBy(namespace, workload));
+        return;
+      }
       manager.delete(namespace, workload).then(
         (pods) => cb(null, { pods }),
         (err: Error) => cb({ code: grpc.status.INTERNAL, details: err.message }),

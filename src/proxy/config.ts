@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { dns1123LabelError, labelKeyError, labelValueError } from '../catalog/names.js';
+import { dns1123LabelError, labelKeyError, labelValueError, portNameError } from '../catalog/names.js';
 import { type HostPort, parseHostPort, parsePort } from '../util/addr.js';
 import { parseDuration } from '../util/duration.js';
 import type { IdentitySettings } from './identity/settings.js';
@@ -39,6 +39,8 @@ export interface WorkloadIdentity {
   readonly serviceAccount: string;
   readonly pod: string;
   readonly labels: Readonly<Record<string, string>>;
+  /** The application's named ports, which Services' targetPorts may name. */
+  readonly namedPorts: Readonly<Record<string, number>>;
   /**
    * Where meshed peers reach this workload: by default the inbound listener. Port 0 (in
    * transparent mode): the workload owns the address, as a pod does, and peers dial each
@@ -146,6 +148,12 @@ export const PROXY_SETTINGS = {
     '',
     "the workload's labels, k=v (repeat the flag, or comma-separate)",
   ],
+  namedPort: [
+    '--named-port',
+    'WEFT_PROXY_NAMED_PORTS',
+    '',
+    "the application's named ports, name=port, which Services' targetPorts may name (repeat the flag, or comma-separate)",
+  ],
   advertiseAddr: [
     '--advertise-addr',
     'WEFT_PROXY_ADVERTISE_ADDR',
@@ -228,6 +236,22 @@ export function parseLabels(text: string, what: string): Record<string, string> 
   return labels;
 }
 
+/** Parses `name=port,...` into named ports, each name checked as Kubernetes checks port names. */
+export function parseNamedPorts(text: string, what: string): Record<string, number> {
+  const ports: Record<string, number> = {};
+  for (const part of text.split(',')) {
+    const item = part.trim();
+    if (item === '') continue;
+    const eq = item.indexOf('=');
+    if (eq <= 0) throw new Error(`${what}: "${item}" is not a named port (expected name=port)`);
+    const name = item.slice(0, eq);
+    const problem = portNameError(name);
+    if (problem) throw new Error(`${what}: port name "${name}" ${problem}`);
+    ports[name] = parsePort(item.slice(eq + 1), `${what} ${name}`);
+  }
+  return ports;
+}
+
 function parseBool(text: string, what: string): boolean {
   const t = text.trim().toLowerCase();
   if (['1', 'true', 'yes', 'on'].includes(t)) return true;
@@ -303,6 +327,7 @@ export function resolveProxyConfig(flags: RawSettings, env: NodeJS.ProcessEnv = 
             ? `${workload.slice(0, 57)}-${randomBytes(4).toString('hex').slice(0, 5)}`
             : '',
       labels: parseLabels(...get('label')),
+      namedPorts: parseNamedPorts(...get('namedPort')),
       advertise:
         advertise !== ''
           ? advertised()

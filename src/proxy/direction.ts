@@ -23,6 +23,7 @@ import { forwardH2 } from './layers/forward-h2.js';
 import { meshH1Layer } from './layers/forward-mesh-h1.js';
 import { metricsLayer } from './layers/metrics.js';
 import { forwardOpaque } from './layers/opaque.js';
+import { type OpaqueService, opaqueOutbound } from './layers/opaque-outbound.js';
 import { origProtoLayer } from './layers/orig-proto.js';
 import { type Router, routeLayer } from './layers/route.js';
 import { connectHandler, refuseConnect, upgradeHandler } from './layers/upgrade.js';
@@ -90,6 +91,8 @@ export class DirectionStack {
   private readonly h2Pool: H2Pool;
   private readonly connector: Connector;
   private readonly tlsServer: MeshTlsServer | undefined;
+  /** Serves an opaque connection, given its target (see opaqueTargetOf). */
+  private readonly opaque: OpaqueService;
 
   constructor(
     private readonly opts: DirectionOptions,
@@ -141,6 +144,12 @@ export class DirectionStack {
     const h2Layers = httpLayers<H2Exchange>();
     if (inbound) h2Layers.push(origProtoLayer(this.h1Client));
 
+    // Outbound, the target is where an intercepted connection was going: discovery may
+    // know it as a Service's address. Inbound, the application.
+    this.opaque = inbound
+      ? (socket, target) => forwardOpaque(socket, target, this.connector, deps.log)
+      : opaqueOutbound(tunnels, deps.log);
+
     this.h1 = new H1Server({
       service: stack(h1Layers, forwardH1(this.h1Client)),
       upgrade: upgradeHandler(tunnels),
@@ -166,7 +175,8 @@ export class DirectionStack {
 
   /**
    * Where an opaque connection goes: inbound, the application (in transparent mode on the
-   * port the client dialled); outbound, where an intercepted connection was going.
+   * port the client dialled); outbound, where an intercepted connection was going (or,
+   * with discovery, an endpoint of the Service at that address).
    */
   private opaqueTargetOf(socket: Socket): HostPort | undefined {
     const dst = originalDstOf(socket);
@@ -181,7 +191,7 @@ export class DirectionStack {
     const opaqueTarget = this.opaqueTargetOf(socket);
     if (opaqueTarget && opaquePorts?.has(opaqueTarget.port)) {
       this.countSrc(socket, NO_TLS_FROM_REMOTE);
-      forwardOpaque(socket, opaqueTarget, this.connector, this.deps.log);
+      this.opaque(socket, opaqueTarget);
       return;
     }
     detectProtocol(socket, this.opts.detectTimeoutMs, (protocol) => {
@@ -244,7 +254,7 @@ export class DirectionStack {
         break;
       case 'tls':
       case 'opaque':
-        if (opaqueTarget) forwardOpaque(socket, opaqueTarget, this.connector, this.deps.log);
+        if (opaqueTarget) this.opaque(socket, opaqueTarget);
         else {
           this.deps.log.debug(
             'dropped a non-HTTP connection: explicit outbound mode has no destination for it',

@@ -22,6 +22,15 @@ export interface BoundAddresses {
   readonly admin: HostPort;
 }
 
+/** What a proxy may be given beside its configuration. */
+export interface ProxyOptions {
+  /**
+   * Transparent mode's original-destination lookup, instead of SO_ORIGINAL_DST: for tests,
+   * which cannot set up interception everywhere. Used only with `transparent` set.
+   */
+  readonly originalDst?: (socket: Socket) => HostPort | undefined;
+}
+
 /** How often shutdown looks for connections that have gone idle. */
 const DRAIN_POLL_MS = 50;
 
@@ -55,18 +64,19 @@ export class SidecarProxy {
    * Builds a proxy. gRPC (about 19 MB resident) is loaded only when the proxy talks to a
    * control plane.
    */
-  static async create(config: ProxyConfig, log: Logger): Promise<SidecarProxy> {
-    if (!config.destination) return new SidecarProxy(config, log);
+  static async create(config: ProxyConfig, log: Logger, options: ProxyOptions = {}): Promise<SidecarProxy> {
+    if (!config.destination) return new SidecarProxy(config, log, options);
     const [{ DestinationClient }, { Registration }] = await Promise.all([
       import('./discovery/destination.js'),
       import('./discovery/registration.js'),
     ]);
-    return new SidecarProxy(config, log, { DestinationClient, Registration });
+    return new SidecarProxy(config, log, options, { DestinationClient, Registration });
   }
 
   private constructor(
     private readonly config: ProxyConfig,
     private readonly log: Logger,
+    private readonly options: ProxyOptions,
     discovery?: { DestinationClient: typeof DestinationClient; Registration: typeof Registration },
   ) {
     registerProcessMetrics(this.registry);
@@ -194,7 +204,10 @@ export class SidecarProxy {
         const lease = await unlessShutDown(this.registration.start());
         identity = await unlessShutDown(this.startIdentity(lease.identity));
       }
-      this.buildStacks(identity, config.transparent ? await this.loadOriginalDst() : undefined);
+      this.buildStacks(
+        identity,
+        config.transparent ? (this.options.originalDst ?? (await this.loadOriginalDst())) : undefined,
+      );
       const inbound = await unlessShutDown(
         listen('inbound', config.inboundAddr, () =>
           (this.inbound as DirectionStack).listener.listen(config.inboundAddr),

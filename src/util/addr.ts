@@ -43,3 +43,10 @@ export function parsePort(text: string, what: string): number {
 export function formatHostPort(addr: HostPort): string {
   return addr.host.includes(':') ? `[${addr.host}]:${addr.port}` : `${addr.host}:${addr.port}`;
 }
+
+/** The first two octets of an `a.b.0.0/16` subnet, or undefined when `cidr` is not one. */
+export function slash16(cidr: string): [number, number] | undefined {
+  const m = /^(\d{1,3})\.(\d{1,3})\.0\.0\/16$/.exec(cidr);
+  if (!m || Number(m[1]) > 255 || Number(m[2]) > 255) return undefined;
+  return [Number(m[1]), Number(m[2])];
+}

@@ -81,7 +81,9 @@ test('apply creates, then reports unchanged, then configured, keeping uid and cr
     type: 'ClusterIP',
     selector: { app: 'web' },
     ports: [{ port: 80, targetPort: 80 }],
+    clusterIP: '10.43.0.10',
   });
+  assert.equal(catalog.services.get('prod', 'api')?.spec.clusterIP, '10.43.0.11');
   assert.deepEqual(
     events.map((e) => `${e.type} ${e.object.metadata.name}`),
     ['added web', 'added api'],
@@ -388,12 +390,12 @@ test('SnapshotStore: empty when absent, round-trips, and a corrupt file is named
   const dir = freshDir();
   const store = new SnapshotStore(dir);
   assert.equal(store.path, join(dir, 'state.json'));
-  assert.deepEqual(store.load(), { version: 1, services: [], workloads: [] });
-  store.save({ version: 1, services: [], workloads: [workload('a')] });
-  assert.deepEqual(store.load(), { version: 1, services: [], workloads: [workload('a')] });
+  assert.deepEqual(store.load(), { version: 1, services: [], deployments: [], workloads: [] });
+  store.save({ version: 1, services: [], deployments: [], workloads: [workload('a')] });
+  assert.deepEqual(store.load(), { version: 1, services: [], deployments: [], workloads: [workload('a')] });
   // Missing lists read as empty.
   writeFileSync(store.path, '{"version":1}');
-  assert.deepEqual(store.load(), { version: 1, services: [], workloads: [] });
+  assert.deepEqual(store.load(), { version: 1, services: [], deployments: [], workloads: [] });
 
   writeFileSync(store.path, '{"version":1, "services": [');
   assert.throws(
@@ -417,4 +419,163 @@ test('SnapshotStore: empty when absent, round-trips, and a corrupt file is named
     () => new LocalCatalog(store, { leaseMs: LEASE }),
     (err: Error) => err.message.includes(store.path),
   );
+});
+
+function deployment(name: string, extra: { replicas?: number; env?: string } = {}) {
+  return {
+    apiVersion: 'apps/v1',
+    kind: 'Deployment',
+    metadata: { name },
+    spec: {
+      ...(extra.replicas !== undefined ? { replicas: extra.replicas } : {}),
+      selector: { matchLabels: { app: name } },
+      template: {
+        metadata: { labels: { app: name } },
+        spec: {
+          containers: [
+            {
+              name: 'app',
+              command: ['node', 'server.js'],
+              workingDir: '/srv',
+              ...(extra.env ? { env: [{ name: 'MODE', value: extra.env }] } : {}),
+            },
+          ],
+        },
+      },
+    },
+  };
+}
+
+test('Services get cluster IPs from the service subnet, the lowest free first, kept for life', (t) => {
+  const dir = freshDir();
+  const { catalog } = open(t, dir, { serviceCidr: '10.77.0.0/16' });
+  catalog.apply(valid(svc('a'), svc('b')));
+  const ip = (name: string): string | undefined => catalog.services.get('default', name)?.spec.clusterIP;
+  assert.equal(ip('a'), '10.77.0.10');
+  assert.equal(ip('b'), '10.77.0.11');
+  // Applying again (without the field, as users do) keeps the address and changes nothing.
+  assert.deepEqual(
+    catalog.apply(valid(svc('a'))).map((o) => o.action),
+    ['unchanged'],
+  );
+  assert.equal(catalog.apply(valid(svc('a', { port: 81 })))[0]?.action, 'configured');
+  assert.equal(ip('a'), '10.77.0.10');
+  // A requested address is granted when it is in the subnet and free.
+  const pinned = { ...svc('c'), spec: { ...svc('c').spec, clusterIP: '10.77.3.4' } };
+  catalog.apply(valid(pinned));
+  assert.equal(ip('c'), '10.77.3.4');
+  // Deleting frees the address for the next Service.
+  catalog.delete([{ kind: 'Service', namespace: 'default', name: 'a' }]);
+  catalog.apply(valid(svc('d')));
+  assert.equal(ip('d'), '10.77.0.10');
+  assert.equal(readState(dir).services.find((s) => s.metadata.name === 'd')?.spec.clusterIP, '10.77.0.10');
+});
+
+test('a cluster IP that cannot be granted refuses the whole batch, naming the Service and why', (t) => {
+  const dir = freshDir();
+  const { catalog } = open(t, dir);
+  catalog.apply(valid(svc('a')));
+  const withIp = (name: string, clusterIP: string) => ({
+    ...svc(name),
+    spec: { ...svc(name).spec, clusterIP },
+  });
+  const refused = (docs: unknown[], message: RegExp): void => {
+    assert.throws(
+      () => catalog.apply(valid(...docs)),
+      (err: Error) => err instanceof CatalogError && message.test(err.message),
+    );
+  };
+  refused(
+    [svc('fresh'), withIp('b', '10.43.0.10')],
+    /doc 2 \(Service b\): spec\.clusterIP: 10\.43\.0\.10 is already allocated \(to Service default\/a\)/,
+  );
+  refused(
+    [withIp('b', '192.168.1.1')],
+    /192\.168\.1\.1 is not in the valid range: the range of valid IPs is 10\.43\.0\.0\/16/,
+  );
+  refused([withIp('b', '10.43.0.1')], /not in the valid range/);
+  refused([withIp('b', 'None')], /headless Services \("None"\) are not supported/);
+  refused(
+    [withIp('a', '10.43.0.99')],
+    /doc 1 \(Service a\): spec\.clusterIP: field is immutable \(the Service holds 10\.43\.0\.10\)/,
+  );
+  // Nothing of a refused batch was kept: "fresh" does not exist, and its address is free.
+  assert.equal(catalog.services.get('default', 'fresh'), undefined);
+  assert.deepEqual(
+    readState(dir).services.map((s) => s.metadata.name),
+    ['a'],
+  );
+  catalog.apply(valid(svc('next')));
+  assert.equal(catalog.services.get('default', 'next')?.spec.clusterIP, '10.43.0.11');
+});
+
+test('Services saved before cluster IPs get one at start, written back, and keep it across restarts', (t) => {
+  const dir = freshDir();
+  const first = open(t, dir);
+  first.catalog.apply(valid(svc('a'), svc('b')));
+  first.catalog.close();
+  // As an older weft wrote it: no clusterIP.
+  const state = readState(dir);
+  for (const s of state.services) delete (s.spec as { clusterIP?: string }).clusterIP;
+  writeFileSync(join(dir, 'state.json'), JSON.stringify(state));
+  const again = open(t, dir).catalog;
+  const ips = again.services
+    .list()
+    .map((s) => s.spec.clusterIP)
+    .sort();
+  assert.deepEqual(ips, ['10.43.0.10', '10.43.0.11']);
+  assert.deepEqual(
+    readState(dir)
+      .services.map((s) => s.spec.clusterIP)
+      .sort(),
+    ips,
+  );
+  again.close();
+  const third = open(t, dir).catalog;
+  assert.deepEqual(
+    third.services
+      .list()
+      .map((s) => s.spec.clusterIP)
+      .sort(),
+    ips,
+  );
+});
+
+test('Deployments are applied, persisted, restored, watched and deleted like Services', (t) => {
+  const dir = freshDir();
+  const { catalog } = open(t, dir);
+  const events = record(catalog.deployments);
+  assert.deepEqual(
+    catalog.apply(valid(deployment('web', { replicas: 2 }), svc('web'))).map((o) => `${o.kind} ${o.action}`),
+    ['Deployment created', 'Service created'],
+  );
+  const web = catalog.deployments.get('default', 'web');
+  assert.equal(web?.apiVersion, 'apps/v1');
+  assert.equal(web?.spec.replicas, 2);
+  assert.equal(web?.spec.template.spec.serviceAccountName, 'default');
+  assert.deepEqual(web?.spec.template.spec.containers[0]?.command, ['node', 'server.js']);
+  assert.equal(catalog.apply(valid(deployment('web', { replicas: 2 })))[0]?.action, 'unchanged');
+  assert.equal(catalog.apply(valid(deployment('web', { replicas: 3 })))[0]?.action, 'configured');
+  // A Deployment and a Service of the same name are different objects.
+  catalog.delete([{ kind: 'Deployment', namespace: 'default', name: 'web' }]);
+  assert.equal(catalog.deployments.get('default', 'web'), undefined);
+  assert.ok(catalog.services.get('default', 'web'));
+  assert.deepEqual(
+    events.map((e) => `${e.type} ${e.type === 'deleted' ? '' : e.object.spec.replicas}`.trim()),
+    ['added 2', 'modified 3', 'deleted'],
+  );
+  catalog.apply(valid(deployment('api', { env: 'x' })));
+  const saved = JSON.parse(readFileSync(join(dir, 'state.json'), 'utf8')) as {
+    deployments: Array<{ metadata: { name: string } }>;
+  };
+  assert.deepEqual(
+    saved.deployments.map((d) => d.metadata.name),
+    ['api'],
+  );
+  catalog.close();
+  const again = open(t, dir).catalog;
+  assert.deepEqual(again.deployments.get('default', 'api')?.spec.template.spec.containers[0]?.env, [
+    { name: 'MODE', value: 'x' },
+  ]);
+  assert.equal(again.apply(valid(deployment('api', { env: 'x' })))[0]?.action, 'unchanged');
 });

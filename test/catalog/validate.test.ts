@@ -23,6 +23,13 @@ function service(metadata: Doc = {}, spec: Doc = {}): Doc {
 
 const one = (value: unknown, source = 'svc.yaml'): SourcedDocument[] => [{ source, value }];
 
+/** The ports of the one Service a batch holds. */
+function portsOf(docs: readonly SourcedDocument[]) {
+  const [r] = validateDocuments(docs);
+  assert.equal(r?.kind, 'Service');
+  return r.kind === 'Service' ? r.spec.spec.ports : [];
+}
+
 /** The problems a batch is refused with; fails the test if it is accepted. */
 function problems(docs: readonly SourcedDocument[]): readonly string[] {
   try {
@@ -87,7 +94,8 @@ test('a valid Service keeps its namespace, labels, annotations, numeric targetPo
   assert.equal(r?.namespace, 'prod');
   assert.deepEqual(r?.spec.labels, { 'example.com/tier': 'front', app: 'web' });
   assert.deepEqual(r?.spec.annotations, { note: 'Any text!' });
-  assert.deepEqual(r?.spec.spec.ports, [{ port: 80, targetPort: 8080, appProtocol: 'http' }]);
+  assert.ok(r?.kind === 'Service');
+  assert.deepEqual(r.spec.spec.ports, [{ port: 80, targetPort: 8080, appProtocol: 'http' }]);
 });
 
 test('an empty or absent selector is dropped: the Service has no managed endpoints', () => {
@@ -157,8 +165,8 @@ test('unknown fields are named, at every level', () => {
 });
 
 test('an unknown kind lists the supported kinds; a missing kind is named', () => {
-  assert.deepEqual(problems(one({ apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name: 'x' } })), [
-    'svc.yaml: unknown kind "Deployment" (weft apply accepts: Service)',
+  assert.deepEqual(problems(one({ apiVersion: 'apps/v1', kind: 'StatefulSet', metadata: { name: 'x' } })), [
+    'svc.yaml: unknown kind "StatefulSet" (weft apply accepts: Service, Deployment)',
   ]);
   assert.deepEqual(problems(one({ apiVersion: 'v1', metadata: { name: 'x' } })), [
     'svc.yaml: missing field "kind"',
@@ -215,7 +223,7 @@ test('a Service with several ports needs a name on each', () => {
   assert.deepEqual(problems(one(service({}, { ports: [{ name: 'http', port: 80 }, { port: 81 }] }))), [
     'svc.yaml (Service web): spec.ports[1].name: required when a Service has more than one port',
   ]);
-  assert.equal(validateDocuments(one(service({}, { ports: [{ port: 81 }] })))[0]?.spec.spec.ports.length, 1);
+  assert.equal(portsOf(one(service({}, { ports: [{ port: 81 }] }))).length, 1);
 });
 
 test('duplicate port numbers and names are refused', () => {
@@ -299,7 +307,7 @@ test('documentRefs reports every unusable document', () => {
     () =>
       documentRefs([
         { source: 'a', value: null },
-        { source: 'b', value: { kind: 'Deployment', metadata: { name: 'x' } } },
+        { source: 'b', value: { kind: 'StatefulSet', metadata: { name: 'x' } } },
         { source: 'c', value: { kind: 'Service', metadata: {} } },
         { source: 'd', value: { kind: 'Service', metadata: { name: '' } } },
         { source: 'e', value: { kind: 'Service', metadata: { name: 'ok' } } },
@@ -308,7 +316,7 @@ test('documentRefs reports every unusable document', () => {
       assert.ok(err instanceof ValidationError);
       assert.deepEqual(err.problems, [
         'a: expected a resource, got null',
-        'b: unknown kind "Deployment" (known: Service)',
+        'b: unknown kind "StatefulSet" (known: Service, Deployment)',
         'c (Service): metadata.name is required',
         'd (Service): metadata.name is required',
       ]);
@@ -318,7 +326,7 @@ test('documentRefs reports every unusable document', () => {
 });
 
 test('the kinds and get aliases', () => {
-  assert.deepEqual(Object.keys(KINDS), ['Service']);
+  assert.deepEqual(Object.keys(KINDS), ['Service', 'Deployment']);
   assert.equal(isKind('Service'), true);
   assert.equal(isKind('service'), false);
   assert.equal(isKind('hasOwnProperty'), false);
@@ -329,7 +337,96 @@ test('the kinds and get aliases', () => {
 });
 
 test('a single unnamed port gets its targetPort defaulted to its port', () => {
-  assert.deepEqual(validateDocuments(one(service({}, { ports: [{ port: 8443 }] })))[0]?.spec.spec.ports, [
+  assert.deepEqual(portsOf(one(service({}, { ports: [{ port: 8443 }] }))), [
     { port: 8443, targetPort: 8443 },
+  ]);
+});
+
+function deployment(spec: Doc = {}, container: Doc = {}): Doc {
+  return {
+    apiVersion: 'apps/v1',
+    kind: 'Deployment',
+    metadata: { name: 'web', namespace: 'shop' },
+    spec: {
+      selector: { matchLabels: { app: 'web' } },
+      template: {
+        metadata: { labels: { app: 'web', version: 'v1' } },
+        spec: {
+          serviceAccountName: 'web',
+          containers: [
+            { name: 'web', command: ['node'], args: ['web.js'], workingDir: '/srv', ...container },
+          ],
+        },
+      },
+      ...spec,
+    },
+  };
+}
+
+test('a valid Deployment is defaulted: one replica, env values, grace period 30 s', () => {
+  const [r] = validateDocuments(
+    one(
+      deployment(
+        {},
+        {
+          image: 'ghcr.io/example/web:1',
+          env: [{ name: 'PORT', value: '8080' }, { name: 'EMPTY' }],
+          ports: [{ containerPort: 8080, name: 'http' }],
+          resources: { requests: { cpu: '100m' } },
+        },
+      ),
+      'web.yaml',
+    ),
+  );
+  assert.ok(r?.kind === 'Deployment');
+  assert.equal(r.namespace, 'shop');
+  assert.deepEqual(r.spec.spec, {
+    replicas: 1,
+    selector: { matchLabels: { app: 'web' } },
+    template: {
+      metadata: { labels: { app: 'web', version: 'v1' }, annotations: {} },
+      spec: {
+        containers: [
+          {
+            name: 'web',
+            image: 'ghcr.io/example/web:1',
+            command: ['node'],
+            args: ['web.js'],
+            workingDir: '/srv',
+            env: [
+              { name: 'PORT', value: '8080' },
+              { name: 'EMPTY', value: '' },
+            ],
+            ports: [{ containerPort: 8080, name: 'http' }],
+          },
+        ],
+        serviceAccountName: 'web',
+        terminationGracePeriodSeconds: 30,
+      },
+    },
+  });
+});
+
+test('a Deployment the local platform cannot run is refused, each problem named', () => {
+  const d = deployment(
+    { replicas: 21, selector: { matchLabels: { app: 'api' } } },
+    { command: undefined, workingDir: 'relative', env: [{ name: '1X', valueFrom: {} }] },
+  );
+  assert.deepEqual(problems(one(d, 'web.yaml')), [
+    'web.yaml (Deployment web): spec.replicas: at most 20 pods a workload on this platform',
+    'web.yaml (Deployment web): spec.template.spec.containers[0].workingDir: must be an absolute path',
+    "web.yaml (Deployment web): spec.template.spec.containers[0].env[0].name: must consist of letters, digits, '_', '-' or '.', and not start with a digit",
+    'web.yaml (Deployment web): spec.template.spec.containers[0].env[0]: unknown field "valueFrom"',
+    'web.yaml (Deployment web): spec.template.metadata.labels: `selector` does not match template `labels`',
+    'web.yaml (Deployment web): spec.template.spec.containers[0].command: required: the local platform runs a program, not an image',
+  ]);
+  const two = deployment();
+  const template = (two.spec as { template: { spec: { containers: Doc[] } } }).template;
+  template.spec.containers.push({ name: 'sidecar', command: ['x'] });
+  assert.deepEqual(problems(one(two)), [
+    'svc.yaml (Deployment web): spec.template.spec.containers: the local platform runs one application container per pod',
+  ]);
+  assert.deepEqual(problems(one({ ...deployment(), apiVersion: 'v1' })), [
+    'svc.yaml (Deployment web): apiVersion: Deployment is apiVersion "apps/v1"',
   ]);
 });

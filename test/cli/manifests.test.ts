@@ -3,7 +3,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
-import { ManifestError, parseManifest, readManifests } from '../../src/cli/manifests.js';
+import { ManifestError, parseManifest, readManifests, resolveWorkingDirs } from '../../src/cli/manifests.js';
 
 const root = mkdtempSync(join(tmpdir(), 'weft-manifests-'));
 after(() => rmSync(root, { recursive: true, force: true }));
@@ -119,4 +119,40 @@ test('readManifests: missing files and empty input are errors naming the path', 
       return err instanceof ManifestError && err.message.startsWith(`${broken}: line `);
     },
   );
+});
+
+test("a Deployment's containers run in the manifest's directory; a relative workingDir is taken from there", () => {
+  const doc = (workingDir?: unknown) => ({
+    kind: 'Deployment',
+    spec: {
+      template: {
+        spec: { containers: [{ name: 'a', ...(workingDir !== undefined ? { workingDir } : {}) }] },
+      },
+    },
+  });
+  const dirOf = (d: ReturnType<typeof doc>): unknown =>
+    (d.spec.template.spec.containers[0] as { workingDir?: unknown }).workingDir;
+  const cases: Array<[unknown, unknown]> = [
+    [undefined, '/srv/app'],
+    ['bin', '/srv/app/bin'],
+    ['../lib', '/srv/lib'],
+    ['/opt/x', '/opt/x'],
+    // Left for validation to name.
+    [3, 3],
+  ];
+  for (const [given, expected] of cases) {
+    const d = doc(given);
+    resolveWorkingDirs(d, '/srv/app');
+    assert.equal(dirOf(d), expected, String(given));
+  }
+  const service = { kind: 'Service', spec: { template: { spec: { containers: [{}] } } } };
+  resolveWorkingDirs(service, '/srv/app');
+  assert.deepEqual(service.spec.template.spec.containers[0], {});
+  for (const odd of [
+    null,
+    3,
+    { kind: 'Deployment' },
+    { kind: 'Deployment', spec: { template: { spec: { containers: {} } } } },
+  ])
+    resolveWorkingDirs(odd, '/srv');
 });

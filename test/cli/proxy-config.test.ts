@@ -14,8 +14,24 @@ test('without --destination nothing is discovered or registered', () => {
     serviceAccount: 'default',
     pod: '',
     labels: {},
+    namedPorts: {},
     advertise: { host: '127.0.0.1', port: 4143 },
   });
+});
+
+test('--named-port: repeated flags or comma-separated name=port, names checked as Kubernetes port names', () => {
+  const named = (flag: string[] | undefined, env: Record<string, string> = {}) =>
+    resolveProxyConfig({ destination: DEST, workload: 'web', ...(flag ? { namedPort: flag } : {}) }, env)
+      .identity.namedPorts;
+  assert.deepEqual(named(['grpc=8080', 'admin-http=9990']), { grpc: 8080, 'admin-http': 9990 });
+  assert.deepEqual(named(undefined, { WEFT_PROXY_NAMED_PORTS: 'http=80, ,metrics=9100' }), {
+    http: 80,
+    metrics: 9100,
+  });
+  assert.throws(() => named(['grpc']), /--named-port: "grpc" is not a named port \(expected name=port\)/);
+  assert.throws(() => named(['Grpc=1']), /--named-port: port name "Grpc" must contain only lowercase/);
+  assert.throws(() => named(['grpc=70000']), /--named-port grpc/);
+  assert.throws(() => named(['80=80']), /port name "80" .*at least one letter/);
 });
 
 test('--destination is an address, from the flag or WEFT_PROXY_DESTINATION_ADDR', () => {

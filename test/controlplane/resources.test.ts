@@ -98,9 +98,9 @@ describe('weft apply, get and delete against weft up', () => {
       assert.equal(await ok(['apply', '-f', path]), 'service/api-svc configured\n');
 
       const tableOut = (await ok(['get', 'services'])).trimEnd().split('\n');
-      assert.match(tableOut[0] ?? '', /^NAME\s+PORTS\s+SELECTOR\s+AGE$/);
+      assert.match(tableOut[0] ?? '', /^NAME\s+CLUSTER-IP\s+PORTS\s+SELECTOR\s+AGE$/);
       assert.equal(tableOut.length, 2, tableOut.join('\n'));
-      assert.match(tableOut[1] ?? '', /^api-svc\s+80→9090\/TCP\s+app=api\s+\d+s$/);
+      assert.match(tableOut[1] ?? '', /^api-svc\s+10\.43\.\d+\.\d+\s+80→9090\/TCP\s+app=api\s+\d+s$/);
 
       const json = JSON.parse(await ok(['get', 'svc', 'api-svc', '-o', 'json'])) as ServiceJson;
       assert.equal(json.kind, 'Service');
@@ -124,7 +124,7 @@ describe('weft apply, get and delete against weft up', () => {
       assert.equal(list.kind, 'List');
       const all = list.items.map((s) => `${s.metadata.namespace}/${s.metadata.name}`).sort();
       assert.deepEqual(all, ['default/api-svc', 'shop/web-svc']);
-      assert.match(await ok(['get', 'services', '-A']), /^NAMESPACE\s+NAME\s+PORTS/);
+      assert.match(await ok(['get', 'services', '-A']), /^NAMESPACE\s+NAME\s+CLUSTER-IP\s+PORTS/);
 
       assert.equal(await ok(['delete', '-f', path]), 'service "api-svc" deleted\n');
       const gone = await cli(['get', 'svc', 'api-svc']);
@@ -155,7 +155,7 @@ describe('weft apply, get and delete against weft up', () => {
       'syntax.yaml',
       'apiVersion: v1\nkind: Service\nmetadata:\n  name: broken\n spec:\n  ports: []\n',
     );
-    const kind = file('kind.yaml', 'apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\n');
+    const kind = file('kind.yaml', 'apiVersion: apps/v1\nkind: StatefulSet\nmetadata:\n  name: web\n');
     const fields = file(
       'fields.yaml',
       [
@@ -186,7 +186,7 @@ describe('weft apply, get and delete against weft up', () => {
     // YAML syntax: the file and line, refused before anything is sent.
     assert.ok(s(rSyntax).includes(`${syntax}: line 5`), s(rSyntax));
     assert.match(s(rSyntax), /nothing was sent\n$/);
-    assert.ok(s(rKind).includes(`${kind}: unknown kind "Deployment"`), s(rKind));
+    assert.ok(s(rKind).includes(`${kind}: unknown kind "StatefulSet"`), s(rKind));
     assert.match(s(rKind), /nothing was applied\n$/);
     // Every problem of a document, each with its field.
     assert.ok(s(rFields).includes(`${fields} (Service bad-port): spec.ports[0].port:`), s(rFields));

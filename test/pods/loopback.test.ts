@@ -4,6 +4,7 @@
  * calling out through it by HTTP_PROXY. The hop between the proxies is still mutual TLS.
  */
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { after, describe, test } from 'node:test';
 import { identityName } from '../../src/identity/names.js';
 import {
@@ -14,6 +15,7 @@ import {
   weftOk,
 } from '../helpers/controlplane.js';
 import { refusedPort, waitFor } from '../helpers/net.js';
+import { trackChild, WEFT_BIN } from '../helpers/proxy.js';
 
 const T = { timeout: 60_000 };
 
@@ -75,4 +77,65 @@ describe('pods on loopback', () => {
       'weft up says interception is off',
     );
   });
+});
+
+describe('weft demo --loopback', () => {
+  test(
+    'emojivoto from its local manifest on loopback ports: the bot votes through the mesh, Ctrl-C stops it',
+    T,
+    async () => {
+      const demo = spawn(WEFT_BIN, ['demo', '--loopback'], {
+        stdio: ['ignore', 'pipe', 'pipe'],
+        detached: true,
+      });
+      trackChild(demo);
+      let out = '';
+      let err = '';
+      demo.stdout?.setEncoding('utf8').on('data', (d: string) => (out += d));
+      demo.stderr?.setEncoding('utf8').on('data', (d: string) => (err += d));
+      const exited = new Promise<number | null>((resolve) => demo.once('exit', resolve));
+      let controlPlane: string | undefined;
+      try {
+        await waitFor(() => out.includes('Press Ctrl-C'), `the demo's guide\n${err}`, 45_000, 100);
+        assert.equal((/^ {2}pod emojivoto\//gm[Symbol.match](out) ?? []).length, 4, out);
+        const page = /The voting page: +(http:\/\/127\.0\.0\.1:\d+\/)/.exec(out)?.[1];
+        assert.ok(page, out);
+        controlPlane = /--control-plane (\S+)/.exec(out)?.[1];
+        const list = await fetch(`${page}api/list`);
+        assert.equal(list.status, 200);
+        assert.ok(((await list.json()) as unknown[]).length > 90, 'the emoji list');
+        // Votes reach the leaderboard only through bot → web (HTTP_PROXY) → voting (grpc_proxy),
+        // each hop between proxies over mutual TLS.
+        await waitFor(
+          async () => ((await (await fetch(`${page}api/leaderboard`)).json()) as unknown[]).length > 0,
+          'the bot to vote',
+          30_000,
+          300,
+        );
+        const workloads = JSON.parse(
+          await weftOk({ grpcAddr: controlPlane ?? '' }, [
+            'get',
+            'workloads',
+            '-n',
+            'emojivoto',
+            '-o',
+            'json',
+          ]),
+        ) as { items: Array<{ workload: string; ready: boolean }> };
+        assert.deepEqual(
+          workloads.items
+            .filter((w) => w.ready)
+            .map((w) => w.workload)
+            .sort(),
+          ['emoji', 'vote-bot', 'voting', 'web'],
+        );
+      } finally {
+        if (demo.pid) process.kill(-demo.pid, 'SIGINT');
+      }
+      assert.equal(await exited, 0, err);
+      assert.match(out, /on loopback \(no root: interception is off\)/);
+      const gone = await weft(['get', 'workloads', '-A', '--control-plane', controlPlane ?? '']);
+      assert.equal(gone.code, 1, 'the control plane is gone');
+    },
+  );
 });

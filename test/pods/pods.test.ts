@@ -8,7 +8,7 @@
  */
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
-import { chmodSync, existsSync } from 'node:fs';
+import { chmodSync, existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { controlPlaneClient, unary } from '../../src/grpc/client.js';
@@ -96,7 +96,6 @@ describe('pods on one host', () => {
         controlPlane: cp.grpcAddr,
         weftBin: WEFT_BIN,
         hosts: [['10.202.0.10', ['web.default.svc.cluster.local', 'web.default', 'web']]],
-        gracePeriodMs: 3000,
         identity: async (spec, ip) => {
           // As the platform does (Kubernetes mounts the token): register the pod as starting,
           // then give its proxy's user a copy of the token and the anchors the Lease names.
@@ -135,6 +134,7 @@ describe('pods on one host', () => {
           serviceAccount: 'web',
           labels: { app: 'web' },
           command: [process.execPath, '-e', SERVER],
+          gracePeriodMs: 3000,
         },
         runtime,
       );
@@ -150,6 +150,7 @@ describe('pods on one host', () => {
           serviceAccount: 'vote',
           labels: { app: 'vote' },
           command: [process.execPath, '-e', JOB],
+          gracePeriodMs: 3000,
           restartPolicy: 'OnFailure',
         },
         runtime,
@@ -183,6 +184,7 @@ describe('pods on one host', () => {
           serviceAccount: 'crash',
           labels: { app: 'crash' },
           command: [process.execPath, '-e', 'process.exit(3)'],
+          gracePeriodMs: 3000,
         },
         runtime,
       );
@@ -291,6 +293,234 @@ describe('weft run', () => {
     assert.deepEqual(namespaces(), before, 'no pod namespace is left');
     assert.ok(!existsSync(`/sys/class/net/${BRIDGE}`), 'the bridge is gone');
     assert.deepEqual(pids.filter(alive), [], 'no pod process is left');
+  });
+});
+
+const DEPLOY_BRIDGE = `wta${process.pid % 10000}`;
+
+/** A TCP echo server (not HTTP: the mesh carries it as opaque TCP). */
+const ECHO_JS = `require('node:net').createServer((s) => s.pipe(s)).listen(Number(process.env.PORT), () => console.log('listening'));\n`;
+/** Calls the echo Service by name every 300 ms and prints what came back. */
+const CALLER_JS = `const net = require('node:net');
+let n = 0;
+setInterval(() => {
+  const s = net.connect(7000, 'echo', () => s.end('ping ' + ++n));
+  let got = '';
+  s.on('data', (d) => (got += d));
+  s.on('end', () => console.log('echoed ' + got));
+  s.on('error', (e) => console.log('error ' + e.message));
+}, 300);
+`;
+
+function deploymentYaml(
+  name: string,
+  program: string,
+  opts: { replicas?: number; env?: string } = {},
+): string {
+  return `apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: ${name}
+spec:
+  replicas: ${opts.replicas ?? 1}
+  selector:
+    matchLabels:
+      app: ${name}
+  template:
+    metadata:
+      labels:
+        app: ${name}
+    spec:
+      serviceAccountName: ${name}
+      terminationGracePeriodSeconds: 3
+      containers:
+        - name: ${name}
+          command: ["${process.execPath}", "${program}"]
+          env:
+            - name: PORT
+              value: "7000"
+            - name: VERSION
+              value: "${opts.env ?? 'one'}"
+          ports:
+            - name: echo
+              containerPort: 7000
+`;
+}
+
+const ECHO_SERVICE = `apiVersion: v1
+kind: Service
+metadata:
+  name: echo
+spec:
+  selector:
+    app: echo
+  ports:
+    - port: 7000
+      targetPort: echo
+`;
+
+describe('weft apply of Deployments', () => {
+  let cp: ControlPlaneHandle | undefined;
+  after(async () => {
+    await cp?.stop('SIGINT');
+    try {
+      execFileSync('ip', ['link', 'del', DEPLOY_BRIDGE], { stdio: 'ignore' });
+    } catch {
+      // Gone with weft up, as it should be.
+    }
+  });
+
+  test("pods from manifests: opaque TCP to a Service's cluster IP over mTLS, scaling, rollout, delete, restart", {
+    timeout: 150_000,
+  }, async (t) => {
+    if (!requirePrivileged(t, ['iptables-legacy'])) return;
+    const before = namespaces();
+    const dir = makeTempDir('weft-deploy-');
+    // The applications run as uid 1000 from the manifest's directory.
+    chmodSync(dir, 0o755);
+    writeFileSync(join(dir, 'echo.js'), ECHO_JS);
+    writeFileSync(join(dir, 'caller.js'), CALLER_JS);
+    const manifest = (name: string, text: string): string => {
+      const path = join(dir, name);
+      writeFileSync(path, text);
+      return path;
+    };
+    const app = manifest(
+      'app.yaml',
+      `${ECHO_SERVICE}---\n${deploymentYaml('echo', 'echo.js')}---\n${deploymentYaml('caller', 'caller.js')}`,
+    );
+    const state = makeTempDir('weft-deploy-state-');
+    const args = [
+      '--pod-bridge',
+      DEPLOY_BRIDGE,
+      '--pod-cidr',
+      '10.205.0.0/16',
+      '--service-cidr',
+      '10.206.0.0/16',
+    ];
+    cp = await startControlPlane({ stateDir: state, extraArgs: args });
+    assert.equal(
+      await weftOk(cp, ['apply', '-f', app]),
+      'service/echo created\ndeployment/echo created\ndeployment/caller created\n',
+    );
+    const control = (): ControlPlaneHandle => cp as ControlPlaneHandle;
+    type Listed = {
+      pod: string;
+      address: string;
+      ready: boolean;
+      labels: Record<string, string>;
+      namedPorts: Record<string, number>;
+    };
+    const workloads = async (name: string): Promise<Listed[]> => {
+      const out = await weft(['get', 'workloads', '-o', 'json', '--control-plane', control().grpcAddr]);
+      const items =
+        out.code === 0
+          ? (JSON.parse(out.stdout) as { items: Array<Listed & { workload: string }> }).items
+          : [];
+      return items.filter((w) => w.workload === name);
+    };
+    const readyPods = async (name: string, n: number, not: string[] = []): Promise<Listed[]> => {
+      let found: Listed[] = [];
+      await waitFor(
+        async () => {
+          found = (await workloads(name)).filter((w) => w.ready && !not.includes(w.pod));
+          return found.length === n;
+        },
+        `${n} ready pods of ${name}`,
+        30_000,
+        200,
+      );
+      return found;
+    };
+    const [echo] = await readyPods('echo', 1);
+    assert.ok(echo);
+    assert.deepEqual(echo.namedPorts, { echo: 7000 }, 'the container port names reach the catalog');
+    assert.match(echo.labels['pod-template-hash'] ?? '', /^[0-9a-f]{10}$/);
+    const echoed = async (): Promise<string> => {
+      let logs = '';
+      await waitFor(
+        async () => {
+          logs = await weftOk(control(), ['logs', 'caller', '--app']);
+          return /echoed ping \d+/.test(logs);
+        },
+        'the caller to get an echo',
+        30_000,
+        200,
+      );
+      return logs;
+    };
+    await echoed();
+    // The echo went through both proxies over mutual TLS: the server's proxy saw the caller's identity.
+    const clientId = identityName('caller', 'default');
+    let metrics = '';
+    await waitFor(
+      async () => {
+        metrics = await (await fetch(`http://${echo.address}:4191/metrics`)).text();
+        return (
+          sumSamples(parseProm(metrics), 'tcp_open_total', { direction: 'inbound', client_id: clientId }) > 0
+        );
+      },
+      'the echo pod to count a meshed connection from the caller',
+      10_000,
+      200,
+    );
+    const svc = JSON.parse(await weftOk(cp, ['get', 'svc', 'echo', '-o', 'json'])) as {
+      spec: { clusterIP: string };
+    };
+    assert.match(svc.spec.clusterIP, /^10\.206\.\d+\.\d+$/);
+    assert.match(await weftOk(cp, ['get', 'deploy']), /^echo\s+1\/1\s+1\s+\d+s$/m);
+
+    // Pods of a Deployment change only through it.
+    const byHand = await weft(['run', 'echo', '--control-plane', cp.grpcAddr, '--', 'true']);
+    assert.equal(byHand.code, 1);
+    assert.match(byHand.stderr, /default\/echo is a Deployment: change it with weft apply/);
+
+    // Scale up: the pod that runs stays, one more starts.
+    manifest('echo.yaml', deploymentYaml('echo', 'echo.js', { replicas: 2 }));
+    assert.equal(await weftOk(cp, ['apply', '-f', join(dir, 'echo.yaml')]), 'deployment/echo configured\n');
+    const two = await readyPods('echo', 2);
+    assert.ok(
+      two.some((p) => p.pod === echo.pod),
+      'scaling keeps the running pod',
+    );
+    // A new template: new pods replace the old ones.
+    manifest('echo.yaml', deploymentYaml('echo', 'echo.js', { replicas: 2, env: 'two' }));
+    await weftOk(cp, ['apply', '-f', join(dir, 'echo.yaml')]);
+    const old = two.map((p) => p.pod);
+    await waitFor(
+      async () => {
+        const now = await workloads('echo');
+        return now.length === 2 && now.every((w) => w.ready && !old.includes(w.pod));
+      },
+      'the rollout to replace both pods',
+      40_000,
+      200,
+    );
+
+    // weft up starts its Deployments' pods again after a restart.
+    const rolled = (await workloads('echo')).map((w) => w.pod);
+    assert.equal(await cp.stop('SIGINT'), 0, cp.stderrLines.join('\n'));
+    assert.deepEqual(namespaces(), before, 'no pod namespace is left after a stop');
+    cp = await startControlPlane({ stateDir: state, extraArgs: args });
+    await readyPods('echo', 2, rolled);
+    await readyPods('caller', 1);
+
+    // Deleting the Deployments takes their pods away.
+    assert.equal(
+      await weftOk(cp, ['delete', '-f', app]),
+      'service "echo" deleted\ndeployment "echo" deleted\ndeployment "caller" deleted\n',
+    );
+    await waitFor(
+      async () => (await workloads('echo')).length + (await workloads('caller')).length === 0,
+      'the pods to be gone',
+      20_000,
+      200,
+    );
+    assert.deepEqual(namespaces(), before, "the pods' namespaces are gone");
+    assert.equal(await cp.stop('SIGINT'), 0, cp.stderrLines.join('\n'));
+    cp = undefined;
+    assert.deepEqual(namespaces(), before);
+    assert.ok(!existsSync(`/sys/class/net/${DEPLOY_BRIDGE}`), 'the bridge is gone');
   });
 });
 

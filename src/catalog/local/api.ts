@@ -3,7 +3,7 @@ import type { DocumentMessage, LeaseMessage, OutcomeMessage, WorkloadMessage } f
 import { identityName, identityServiceName, type TrustDomain } from '../../identity/names.js';
 import type { Logger } from '../../util/log.js';
 import type { Workload } from '../catalog.js';
-import { getKind } from '../kinds.js';
+import { GET_TYPES, getKind } from '../kinds.js';
 import { dns1123LabelError, labelKeyError, labelValueError, portNameError } from '../names.js';
 import { serviceEndpoints } from '../selection.js';
 import { documentRefs, type SourcedDocument, ValidationError, validateDocuments } from '../validate.js';
@@ -195,7 +195,7 @@ export function resourcesService(
       const { kind, allNamespaces, name } = call.request;
       const resolved = getKind(kind);
       if (!resolved) {
-        cb(invalid(`unknown resource type "${kind}" (one of: services, workloads, endpoints)`));
+        cb(invalid(`unknown resource type "${kind}" (one of: ${GET_TYPES})`));
         return;
       }
       const ns = allNamespaces ? undefined : call.request.namespace || 'default';
@@ -206,6 +206,19 @@ export function resourcesService(
         case 'Service':
           objects = byName(catalog.services.list(ns), (s) => s.metadata.name);
           break;
+        case 'Deployment': {
+          const workloads = catalog.workloads.list(ns);
+          objects = byName(catalog.deployments.list(ns), (d) => d.metadata.name).map((d) => {
+            const mine = workloads.filter(
+              (w) => w.namespace === d.metadata.namespace && w.workload === d.metadata.name,
+            );
+            return {
+              ...d,
+              status: { replicas: mine.length, readyReplicas: mine.filter((w) => w.ready).length },
+            };
+          });
+          break;
+        }
         case 'Workload':
           objects = byName(catalog.workloads.list(ns), (w) => w.pod).map((w) =>
             domain ? { ...w, identity: identityName(w.serviceAccount, w.namespace, domain) } : w,

@@ -3,8 +3,9 @@ import { join } from 'node:path';
 import type { Catalog, Workload } from '../catalog.js';
 import { workloadKey } from '../catalog.js';
 import { WatchableCollection } from '../collection.js';
-import type { Kind, Service } from '../resources.js';
-import type { ValidResource } from '../validate.js';
+import { API_VERSIONS, type Deployment, type Kind, type Resource, type Service } from '../resources.js';
+import type { Content, ValidResource } from '../validate.js';
+import { ClusterIps } from './cluster-ips.js';
 import type { SnapshotStore } from './store.js';
 import { LocalTokens } from './tokens.js';
 
@@ -21,12 +22,14 @@ export interface LocalCatalogOptions {
   /** How long registration changes may wait to be written together. */
   readonly saveDelayMs?: number;
   readonly now?: () => number;
+  /** Where Services get their cluster IPs (an a.b.0.0/16; default 10.43.0.0/16). */
+  readonly serviceCidr?: string;
 }
 
 /** Raised for a request that is refused whole, such as deleting what does not exist. */
 export class CatalogError extends Error {}
 
-const serviceKey = (s: Service): string => `${s.metadata.namespace}/${s.metadata.name}`;
+const keyOf = (r: Resource): string => `${r.kind}/${r.metadata.namespace}/${r.metadata.name}`;
 
 /** JSON with object keys sorted, so key order in a manifest does not count as a change. */
 function canonical(value: unknown): string {
@@ -37,7 +40,7 @@ function canonical(value: unknown): string {
   );
 }
 
-const sameContent = (a: Service, b: ValidResource['spec']): boolean =>
+const sameContent = (a: Resource, b: Content<unknown>): boolean =>
   canonical([a.metadata.labels, a.metadata.annotations, a.spec]) ===
   canonical([b.labels, b.annotations, b.spec]);
 
@@ -47,11 +50,15 @@ const sameContent = (a: Service, b: ValidResource['spec']): boolean =>
  * watcher; workload registrations, which their proxies renew anyway, are written
  * shortly after they change. On start, every restored workload gets a fresh lease, so
  * its proxy has a whole lease period to renew it. Each registered instance holds an
- * identity token (`tokens`), revoked when its registration ends.
+ * identity token (`tokens`), revoked when its registration ends. Every Service gets a
+ * cluster IP from the service subnet, which it keeps until it is deleted.
  */
 export class LocalCatalog implements Catalog {
   readonly services = new WatchableCollection<Service>((s) => s.metadata);
+  /** The workloads `weft up` runs as pods (the local platform's own controller). */
+  readonly deployments = new WatchableCollection<Deployment>((d) => d.metadata);
   readonly workloads = new WatchableCollection<Workload>((w) => ({ namespace: w.namespace, name: w.pod }));
+  private clusterIps: ClusterIps;
   private readonly leases = new Map<string, number>();
   /** The registered instances' identity tokens, in `<state>/tokens/`. */
   readonly tokens: LocalTokens;
@@ -68,9 +75,22 @@ export class LocalCatalog implements Catalog {
   ) {
     this.now = opts.now ?? Date.now;
     const snapshot = store.load();
-    for (const s of snapshot.services) {
-      this.services.put(s);
-      this.version = Math.max(this.version, Number(s.metadata.resourceVersion) || 0);
+    this.clusterIps = new ClusterIps(opts.serviceCidr ?? '10.43.0.0/16');
+    let allocated = false;
+    for (const saved of snapshot.services) {
+      // Services saved before cluster IPs (or in another subnet) get one now.
+      const key = `${saved.metadata.namespace}/${saved.metadata.name}`;
+      const held = this.clusterIps.assign(key, saved.spec.clusterIP, undefined);
+      const ip =
+        'ip' in held ? held.ip : (this.clusterIps.assign(key, undefined, undefined) as { ip: string }).ip;
+      allocated ||= ip !== saved.spec.clusterIP;
+      this.services.put(
+        ip === saved.spec.clusterIP ? saved : { ...saved, spec: { ...saved.spec, clusterIP: ip } },
+      );
+    }
+    for (const d of snapshot.deployments) this.deployments.put(d);
+    for (const r of [...snapshot.services, ...snapshot.deployments]) {
+      this.version = Math.max(this.version, Number(r.metadata.resourceVersion) || 0);
     }
     const expiresAt = this.now() + opts.leaseMs;
     for (const saved of snapshot.workloads) {
@@ -83,48 +103,77 @@ export class LocalCatalog implements Catalog {
     this.tokens.restore(this.workloads.list());
     this.sweepTimer = setInterval(() => this.expireLeases(), Math.min(500, opts.leaseMs / 4));
     this.sweepTimer.unref();
+    if (allocated) this.saveNow();
   }
 
-  /** Applies a validated batch whole: persisted first, then visible to watchers. */
+  private collection(kind: Kind): WatchableCollection<Resource> {
+    // Each kind's collection holds only objects of that kind, which apply and delete keep so.
+    return (kind === 'Service' ? this.services : this.deployments) as WatchableCollection<Resource>;
+  }
+
+  private all(): Resource[] {
+    return [...this.services.list(), ...this.deployments.list()];
+  }
+
+  /**
+   * Applies a validated batch whole: persisted first, then visible to watchers. A batch
+   * with a Service whose cluster IP cannot be granted is refused whole.
+   */
   apply(resources: readonly ValidResource[], dryRun = false): Outcome[] {
     const outcomes: Outcome[] = [];
-    const changed: Service[] = [];
+    const changed: Resource[] = [];
+    const problems: string[] = [];
+    const ips = this.clusterIps.clone();
     const timestamp = new Date(this.now()).toISOString();
     let version = this.version;
     for (const r of resources) {
-      const existing = this.services.get(r.namespace, r.name);
+      const existing = this.collection(r.kind).get(r.namespace, r.name);
       const outcome = { kind: r.kind, namespace: r.namespace, name: r.name };
-      if (existing && sameContent(existing, r.spec)) {
+      let content: Content<unknown> = r.spec;
+      if (r.kind === 'Service') {
+        const held = ips.assign(
+          `${r.namespace}/${r.name}`,
+          r.spec.spec.clusterIP,
+          (existing as Service | undefined)?.spec.clusterIP,
+        );
+        if ('problem' in held) {
+          problems.push(`${r.source} (Service ${r.name}): spec.clusterIP: ${held.problem}`);
+          continue;
+        }
+        content = { ...r.spec, spec: { ...r.spec.spec, clusterIP: held.ip } };
+      }
+      if (existing && sameContent(existing, content)) {
         outcomes.push({ ...outcome, action: 'unchanged' });
         continue;
       }
       version++;
       changed.push({
-        apiVersion: 'v1',
-        kind: 'Service',
+        apiVersion: API_VERSIONS[r.kind],
+        kind: r.kind,
         metadata: {
           name: r.name,
           namespace: r.namespace,
-          labels: r.spec.labels,
-          annotations: r.spec.annotations,
+          labels: content.labels,
+          annotations: content.annotations,
           uid: existing?.metadata.uid ?? randomUUID(),
           resourceVersion: String(version),
           creationTimestamp: existing?.metadata.creationTimestamp ?? timestamp,
         },
-        spec: r.spec.spec,
-      });
+        spec: content.spec,
+      } as Resource);
       outcomes.push({ ...outcome, action: existing ? 'configured' : 'created' });
     }
+    if (problems.length > 0) throw new CatalogError(problems.join('\n'));
     if (dryRun || changed.length === 0) return outcomes;
-    const replaced = new Set(changed.map(serviceKey));
+    const replaced = new Set(changed.map(keyOf));
     this.saveNow(
-      this.services
-        .list()
-        .filter((s) => !replaced.has(serviceKey(s)))
+      this.all()
+        .filter((r) => !replaced.has(keyOf(r)))
         .concat(changed),
     );
     this.version = version;
-    for (const s of changed) this.services.put(s);
+    this.clusterIps = ips;
+    for (const r of changed) this.collection(r.kind).put(r);
     return outcomes;
   }
 
@@ -138,7 +187,7 @@ export class LocalCatalog implements Catalog {
         kind: r.kind,
         namespace: r.namespace,
         name: r.name,
-        action: this.services.get(r.namespace, r.name) ? 'deleted' : 'not found',
+        action: this.collection(r.kind).get(r.namespace, r.name) ? 'deleted' : 'not found',
       }),
     );
     const missing = outcomes.filter((o) => o.action === 'not found');
@@ -147,9 +196,12 @@ export class LocalCatalog implements Catalog {
       throw new CatalogError(`${lines.join('\n')}\nnothing was deleted`);
     }
     if (missing.length < outcomes.length) {
-      const doomed = new Set(refs.map((r) => `${r.namespace}/${r.name}`));
-      this.saveNow(this.services.list().filter((s) => !doomed.has(serviceKey(s))));
-      for (const r of refs) this.services.remove(r.namespace, r.name);
+      const doomed = new Set(refs.map((r) => `${r.kind}/${r.namespace}/${r.name}`));
+      this.saveNow(this.all().filter((r) => !doomed.has(keyOf(r))));
+      for (const r of refs) {
+        const gone = this.collection(r.kind).remove(r.namespace, r.name);
+        if (gone?.kind === 'Service') this.clusterIps.release(gone.spec.clusterIP);
+      }
     }
     return outcomes;
   }
@@ -207,12 +259,17 @@ export class LocalCatalog implements Catalog {
     }
   }
 
-  private saveNow(services: Service[] = this.services.list()): void {
+  private saveNow(resources: Resource[] = this.all()): void {
     if (this.saveTimer) {
       clearTimeout(this.saveTimer);
       this.saveTimer = undefined;
     }
-    this.store.save({ version: 1, services, workloads: this.workloads.list() });
+    this.store.save({
+      version: 1,
+      services: resources.filter((r): r is Service => r.kind === 'Service'),
+      deployments: resources.filter((r): r is Deployment => r.kind === 'Deployment'),
+      workloads: this.workloads.list(),
+    });
     this.stats.saves++;
   }
 

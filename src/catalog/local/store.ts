@@ -1,12 +1,13 @@
 import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import type { Workload } from '../catalog.js';
-import type { Service } from '../resources.js';
+import type { Deployment, Service } from '../resources.js';
 
 /** What the local platform keeps on disk. */
 export interface Snapshot {
   readonly version: 1;
   readonly services: Service[];
+  readonly deployments: Deployment[];
   readonly workloads: Workload[];
 }
 
@@ -31,7 +32,7 @@ export class SnapshotStore {
       text = readFileSync(this.path, 'utf8');
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT')
-        return { version: 1, services: [], workloads: [] };
+        return { version: 1, services: [], deployments: [], workloads: [] };
       throw err;
     }
     let parsed: unknown;
@@ -48,11 +49,13 @@ export class SnapshotStore {
         `${this.path} is not a Weft state file (format version 1); move it aside to start empty`,
       );
     }
-    const { services = [], workloads = [] } = snapshot;
-    if (!Array.isArray(services) || !Array.isArray(workloads)) {
-      throw new Error(`${this.path}: services and workloads must be lists; move it aside to start empty`);
+    const { services = [], deployments = [], workloads = [] } = snapshot;
+    if (!Array.isArray(services) || !Array.isArray(deployments) || !Array.isArray(workloads)) {
+      throw new Error(
+        `${this.path}: services, deployments and workloads must be lists; move it aside to start empty`,
+      );
     }
-    return { version: 1, services, workloads };
+    return { version: 1, services, deployments, workloads };
   }
 
   save(snapshot: Snapshot): void {

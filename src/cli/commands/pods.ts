@@ -61,6 +61,8 @@ export function runCommand(program: Command): void {
           restartPolicy: flags.restart,
           replicas,
           port: Number(flags.port),
+          // The application runs where it was asked for, as a command run here would.
+          workingDir: process.cwd(),
         },
         60_000,
         'pods',

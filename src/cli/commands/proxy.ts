@@ -18,11 +18,10 @@ export function addProxyOptions(cmd: Command, skip: SettingName[] = []): Command
     const option =
       name === 'enableShutdownEndpoint' || name === 'transparent'
         ? new Option(flag, `${help} (env ${env})`)
-        : name === 'label'
-          ? new Option(`${flag} <key=value>`, described).argParser((v: string, prev: string[] = []) => [
-              ...prev,
-              v,
-            ])
+        : name === 'label' || name === 'namedPort'
+          ? new Option(`${flag} <${name === 'label' ? 'key=value' : 'name=port'}>`, described).argParser(
+              (v: string, prev: string[] = []) => [...prev, v],
+            )
           : new Option(`${flag} <value>`, described);
     cmd.addOption(option);
   }

@@ -1,8 +1,8 @@
 import type { ServiceError } from '@grpc/grpc-js';
 import { type Command, Option } from 'commander';
 import type { Workload } from '../../catalog/catalog.js';
-import { getKind } from '../../catalog/kinds.js';
-import type { Service } from '../../catalog/resources.js';
+import { GET_TYPES, getKind, type Listed } from '../../catalog/kinds.js';
+import type { Deployment, Service } from '../../catalog/resources.js';
 import type { DocumentMessage, OutcomeMessage } from '../../grpc/protos.js';
 import { type HostPort, parseHostPort } from '../../util/addr.js';
 import { UsageError } from '../errors.js';
@@ -133,6 +133,7 @@ function serviceRows(items: Service[], wide: boolean): Row[] {
   return items.map((s) => [
     ...(wide ? [s.metadata.namespace] : []),
     s.metadata.name,
+    s.spec.clusterIP ?? '<none>',
     s.spec.ports.map((p) => `${p.port}${p.targetPort !== p.port ? `→${p.targetPort}` : ''}/TCP`).join(','),
     s.spec.selector
       ? Object.entries(s.spec.selector)
@@ -140,6 +141,18 @@ function serviceRows(items: Service[], wide: boolean): Row[] {
           .join(',')
       : '<none>',
     formatAge(s.metadata.creationTimestamp),
+  ]);
+}
+
+type ListedDeployment = Deployment & { status: { replicas: number; readyReplicas: number } };
+
+function deploymentRows(items: ListedDeployment[], wide: boolean): Row[] {
+  return items.map((d) => [
+    ...(wide ? [d.metadata.namespace] : []),
+    d.metadata.name,
+    `${d.status.readyReplicas}/${d.spec.replicas}`,
+    String(d.status.replicas),
+    formatAge(d.metadata.creationTimestamp),
   ]);
 }
 
@@ -172,8 +185,9 @@ function endpointRows(items: EndpointsView[], wide: boolean): Row[] {
   });
 }
 
-const HEADERS: Record<'Service' | 'Workload' | 'Endpoints', string[]> = {
-  Service: ['NAME', 'PORTS', 'SELECTOR', 'AGE'],
+const HEADERS: Record<Listed, string[]> = {
+  Service: ['NAME', 'CLUSTER-IP', 'PORTS', 'SELECTOR', 'AGE'],
+  Deployment: ['NAME', 'READY', 'PODS', 'AGE'],
   Workload: ['NAME', 'READY', 'WORKLOAD', 'ADDRESS', 'SERVICE ACCOUNT', 'LABELS'],
   Endpoints: ['NAME', 'ENDPOINTS'],
 };
@@ -181,8 +195,8 @@ const HEADERS: Record<'Service' | 'Workload' | 'Endpoints', string[]> = {
 export function getCommand(program: Command): void {
   program
     .command('get')
-    .description('list resources: services (svc), workloads (wl), endpoints (ep)')
-    .argument('<kind>', 'services, workloads or endpoints')
+    .description('list resources: services (svc), deployments (deploy), workloads (wl), endpoints (ep)')
+    .argument('<kind>', GET_TYPES)
     .argument('[name]', 'one object by name')
     .option('-n, --namespace <ns>', 'the namespace', 'default')
     .option('-A, --all-namespaces', 'list across all namespaces')
@@ -199,8 +213,7 @@ export function getCommand(program: Command): void {
         flags: { namespace: string; allNamespaces?: boolean; output: string; controlPlane: string },
       ) => {
         const resolved = getKind(kind);
-        if (!resolved)
-          throw new UsageError(`unknown resource type "${kind}" (one of: services, workloads, endpoints)`);
+        if (!resolved) throw new UsageError(`unknown resource type "${kind}" (one of: ${GET_TYPES})`);
         const addr = address(flags.controlPlane);
         const res = await call<{ objects: string[] }>(addr, 'list', {
           kind,
@@ -230,9 +243,11 @@ export function getCommand(program: Command): void {
         const rows =
           resolved === 'Service'
             ? serviceRows(objects as Service[], wide)
-            : resolved === 'Workload'
-              ? workloadRows(objects as Workload[], wide)
-              : endpointRows(objects as EndpointsView[], wide);
+            : resolved === 'Deployment'
+              ? deploymentRows(objects as ListedDeployment[], wide)
+              : resolved === 'Workload'
+                ? workloadRows(objects as Workload[], wide)
+                : endpointRows(objects as EndpointsView[], wide);
         const header = [...(wide ? ['NAMESPACE'] : []), ...HEADERS[resolved]];
         process.stdout.write(table([header, ...rows]));
       },

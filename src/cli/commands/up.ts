@@ -66,7 +66,11 @@ export function upCommand(program: Command): void {
       "the pods' addresses; .0.1 is the gateway, where they reach weft up",
       '10.42.0.0/16',
     )
-    .option('--service-cidr <a.b.0.0/16>', "Services' addresses in the pods' hosts files", '10.43.0.0/16')
+    .option(
+      '--service-cidr <a.b.0.0/16>',
+      "where Services get their cluster IPs (in the pods' hosts files)",
+      '10.43.0.0/16',
+    )
     .option(
       '--identity-addr <host:port>',
       'the Identity API (gRPC over TLS), where proxies get certificates',
@@ -173,7 +177,7 @@ export function upCommand(program: Command): void {
             'the identity issuer expires within 30 days: no certificate outlives it',
           );
         }
-        catalog = new LocalCatalog(store, { leaseMs });
+        catalog = new LocalCatalog(store, { leaseMs, serviceCidr: flags.serviceCidr });
         const identityBound = { addr: formatHostPort(identityAddr) };
         const apiBound = { grpc: grpcAddr, identity: identityAddr };
         pods = new PodManager({

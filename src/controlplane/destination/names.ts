@@ -56,6 +56,22 @@ export function resolveAuthority(
   return { namespace, service, port };
 }
 
+/**
+ * The address of an IP authority (`10.43.0.12:7000`, `[fd00::c]:7000`; port 80 when none
+ * is given), which names a Service when it is the Service's cluster IP. Undefined for
+ * anything that is not an IP literal with a valid port.
+ */
+export function ipAuthority(authority: string): { ip: string; port: number } | undefined {
+  const m = /^(?:\[([^\]]+)\]|([^:[\]]+))(?::(\d{1,5}))?$/.exec(authority);
+  const ip = (m?.[1] ?? m?.[2])?.toLowerCase();
+  if (!m || ip === undefined) return undefined;
+  // Brackets for IPv6, and only for IPv6.
+  if (isIP(ip) !== (m[1] !== undefined ? 6 : 4)) return undefined;
+  const port = m[3] === undefined ? 80 : Number(m[3]);
+  if (port < 1 || port > 65535) return undefined;
+  return { ip, port };
+}
+
 /** The fully qualified name of a Service, as profiles and identities name it. */
 export function serviceFqdn(ref: { namespace: string; service: string }, clusterDomain: string): string {
   return `${ref.service}.${ref.namespace}.svc.${clusterDomain}`;

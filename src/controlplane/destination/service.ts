@@ -1,4 +1,6 @@
 import * as grpc from '@grpc/grpc-js';
+import type { Collection } from '../../catalog/catalog.js';
+import type { Service } from '../../catalog/resources.js';
 import type {
   DestinationProfile,
   DestinationUpdate,
@@ -7,10 +9,12 @@ import type {
 } from '../../grpc/protos.js';
 import type { Logger } from '../../util/log.js';
 import type { EndpointChange, EndpointIndex, EndpointInfo } from './endpoints.js';
-import { resolveAuthority, type ServiceRef, serviceFqdn } from './names.js';
+import { ipAuthority, resolveAuthority, type ServiceRef, serviceFqdn } from './names.js';
 
 export interface DestinationOptions {
   readonly clusterDomain: string;
+  /** The catalog's Services: an authority whose IP is one's cluster IP names that Service. */
+  readonly services: Collection<Service>;
   readonly log: Logger;
 }
 
@@ -51,6 +55,18 @@ export function updatesFor(ref: ServiceRef, change: EndpointChange, first: boole
   return updates;
 }
 
+/**
+ * The Service port an IP authority names: the Service whose cluster IP it is, in any
+ * namespace, and the authority's port. Undefined when the address is no Service's.
+ */
+export function serviceAtClusterIP(services: Collection<Service>, authority: string): ServiceRef | undefined {
+  const addr = ipAuthority(authority);
+  if (!addr) return undefined;
+  const service = services.list().find((s) => s.spec.clusterIP === addr.ip);
+  if (!service) return undefined;
+  return { namespace: service.metadata.namespace, service: service.metadata.name, port: addr.port };
+}
+
 /** Ends a stream with a status, once, ignoring a client that has already gone. */
 function fail(
   call: grpc.ServerWritableStream<GetDestination, unknown>,
@@ -62,8 +78,10 @@ function fail(
 
 /**
  * The Destination gRPC service: `Get` streams the endpoint set of the Service an
- * authority names; `GetProfile` streams its (for now empty) service profile. Names that
- * cannot be mesh names fail with INVALID_ARGUMENT so the proxy falls back to DNS.
+ * authority names; `GetProfile` streams its (for now empty) service profile. An
+ * authority is a name (resolved as Kubernetes DNS would) or a Service's cluster IP and a
+ * port. Anything else fails with INVALID_ARGUMENT so the proxy falls back to DNS (or,
+ * for an address, connects to it as it is).
  */
 export function destinationService(
   index: EndpointIndex,
@@ -71,8 +89,18 @@ export function destinationService(
 ): grpc.UntypedServiceImplementation {
   const resolve = (call: grpc.ServerWritableStream<GetDestination, unknown>): ServiceRef | undefined => {
     const { path, contextToken } = call.request;
-    const ref = resolveAuthority(path, contextNamespace(contextToken), opts.clusterDomain);
-    if (!ref) fail(call, grpc.status.INVALID_ARGUMENT, `"${path.slice(0, 300)}" is not a name in the mesh`);
+    // A cluster IP is looked up once, as the stream opens: the stream then follows that
+    // Service by name, even if it is deleted or its cluster IP changes later.
+    const ref =
+      resolveAuthority(path, contextNamespace(contextToken), opts.clusterDomain) ??
+      serviceAtClusterIP(opts.services, path);
+    if (!ref) {
+      fail(
+        call,
+        grpc.status.INVALID_ARGUMENT,
+        `"${path.slice(0, 300)}" is not a name or cluster IP in the mesh`,
+      );
+    }
     return ref;
   };
   const onEnd = (call: grpc.ServerWritableStream<GetDestination, unknown>, stop: () => void): void => {

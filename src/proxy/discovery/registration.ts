@@ -42,7 +42,7 @@ export class Registration {
       labels: { ...identity.labels },
       address: identity.advertise.host,
       port: identity.advertise.port,
-      namedPorts: {},
+      namedPorts: { ...identity.namedPorts },
       starting: true,
     };
   }

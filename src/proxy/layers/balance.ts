@@ -95,9 +95,10 @@ export function balanceLayer<E extends Exchange>(
 }
 
 /**
- * Picks the endpoint for an opaque connection (a CONNECT tunnel): the least loaded by
- * open connections per weight. Answers 'dns' for names the mesh does not know, and a
- * 503 when no endpoint becomes available within the failfast timeout.
+ * Picks the endpoint for an opaque connection (`relayOpaque`: a CONNECT tunnel, or TCP
+ * intercepted in transparent mode): the least loaded by open connections per weight.
+ * Answers 'dns' for authorities the mesh does not know, and a 503 when no endpoint
+ * becomes available within the failfast timeout.
  */
 export function pickForConnection(
   discovery: DestinationClient,

@@ -1,34 +1,28 @@
 import http from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { AuthorityStats } from '../../metrics/http.js';
-import type { HostPort } from '../../util/addr.js';
-import type { Endpoint } from '../balance/endpoint.js';
-import type { DestinationClient } from '../discovery/destination.js';
+import type { Labels } from '../../metrics/registry.js';
 import { ProxyError, upstreamError } from '../errors.js';
 import { CLIENT_ID_HEADER, setHeader, stripHopByHop } from '../http/headers.js';
 import { failRaw, writeHead } from '../http/raw.js';
-import { ALPN_TRANSPORT, type MeshConnector } from '../tls/client.js';
 import { NO_TLS_NOT_DISCOVERED, peerOf } from '../tls/peer.js';
-import { encodeTransportHeader } from '../tls/transport-header.js';
 import type { UpstreamTls } from '../tls/upstream.js';
 import { originalDstOf } from '../transparent/tag.js';
-import { pickForConnection } from './balance.js';
-import type { Connector } from './connect.js';
 import { ResponseRecorder } from './metrics.js';
+import { type OpaqueDeps, relayOpaque } from './opaque.js';
 import type { Router } from './route.js';
 import { splice } from './splice.js';
 
-export interface TunnelDeps {
+/**
+ * What upgrades and tunnels need. CONNECT to a mesh service goes, with discovery, to its
+ * least-loaded endpoint, over mutual TLS when this proxy has an identity (`mesh`).
+ */
+export interface TunnelDeps extends OpaqueDeps {
   readonly inbound: boolean;
   readonly router: Router;
-  readonly connector: Connector;
   readonly stats: (authority: string) => AuthorityStats;
   /** How endpoints are reached (mTLS or not), and their metric labels. */
   readonly upstream: UpstreamTls;
-  /** Outbound with a control plane: CONNECT to a mesh service goes to its least-loaded endpoint. */
-  readonly discovery?: DestinationClient;
-  /** Outbound with an identity: tunnels to meshed endpoints go over mutual TLS. */
-  readonly mesh?: MeshConnector;
 }
 
 /**
@@ -94,7 +88,10 @@ export function upgradeHandler(deps: TunnelDeps) {
   };
 }
 
-/** CONNECT tunnels (outbound): any TCP, e.g. gRPC clients using `grpc_proxy`. */
+/**
+ * CONNECT tunnels (outbound): any TCP, e.g. gRPC clients using `grpc_proxy`. With
+ * discovery, a tunnel to a mesh service goes to its least-loaded endpoint (`relayOpaque`).
+ */
 export function connectHandler(deps: TunnelDeps) {
   return (req: http.IncomingMessage, socket: Duplex, head: Buffer): void => {
     socket.on('error', () => {});
@@ -108,79 +105,35 @@ export function connectHandler(deps: TunnelDeps) {
       failRaw(socket, route);
       return;
     }
-    if (!deps.discovery) {
-      tunnel(deps, socket, head, route.authority, route.target, undefined);
-      return;
-    }
-    pickForConnection(deps.discovery, route.authority, (picked) => {
-      if (picked instanceof ProxyError) {
-        const recorder = new ResponseRecorder(
-          deps.stats(route.authority).with(NO_TLS_NOT_DISCOVERED.labels),
-          performance.now(),
-        );
-        recorder.head(picked.status);
-        recorder.end(picked.status, undefined, false);
-        if (socket.writable) failRaw(socket, picked);
-      } else if (picked === 'dns') {
-        tunnel(deps, socket, head, route.authority, route.target, undefined);
-      } else {
-        tunnel(deps, socket, head, route.authority, picked.spec.addr, picked);
-      }
+    const stats = (labels: Labels): AuthorityStats => deps.stats(route.authority).with(labels);
+    relayOpaque(deps, socket, route.authority, route.target, {
+      unavailable: (error) => {
+        const recorder = new ResponseRecorder(stats(NO_TLS_NOT_DISCOVERED.labels), performance.now());
+        recorder.head(error.status);
+        recorder.end(error.status, undefined, false);
+        if (socket.writable) failRaw(socket, error);
+      },
+      connecting: (target, spec) => {
+        const s = stats(spec ? deps.upstream.labelsFor(spec) : NO_TLS_NOT_DISCOVERED.labels);
+        s.requests.inc();
+        const recorder = new ResponseRecorder(s, performance.now());
+        return {
+          failed: (err) => {
+            const error = upstreamError(err, target);
+            recorder.head(error.status);
+            recorder.end(error.status, undefined, false);
+            if (socket.writable) failRaw(socket, error);
+          },
+          established: (upstream) => {
+            socket.write('HTTP/1.1 200 Connection Established\r\n\r\n');
+            recorder.head(200);
+            if (head.length > 0) upstream.write(head);
+          },
+          ended: () => recorder.end(200, undefined, false),
+        };
+      },
     });
   };
-}
-
-/** Opens a CONNECT tunnel's upstream connection and splices it to the client. */
-function tunnel(
-  deps: TunnelDeps,
-  socket: Duplex,
-  head: Buffer,
-  authority: string,
-  target: HostPort,
-  endpoint: Endpoint | undefined,
-): void {
-  const spec = endpoint?.spec;
-  const stats = deps
-    .stats(authority)
-    .with(spec ? deps.upstream.labelsFor(spec) : NO_TLS_NOT_DISCOVERED.labels);
-  stats.requests.inc();
-  const recorder = new ResponseRecorder(stats, performance.now());
-  endpoint?.openConnection();
-  if (socket.destroyed) {
-    // The client left while waiting for an endpoint: give back a probe it may have claimed.
-    endpoint?.closeConnection();
-    return;
-  }
-  const serverId = spec && deps.mesh ? deps.upstream.serverId(spec) : undefined;
-  const upstream =
-    serverId !== undefined && deps.mesh
-      ? deps.mesh.connect(target, serverId, ALPN_TRANSPORT, true)
-      : deps.connector.connect(target, true);
-  const onError = (err: Error): void => {
-    endpoint?.closeConnection(true);
-    const error = upstreamError(err, target);
-    recorder.head(error.status);
-    recorder.end(error.status, undefined, false);
-    if (socket.writable) failRaw(socket, error);
-  };
-  upstream.once('error', onError);
-  let established = false;
-  socket.once('close', () => {
-    if (!established) upstream.destroy();
-  });
-  upstream.once(serverId !== undefined ? 'secureConnect' : 'connect', () => {
-    established = true;
-    upstream.off('error', onError);
-    if (serverId !== undefined) upstream.write(encodeTransportHeader(target.port));
-    endpoint?.connected();
-    socket.write('HTTP/1.1 200 Connection Established\r\n\r\n');
-    recorder.head(200);
-    if (head.length > 0) upstream.write(head);
-    splice(socket, upstream, () => {
-      endpoint?.closeConnection();
-      recorder.end(200, undefined, false);
-    });
-  });
 }
 
 /** Inbound CONNECT has nowhere to go: the application is the only destination. */

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { resolveAuthority, serviceFqdn } from '../../../src/controlplane/destination/names.js';
+import { ipAuthority, resolveAuthority, serviceFqdn } from '../../../src/controlplane/destination/names.js';
 
 const CD = 'cluster.local';
 const r = (authority: string, ns = 'ctx', domain = CD) => resolveAuthority(authority, ns, domain);
@@ -55,6 +55,34 @@ test('IP addresses are not mesh names', () => {
     '[2001:db8::1]:443',
   ]) {
     assert.equal(r(a), undefined, a);
+  }
+});
+
+test('ipAuthority: an IP literal and its port (80 when none), which may be a Service cluster IP', () => {
+  assert.deepEqual(ipAuthority('10.43.0.12:7000'), { ip: '10.43.0.12', port: 7000 });
+  assert.deepEqual(ipAuthority('10.43.0.12'), { ip: '10.43.0.12', port: 80 });
+  assert.deepEqual(ipAuthority('[FD00::C]:443'), { ip: 'fd00::c', port: 443 });
+  assert.deepEqual(ipAuthority('[::1]'), { ip: '::1', port: 80 });
+  assert.deepEqual(ipAuthority('10.43.0.12:65535'), { ip: '10.43.0.12', port: 65535 });
+  for (const a of [
+    'web:80',
+    'web.prod.svc.cluster.local:80',
+    '',
+    ':80',
+    '10.43.0.12:',
+    '10.43.0.12:0',
+    '10.43.0.12:65536',
+    '10.43.0.12:http',
+    '10.43.0.256:80',
+    '10.43.0:80',
+    '10.43.0.12:80:80',
+    'fd00::c',
+    'fd00::c:80',
+    '[10.43.0.12]:80',
+    '[fd00::c]80',
+    '[web]:80',
+  ]) {
+    assert.equal(ipAuthority(a), undefined, JSON.stringify(a));
   }
 });
 
