@@ -73,11 +73,16 @@ export class PodNetwork {
     this.used.delete(((c ?? 0) << 8) + (d ?? 0));
   }
 
+  /** The host end of the pod's veth pair. */
+  static hostLink(netns: string): string {
+    return `wv${createHash('sha256').update(netns).digest('hex').slice(0, 10)}`;
+  }
+
   /** Puts the pod's namespace on the bridge: eth0 with `ip`, loopback up, the Service route. */
   async attach(netns: string, ip: string): Promise<void> {
-    const host = `wv${createHash('sha256').update(netns).digest('hex').slice(0, 10)}`;
+    const host = PodNetwork.hostLink(netns);
     // One left by a pod that was never stopped (weft up killed) would be in the way.
-    await run(['ip', 'link', 'del', host]).catch(() => undefined);
+    await this.detach(netns);
     await run(['ip', 'link', 'add', host, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', netns]);
     await run(['ip', 'link', 'set', host, 'master', this.bridge, 'up']);
     const inNs = (args: string[]) => run(['ip', 'netns', 'exec', netns, 'ip', ...args]);
@@ -87,7 +92,15 @@ export class PodNetwork {
     await inNs(['route', 'add', this.serviceCidr, 'via', this.gateway]);
   }
 
-  /** Removes the bridge (the pods' veths went with their namespaces). */
+  /**
+   * Deletes the pod's veth pair. Deleting its namespace would too, but only once the
+   * kernel frees the namespace, which its sockets can delay for minutes.
+   */
+  async detach(netns: string): Promise<void> {
+    await run(['ip', 'link', 'del', PodNetwork.hostLink(netns)]).catch(() => undefined);
+  }
+
+  /** Removes the bridge (each pod's veth pair went at its stop). */
   async destroy(): Promise<void> {
     await run(['ip', 'link', 'del', this.bridge]).catch(() => undefined);
   }

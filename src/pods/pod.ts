@@ -356,6 +356,7 @@ export class Pod extends EventEmitter {
     if (this.app) await terminate(this.app, this.gracePeriodMs);
     if (this.proxy) await terminate(this.proxy, this.gracePeriodMs);
     if (this.runtime.network) {
+      await this.runtime.network.detach(this.netns);
       await run(['ip', 'netns', 'del', this.netns]).catch(() => undefined);
       rmSync(this.hostsDir, { recursive: true, force: true });
       this.runtime.network.release(this.ip);

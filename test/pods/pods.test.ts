@@ -66,6 +66,16 @@ const namespaces = (): string[] =>
     .map((l) => l.split(' ')[0] ?? '')
     .filter((n) => n.startsWith('weft-'));
 
+/** The host ends of pods' veth pairs. */
+const podLinks = (): string[] =>
+  execFileSync('ip', ['-o', 'link', 'show'], { encoding: 'utf8' })
+    .split('\n')
+    .map((l) => /^\d+: (wv[0-9a-f]{10})@/.exec(l)?.[1] ?? '')
+    .filter((n) => n !== '');
+
+/** Pod veths that were not there `before`. */
+const newLinks = (before: string[]): string[] => podLinks().filter((l) => !before.includes(l));
+
 describe('pods on one host', () => {
   const pods: Pod[] = [];
   let network: PodNetwork | undefined;
@@ -232,6 +242,7 @@ describe('weft run', () => {
   test('pods by command, a job over mTLS, logs, and a clean stop', T, async (t) => {
     if (!requirePrivileged(t, ['iptables-legacy'])) return;
     const before = namespaces();
+    const linksBefore = podLinks();
     cp = await startControlPlane({
       extraArgs: ['--pod-bridge', BRIDGE, '--pod-cidr', '10.203.0.0/16', '--service-cidr', '10.204.0.0/16'],
     });
@@ -291,6 +302,7 @@ describe('weft run', () => {
     assert.equal(await cp.stop('SIGINT'), 0, cp.stderrLines.join('\n'));
     cp = undefined;
     assert.deepEqual(namespaces(), before, 'no pod namespace is left');
+    assert.deepEqual(newLinks(linksBefore), [], 'no pod veth is left');
     assert.ok(!existsSync(`/sys/class/net/${BRIDGE}`), 'the bridge is gone');
     assert.deepEqual(pids.filter(alive), [], 'no pod process is left');
   });
@@ -375,6 +387,7 @@ describe('weft apply of Deployments', () => {
   }, async (t) => {
     if (!requirePrivileged(t, ['iptables-legacy'])) return;
     const before = namespaces();
+    const linksBefore = podLinks();
     const dir = makeTempDir('weft-deploy-');
     // The applications run as uid 1000 from the manifest's directory.
     chmodSync(dir, 0o755);
@@ -517,6 +530,7 @@ describe('weft apply of Deployments', () => {
       200,
     );
     assert.deepEqual(namespaces(), before, "the pods' namespaces are gone");
+    assert.deepEqual(newLinks(linksBefore), [], "the pods' veths are gone");
     assert.equal(await cp.stop('SIGINT'), 0, cp.stderrLines.join('\n'));
     cp = undefined;
     assert.deepEqual(namespaces(), before);
@@ -531,6 +545,7 @@ describe('weft demo', () => {
     async (t) => {
       if (!requirePrivileged(t, ['iptables-legacy'])) return;
       const before = namespaces();
+      const linksBefore = podLinks();
       const bridge = `wtd${process.pid % 10000}`;
       const demo = spawn(
         WEFT_BIN,
@@ -590,6 +605,8 @@ describe('weft demo', () => {
       }
       assert.equal(await exited, 0, err);
       assert.deepEqual(namespaces(), before, 'no pod namespace is left');
+      assert.deepEqual(newLinks(linksBefore), [], 'no pod veth is left');
+      assert.deepEqual(newLinks(linksBefore), [], 'no pod veth is left');
       assert.ok(!existsSync(`/sys/class/net/${bridge}`), 'the bridge is gone');
     },
   );
