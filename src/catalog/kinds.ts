@@ -2,7 +2,7 @@
  * The names `weft get` accepts for what it lists. Kept apart from the schemas so the CLI
  * can check its argument without loading them: each maps to the kind or view it lists.
  */
-export type Listed = 'Service' | 'Deployment' | 'Workload' | 'Endpoints';
+export type Listed = 'Service' | 'Deployment' | 'ServiceProfile' | 'Workload' | 'Endpoints';
 
 export const GET_ALIASES: Readonly<Record<string, Listed>> = {
   service: 'Service',
@@ -11,6 +11,9 @@ export const GET_ALIASES: Readonly<Record<string, Listed>> = {
   deployment: 'Deployment',
   deployments: 'Deployment',
   deploy: 'Deployment',
+  serviceprofile: 'ServiceProfile',
+  serviceprofiles: 'ServiceProfile',
+  sp: 'ServiceProfile',
   workload: 'Workload',
   workloads: 'Workload',
   wl: 'Workload',
@@ -20,7 +23,7 @@ export const GET_ALIASES: Readonly<Record<string, Listed>> = {
 };
 
 /** What `weft get` says it lists, for its help and its errors. */
-export const GET_TYPES = 'services, deployments, workloads, endpoints';
+export const GET_TYPES = 'services, deployments, serviceprofiles, workloads, endpoints';
 
 export function getKind(alias: string): Listed | undefined {
   const key = alias.toLowerCase();

@@ -15,6 +15,15 @@ export function dns1123LabelError(value: string): string | undefined {
   return undefined;
 }
 
+/** A DNS-1123 subdomain, as a fully qualified name: dot-separated labels, at most 253 characters. */
+export function dns1123SubdomainError(value: string): string | undefined {
+  if (value.length > 253) return 'must be no more than 253 characters';
+  if (!DNS1123_SUBDOMAIN.test(value)) {
+    return "must consist of lowercase alphanumeric characters, '-' or '.', and start and end with an alphanumeric character";
+  }
+  return undefined;
+}
+
 /** A Service name: as a DNS-1123 label, but starting with a letter. */
 export function dns1035LabelError(value: string): string | undefined {
   if (value.length > 63) return 'must be no more than 63 characters';

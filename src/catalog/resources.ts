@@ -2,10 +2,12 @@ import { z } from 'zod';
 import {
   dns1035LabelError,
   dns1123LabelError,
+  dns1123SubdomainError,
   labelKeyError,
   labelValueError,
   portNameError,
 } from './names.js';
+import { PROFILE_API_VERSIONS, type ServiceProfileSpec, serviceProfileSpec } from './profiles.js';
 
 /**
  * The resources `weft apply` accepts, as Kubernetes-style documents. Each kind has a
@@ -249,16 +251,40 @@ export interface Deployment {
   readonly spec: DeploymentSpec;
 }
 
-/** The kinds that can be applied, with their schemas. Later kinds (profiles, policy) join here. */
+export const serviceProfileSchema = z.strictObject({
+  apiVersion: z.enum(PROFILE_API_VERSIONS, {
+    message: `ServiceProfile is apiVersion ${PROFILE_API_VERSIONS.map((v) => `"${v}"`).join(' or ')}`,
+  }),
+  kind: z.literal('ServiceProfile'),
+  metadata: metadata(dns1123SubdomainError),
+  spec: serviceProfileSpec,
+});
+
+export type ServiceProfileDocument = z.infer<typeof serviceProfileSchema>;
+
+/** A ServiceProfile as the catalog stores it (in `weft.io/v1alpha2`, whichever group it came in). */
+export interface ServiceProfile {
+  readonly apiVersion: 'weft.io/v1alpha2';
+  readonly kind: 'ServiceProfile';
+  readonly metadata: ObjectMeta;
+  readonly spec: ServiceProfileSpec;
+}
+
+/** The kinds that can be applied, with their schemas. Later kinds (policy) join here. */
 export const KINDS = {
   Service: serviceSchema,
   Deployment: deploymentSchema,
+  ServiceProfile: serviceProfileSchema,
 } as const;
 
-export const API_VERSIONS: Readonly<Record<Kind, string>> = { Service: 'v1', Deployment: 'apps/v1' };
+export const API_VERSIONS: Readonly<Record<Kind, string>> = {
+  Service: 'v1',
+  Deployment: 'apps/v1',
+  ServiceProfile: 'weft.io/v1alpha2',
+};
 
 export type Kind = keyof typeof KINDS;
-export type Resource = Service | Deployment;
+export type Resource = Service | Deployment | ServiceProfile;
 
 export function isKind(kind: unknown): kind is Kind {
   return typeof kind === 'string' && Object.hasOwn(KINDS, kind);

@@ -1,4 +1,5 @@
 import type { z } from 'zod';
+import type { ServiceProfileSpec } from './profiles.js';
 import {
   type DeploymentDocument,
   type DeploymentSpec,
@@ -30,6 +31,8 @@ export type NormalizedService = Content<{
 
 export type NormalizedDeployment = Content<DeploymentSpec>;
 
+export type NormalizedProfile = Content<ServiceProfileSpec>;
+
 interface Located {
   readonly source: string;
   readonly namespace: string;
@@ -39,7 +42,8 @@ interface Located {
 /** A validated document: its kind, namespace and name, and its defaulted content. */
 export type ValidResource =
   | (Located & { readonly kind: 'Service'; readonly spec: NormalizedService })
-  | (Located & { readonly kind: 'Deployment'; readonly spec: NormalizedDeployment });
+  | (Located & { readonly kind: 'Deployment'; readonly spec: NormalizedDeployment })
+  | (Located & { readonly kind: 'ServiceProfile'; readonly spec: NormalizedProfile });
 
 export class ValidationError extends Error {
   constructor(readonly problems: readonly string[]) {
@@ -165,11 +169,24 @@ export function validateDocuments(docs: readonly SourcedDocument[]): ValidResour
     }
     seen.set(key, source);
     const at = { source, namespace, name: doc.metadata.name };
-    valid.push(
-      doc.kind === 'Service'
-        ? { ...at, kind: doc.kind, spec: normalizeService(doc) }
-        : { ...at, kind: doc.kind, spec: normalizeDeployment(doc) },
-    );
+    switch (doc.kind) {
+      case 'Service':
+        valid.push({ ...at, kind: doc.kind, spec: normalizeService(doc) });
+        break;
+      case 'Deployment':
+        valid.push({ ...at, kind: doc.kind, spec: normalizeDeployment(doc) });
+        break;
+      default:
+        valid.push({
+          ...at,
+          kind: doc.kind,
+          spec: {
+            labels: doc.metadata.labels ?? {},
+            annotations: doc.metadata.annotations ?? {},
+            spec: doc.spec,
+          },
+        });
+    }
   }
   if (problems.length > 0) throw new ValidationError(problems);
   return valid;

@@ -390,12 +390,30 @@ test('SnapshotStore: empty when absent, round-trips, and a corrupt file is named
   const dir = freshDir();
   const store = new SnapshotStore(dir);
   assert.equal(store.path, join(dir, 'state.json'));
-  assert.deepEqual(store.load(), { version: 1, services: [], deployments: [], workloads: [] });
-  store.save({ version: 1, services: [], deployments: [], workloads: [workload('a')] });
-  assert.deepEqual(store.load(), { version: 1, services: [], deployments: [], workloads: [workload('a')] });
+  assert.deepEqual(store.load(), {
+    version: 1,
+    services: [],
+    deployments: [],
+    serviceProfiles: [],
+    workloads: [],
+  });
+  store.save({ version: 1, services: [], deployments: [], serviceProfiles: [], workloads: [workload('a')] });
+  assert.deepEqual(store.load(), {
+    version: 1,
+    services: [],
+    deployments: [],
+    serviceProfiles: [],
+    workloads: [workload('a')],
+  });
   // Missing lists read as empty.
   writeFileSync(store.path, '{"version":1}');
-  assert.deepEqual(store.load(), { version: 1, services: [], deployments: [], workloads: [] });
+  assert.deepEqual(store.load(), {
+    version: 1,
+    services: [],
+    deployments: [],
+    serviceProfiles: [],
+    workloads: [],
+  });
 
   writeFileSync(store.path, '{"version":1, "services": [');
   assert.throws(
@@ -578,4 +596,24 @@ test('Deployments are applied, persisted, restored, watched and deleted like Ser
     { name: 'MODE', value: 'x' },
   ]);
   assert.equal(again.apply(valid(deployment('api', { env: 'x' })))[0]?.action, 'unchanged');
+});
+
+test('ServiceProfiles are stored under their fully qualified names, persisted and restored', (t) => {
+  const dir = freshDir();
+  const { catalog } = open(t, dir);
+  const sp = {
+    apiVersion: 'linkerd.io/v1alpha2',
+    kind: 'ServiceProfile',
+    metadata: { name: 'web.default.svc.cluster.local' },
+    spec: { routes: [{ name: 'GET /', condition: { method: 'GET', pathRegex: '/' } }] },
+  };
+  assert.equal(catalog.apply(valid(sp))[0]?.action, 'created');
+  const stored = catalog.serviceProfiles.get('default', 'web.default.svc.cluster.local');
+  assert.equal(stored?.apiVersion, 'weft.io/v1alpha2', 'stored in our group, whichever it came in');
+  assert.equal(catalog.apply(valid({ ...sp, apiVersion: 'weft.io/v1alpha2' }))[0]?.action, 'unchanged');
+  catalog.close();
+  const again = open(t, dir).catalog;
+  assert.deepEqual(again.serviceProfiles.get('default', 'web.default.svc.cluster.local')?.spec, sp.spec);
+  again.delete([{ kind: 'ServiceProfile', namespace: 'default', name: 'web.default.svc.cluster.local' }]);
+  assert.equal(again.serviceProfiles.list().length, 0);
 });

@@ -101,8 +101,9 @@ test('a valid Service keeps its namespace, labels, annotations, numeric targetPo
 test('an empty or absent selector is dropped: the Service has no managed endpoints', () => {
   for (const selector of [{}, undefined]) {
     const [r] = validateDocuments(one(service({}, { selector })));
-    assert.equal(r?.spec.spec.selector, undefined);
-    assert.ok(!('selector' in (r?.spec.spec ?? {})));
+    assert.ok(r?.kind === 'Service');
+    assert.equal(r.spec.spec.selector, undefined);
+    assert.ok(!('selector' in r.spec.spec));
   }
 });
 
@@ -166,7 +167,7 @@ test('unknown fields are named, at every level', () => {
 
 test('an unknown kind lists the supported kinds; a missing kind is named', () => {
   assert.deepEqual(problems(one({ apiVersion: 'apps/v1', kind: 'StatefulSet', metadata: { name: 'x' } })), [
-    'svc.yaml: unknown kind "StatefulSet" (weft apply accepts: Service, Deployment)',
+    'svc.yaml: unknown kind "StatefulSet" (weft apply accepts: Service, Deployment, ServiceProfile)',
   ]);
   assert.deepEqual(problems(one({ apiVersion: 'v1', metadata: { name: 'x' } })), [
     'svc.yaml: missing field "kind"',
@@ -316,7 +317,7 @@ test('documentRefs reports every unusable document', () => {
       assert.ok(err instanceof ValidationError);
       assert.deepEqual(err.problems, [
         'a: expected a resource, got null',
-        'b: unknown kind "StatefulSet" (known: Service, Deployment)',
+        'b: unknown kind "StatefulSet" (known: Service, Deployment, ServiceProfile)',
         'c (Service): metadata.name is required',
         'd (Service): metadata.name is required',
       ]);
@@ -326,7 +327,7 @@ test('documentRefs reports every unusable document', () => {
 });
 
 test('the kinds and get aliases', () => {
-  assert.deepEqual(Object.keys(KINDS), ['Service', 'Deployment']);
+  assert.deepEqual(Object.keys(KINDS), ['Service', 'Deployment', 'ServiceProfile']);
   assert.equal(isKind('Service'), true);
   assert.equal(isKind('service'), false);
   assert.equal(isKind('hasOwnProperty'), false);

@@ -126,6 +126,32 @@ describe('weft apply, get and delete against weft up', () => {
       assert.deepEqual(all, ['default/api-svc', 'shop/web-svc']);
       assert.match(await ok(['get', 'services', '-A']), /^NAMESPACE\s+NAME\s+CLUSTER-IP\s+PORTS/);
 
+      // A ServiceProfile: listed by its fully qualified name, with its routes counted.
+      const sp = file(
+        'sp.yaml',
+        [
+          'apiVersion: linkerd.io/v1alpha2',
+          'kind: ServiceProfile',
+          'metadata: {name: api-svc.default.svc.cluster.local}',
+          'spec:',
+          '  routes:',
+          '  - {name: GET /x, condition: {method: GET, pathRegex: /x}, isRetryable: true}',
+          '  - {name: POST /y, condition: {method: POST}}',
+          '',
+        ].join('\n'),
+      );
+      assert.equal(
+        await ok(['apply', '-f', sp]),
+        'serviceprofile/api-svc.default.svc.cluster.local created\n',
+      );
+      const spTable = (await ok(['get', 'sp'])).trimEnd().split('\n');
+      assert.match(spTable[0] ?? '', /^NAME\s+ROUTES\s+RETRY BUDGET\s+DST OVERRIDES\s+AGE$/);
+      assert.match(spTable[1] ?? '', /^api-svc\.default\.svc\.cluster\.local\s+2\s+default\s+0\s+\d+s$/);
+      assert.equal(
+        await ok(['delete', '-f', sp]),
+        'serviceprofile "api-svc.default.svc.cluster.local" deleted\n',
+      );
+
       assert.equal(await ok(['delete', '-f', path]), 'service "api-svc" deleted\n');
       const gone = await cli(['get', 'svc', 'api-svc']);
       assert.equal(gone.code, 1, failing(gone));

@@ -219,6 +219,9 @@ export function resourcesService(
           });
           break;
         }
+        case 'ServiceProfile':
+          objects = byName(catalog.serviceProfiles.list(ns), (p) => p.metadata.name);
+          break;
         case 'Workload':
           objects = byName(catalog.workloads.list(ns), (w) => w.pod).map((w) =>
             domain ? { ...w, identity: identityName(w.serviceAccount, w.namespace, domain) } : w,

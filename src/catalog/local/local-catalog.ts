@@ -3,7 +3,14 @@ import { join } from 'node:path';
 import type { Catalog, Workload } from '../catalog.js';
 import { workloadKey } from '../catalog.js';
 import { WatchableCollection } from '../collection.js';
-import { API_VERSIONS, type Deployment, type Kind, type Resource, type Service } from '../resources.js';
+import {
+  API_VERSIONS,
+  type Deployment,
+  type Kind,
+  type Resource,
+  type Service,
+  type ServiceProfile,
+} from '../resources.js';
 import type { Content, ValidResource } from '../validate.js';
 import { ClusterIps } from './cluster-ips.js';
 import type { SnapshotStore } from './store.js';
@@ -57,6 +64,8 @@ export class LocalCatalog implements Catalog {
   readonly services = new WatchableCollection<Service>((s) => s.metadata);
   /** The workloads `weft up` runs as pods (the local platform's own controller). */
   readonly deployments = new WatchableCollection<Deployment>((d) => d.metadata);
+  /** Routes, retries, timeouts and traffic splits of services, by their fully qualified names. */
+  readonly serviceProfiles = new WatchableCollection<ServiceProfile>((p) => p.metadata);
   readonly workloads = new WatchableCollection<Workload>((w) => ({ namespace: w.namespace, name: w.pod }));
   private clusterIps: ClusterIps;
   private readonly leases = new Map<string, number>();
@@ -89,7 +98,8 @@ export class LocalCatalog implements Catalog {
       );
     }
     for (const d of snapshot.deployments) this.deployments.put(d);
-    for (const r of [...snapshot.services, ...snapshot.deployments]) {
+    for (const p of snapshot.serviceProfiles) this.serviceProfiles.put(p);
+    for (const r of [...snapshot.services, ...snapshot.deployments, ...snapshot.serviceProfiles]) {
       this.version = Math.max(this.version, Number(r.metadata.resourceVersion) || 0);
     }
     const expiresAt = this.now() + opts.leaseMs;
@@ -107,12 +117,17 @@ export class LocalCatalog implements Catalog {
   }
 
   private collection(kind: Kind): WatchableCollection<Resource> {
+    const byKind = {
+      Service: this.services,
+      Deployment: this.deployments,
+      ServiceProfile: this.serviceProfiles,
+    } satisfies Record<Kind, unknown>;
     // Each kind's collection holds only objects of that kind, which apply and delete keep so.
-    return (kind === 'Service' ? this.services : this.deployments) as WatchableCollection<Resource>;
+    return byKind[kind] as WatchableCollection<Resource>;
   }
 
   private all(): Resource[] {
-    return [...this.services.list(), ...this.deployments.list()];
+    return [...this.services.list(), ...this.deployments.list(), ...this.serviceProfiles.list()];
   }
 
   /**
@@ -268,6 +283,7 @@ export class LocalCatalog implements Catalog {
       version: 1,
       services: resources.filter((r): r is Service => r.kind === 'Service'),
       deployments: resources.filter((r): r is Deployment => r.kind === 'Deployment'),
+      serviceProfiles: resources.filter((r): r is ServiceProfile => r.kind === 'ServiceProfile'),
       workloads: this.workloads.list(),
     });
     this.stats.saves++;

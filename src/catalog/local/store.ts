@@ -1,13 +1,14 @@
 import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import type { Workload } from '../catalog.js';
-import type { Deployment, Service } from '../resources.js';
+import type { Deployment, Service, ServiceProfile } from '../resources.js';
 
 /** What the local platform keeps on disk. */
 export interface Snapshot {
   readonly version: 1;
   readonly services: Service[];
   readonly deployments: Deployment[];
+  readonly serviceProfiles: ServiceProfile[];
   readonly workloads: Workload[];
 }
 
@@ -32,7 +33,7 @@ export class SnapshotStore {
       text = readFileSync(this.path, 'utf8');
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT')
-        return { version: 1, services: [], deployments: [], workloads: [] };
+        return { version: 1, services: [], deployments: [], serviceProfiles: [], workloads: [] };
       throw err;
     }
     let parsed: unknown;
@@ -49,13 +50,13 @@ export class SnapshotStore {
         `${this.path} is not a Weft state file (format version 1); move it aside to start empty`,
       );
     }
-    const { services = [], deployments = [], workloads = [] } = snapshot;
-    if (!Array.isArray(services) || !Array.isArray(deployments) || !Array.isArray(workloads)) {
+    const { services = [], deployments = [], serviceProfiles = [], workloads = [] } = snapshot;
+    if (![services, deployments, serviceProfiles, workloads].every(Array.isArray)) {
       throw new Error(
-        `${this.path}: services, deployments and workloads must be lists; move it aside to start empty`,
+        `${this.path}: services, deployments, serviceProfiles and workloads must be lists; move it aside to start empty`,
       );
     }
-    return { version: 1, services, deployments, workloads };
+    return { version: 1, services, deployments, serviceProfiles, workloads };
   }
 
   save(snapshot: Snapshot): void {

@@ -2,7 +2,7 @@ import type { ServiceError } from '@grpc/grpc-js';
 import { type Command, Option } from 'commander';
 import type { Workload } from '../../catalog/catalog.js';
 import { GET_TYPES, getKind, type Listed } from '../../catalog/kinds.js';
-import type { Deployment, Service } from '../../catalog/resources.js';
+import type { Deployment, Service, ServiceProfile } from '../../catalog/resources.js';
 import type { DocumentMessage, OutcomeMessage } from '../../grpc/protos.js';
 import { type HostPort, parseHostPort } from '../../util/addr.js';
 import { UsageError } from '../errors.js';
@@ -156,6 +156,17 @@ function deploymentRows(items: ListedDeployment[], wide: boolean): Row[] {
   ]);
 }
 
+function profileRows(items: ServiceProfile[], wide: boolean): Row[] {
+  return items.map((p) => [
+    ...(wide ? [p.metadata.namespace] : []),
+    p.metadata.name,
+    String(p.spec.routes?.length ?? 0),
+    p.spec.retryBudget ? `${p.spec.retryBudget.retryRatio * 100}%` : 'default',
+    String(p.spec.dstOverrides?.length ?? 0),
+    formatAge(p.metadata.creationTimestamp),
+  ]);
+}
+
 function workloadRows(items: Workload[], wide: boolean): Row[] {
   return items.map((w) => [
     ...(wide ? [w.namespace] : []),
@@ -188,14 +199,26 @@ function endpointRows(items: EndpointsView[], wide: boolean): Row[] {
 const HEADERS: Record<Listed, string[]> = {
   Service: ['NAME', 'CLUSTER-IP', 'PORTS', 'SELECTOR', 'AGE'],
   Deployment: ['NAME', 'READY', 'PODS', 'AGE'],
+  ServiceProfile: ['NAME', 'ROUTES', 'RETRY BUDGET', 'DST OVERRIDES', 'AGE'],
   Workload: ['NAME', 'READY', 'WORKLOAD', 'ADDRESS', 'SERVICE ACCOUNT', 'LABELS'],
   Endpoints: ['NAME', 'ENDPOINTS'],
+};
+
+// The control plane answers with objects of the kind asked for.
+const ROWS: Record<Listed, (objects: unknown[], wide: boolean) => Row[]> = {
+  Service: (o, wide) => serviceRows(o as Service[], wide),
+  Deployment: (o, wide) => deploymentRows(o as ListedDeployment[], wide),
+  ServiceProfile: (o, wide) => profileRows(o as ServiceProfile[], wide),
+  Workload: (o, wide) => workloadRows(o as Workload[], wide),
+  Endpoints: (o, wide) => endpointRows(o as EndpointsView[], wide),
 };
 
 export function getCommand(program: Command): void {
   program
     .command('get')
-    .description('list resources: services (svc), deployments (deploy), workloads (wl), endpoints (ep)')
+    .description(
+      'list resources: services (svc), deployments (deploy), serviceprofiles (sp), workloads (wl), endpoints (ep)',
+    )
     .argument('<kind>', GET_TYPES)
     .argument('[name]', 'one object by name')
     .option('-n, --namespace <ns>', 'the namespace', 'default')
@@ -240,14 +263,7 @@ export function getCommand(program: Command): void {
           return;
         }
         const wide = flags.allNamespaces ?? false;
-        const rows =
-          resolved === 'Service'
-            ? serviceRows(objects as Service[], wide)
-            : resolved === 'Deployment'
-              ? deploymentRows(objects as ListedDeployment[], wide)
-              : resolved === 'Workload'
-                ? workloadRows(objects as Workload[], wide)
-                : endpointRows(objects as EndpointsView[], wide);
+        const rows = ROWS[resolved](objects, wide);
         const header = [...(wide ? ['NAMESPACE'] : []), ...HEADERS[resolved]];
         process.stdout.write(table([header, ...rows]));
       },
