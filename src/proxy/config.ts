@@ -219,16 +219,26 @@ export function parsePortList(text: string, what: string): Set<number> {
   return ports;
 }
 
-/** Parses `k=v,k2=v2` into labels, each checked as Kubernetes checks label keys and values. */
-export function parseLabels(text: string, what: string): Record<string, string> {
-  const labels: Record<string, string> = {};
+/**
+ * Splits `k=v,k2=v2` into its pairs, skipping blanks; an item without a key before `=` is
+ * refused as not being `noun` (written `form`).
+ */
+function splitPairs(text: string, what: string, noun: string, form: string): Array<[string, string]> {
+  const pairs: Array<[string, string]> = [];
   for (const part of text.split(',')) {
     const item = part.trim();
     if (item === '') continue;
     const eq = item.indexOf('=');
-    if (eq <= 0) throw new Error(`${what}: "${item}" is not a label (expected key=value)`);
-    const key = item.slice(0, eq);
-    const value = item.slice(eq + 1);
+    if (eq <= 0) throw new Error(`${what}: "${item}" is not ${noun} (expected ${form})`);
+    pairs.push([item.slice(0, eq), item.slice(eq + 1)]);
+  }
+  return pairs;
+}
+
+/** Parses `k=v,k2=v2` into labels, each checked as Kubernetes checks label keys and values. */
+export function parseLabels(text: string, what: string): Record<string, string> {
+  const labels: Record<string, string> = {};
+  for (const [key, value] of splitPairs(text, what, 'a label', 'key=value')) {
     const problem = labelKeyError(key) ?? labelValueError(value);
     if (problem) throw new Error(`${what}: ${problem}`);
     labels[key] = value;
@@ -239,15 +249,10 @@ export function parseLabels(text: string, what: string): Record<string, string> 
 /** Parses `name=port,...` into named ports, each name checked as Kubernetes checks port names. */
 export function parseNamedPorts(text: string, what: string): Record<string, number> {
   const ports: Record<string, number> = {};
-  for (const part of text.split(',')) {
-    const item = part.trim();
-    if (item === '') continue;
-    const eq = item.indexOf('=');
-    if (eq <= 0) throw new Error(`${what}: "${item}" is not a named port (expected name=port)`);
-    const name = item.slice(0, eq);
+  for (const [name, port] of splitPairs(text, what, 'a named port', 'name=port')) {
     const problem = portNameError(name);
     if (problem) throw new Error(`${what}: port name "${name}" ${problem}`);
-    ports[name] = parsePort(item.slice(eq + 1), `${what} ${name}`);
+    ports[name] = parsePort(port, `${what} ${name}`);
   }
   return ports;
 }

@@ -7,46 +7,15 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
-import type { Catalog, Workload } from '../../src/catalog/catalog.js';
-import { WatchableCollection } from '../../src/catalog/collection.js';
-import type { Service } from '../../src/catalog/resources.js';
 import { ControlPlane } from '../../src/controlplane/server.js';
 import { controlPlaneClient } from '../../src/grpc/client.js';
 import type { DestinationProfile, DestinationUpdate, GetDestination } from '../../src/grpc/protos.js';
-import { workload } from '../helpers/catalog.js';
+import { MemoryCatalog, service, workload } from '../helpers/catalog.js';
 import { captureLogger } from '../helpers/identity.js';
 import { waitFor } from '../helpers/net.js';
 
 const T = { timeout: 20_000 };
 const ECHO_IP = '10.43.0.12';
-
-class MemoryCatalog implements Catalog {
-  readonly services = new WatchableCollection<Service>((s) => s.metadata);
-  readonly workloads = new WatchableCollection<Workload>((w) => ({ namespace: w.namespace, name: w.pod }));
-}
-
-function service(
-  name: string,
-  namespace: string,
-  clusterIP: string,
-  port: number,
-  targetPort: number,
-): Service {
-  return {
-    apiVersion: 'v1',
-    kind: 'Service',
-    metadata: {
-      name,
-      namespace,
-      labels: {},
-      annotations: {},
-      uid: `uid-${name}`,
-      resourceVersion: '1',
-      creationTimestamp: '2024-01-01T00:00:00Z',
-    },
-    spec: { type: 'ClusterIP', selector: { app: name }, ports: [{ port, targetPort }], clusterIP },
-  };
-}
 
 /** One server stream: what it has sent so far, and how it ended. */
 interface Watch<T> {
@@ -88,8 +57,10 @@ describe('Destination: a Service cluster IP as the authority', () => {
   };
 
   before(async () => {
-    catalog.services.put(service('echo', 'prod', ECHO_IP, 7000, 7007));
-    catalog.services.put(service('web', 'default', '10.43.0.13', 80, 8080));
+    catalog.services.put(
+      service('echo', { namespace: 'prod', clusterIP: ECHO_IP, ports: [{ port: 7000, targetPort: 7007 }] }),
+    );
+    catalog.services.put(service('web', { clusterIP: '10.43.0.13' }));
     catalog.workloads.put(
       workload('echo-1', {
         namespace: 'prod',

@@ -1,4 +1,50 @@
-import type { Workload } from '../../src/catalog/catalog.js';
+import type { Catalog, Workload } from '../../src/catalog/catalog.js';
+import { WatchableCollection } from '../../src/catalog/collection.js';
+import type { Service, ServicePort } from '../../src/catalog/resources.js';
+
+/** A catalog the test fills by hand (what a platform backend would fill). */
+export class MemoryCatalog implements Catalog {
+  readonly services = new WatchableCollection<Service>((s) => s.metadata);
+  readonly workloads = new WatchableCollection<Workload>((w) => ({ namespace: w.namespace, name: w.pod }));
+}
+
+/**
+ * A stored Service: namespace default, selector app=<name> (`selector: undefined` for
+ * none), port 80 → 8080, unless `opts` says otherwise.
+ */
+export function service(
+  name: string,
+  opts: {
+    namespace?: string;
+    selector?: Record<string, string>;
+    ports?: ServicePort[];
+    clusterIP?: string;
+  } = {},
+): Service {
+  return {
+    apiVersion: 'v1',
+    kind: 'Service',
+    metadata: {
+      name,
+      namespace: opts.namespace ?? 'default',
+      labels: {},
+      annotations: {},
+      uid: `uid-${name}`,
+      resourceVersion: '1',
+      creationTimestamp: '2024-01-01T00:00:00Z',
+    },
+    spec: {
+      type: 'ClusterIP',
+      ...('selector' in opts
+        ? opts.selector
+          ? { selector: opts.selector }
+          : {}
+        : { selector: { app: name } }),
+      ports: opts.ports ?? [{ port: 80, targetPort: 8080 }],
+      ...(opts.clusterIP !== undefined ? { clusterIP: opts.clusterIP } : {}),
+    },
+  };
+}
 
 /**
  * A workload instance for catalog tests: pod-style (its own address, port 0) in namespace

@@ -4,7 +4,6 @@
  * calling out through it by HTTP_PROXY. The hop between the proxies is still mutual TLS.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { after, describe, test } from 'node:test';
 import { identityName } from '../../src/identity/names.js';
 import {
@@ -15,7 +14,7 @@ import {
   weftOk,
 } from '../helpers/controlplane.js';
 import { refusedPort, waitFor } from '../helpers/net.js';
-import { trackChild, WEFT_BIN } from '../helpers/proxy.js';
+import { startDemoProcess, waitForLogs, weftRun } from '../helpers/pods.js';
 
 const T = { timeout: 60_000 };
 
@@ -41,32 +40,13 @@ describe('pods on loopback', () => {
     await weftOk(cp, ['apply', '-f', '-'], serviceYaml('web'));
     const port = await refusedPort();
     const server = `require('node:http').createServer((q, s) => s.end(JSON.stringify({ clientId: q.headers['weft-client-id'] ?? null }))).listen(${port}, '127.0.0.1', () => console.log('listening'))`;
-    const run = async (args: string[], command: string[]): Promise<string> => {
-      const r = await weft(['run', ...args, '--control-plane', control.grpcAddr, '--', ...command]);
-      assert.equal(r.code, 0, r.stderr);
-      return r.stdout;
-    };
     assert.match(
-      await run(['web', '--port', String(port)], [process.execPath, '-e', server]),
+      await weftRun(control, ['web', '--port', String(port)], [process.execPath, '-e', server]),
       /running \(127\.0\.0\.1\)/,
     );
-    await waitFor(
-      async () => (await weftOk(control, ['logs', 'web', '--app'])).includes('listening'),
-      'the web application to listen',
-      15_000,
-      200,
-    );
-    await run(['vote', '--restart', 'OnFailure'], [process.execPath, '-e', JOB]);
-    let logs = '';
-    await waitFor(
-      async () => {
-        logs = await weftOk(control, ['logs', 'vote', '--app']);
-        return logs.includes('answer ');
-      },
-      'the job to answer',
-      20_000,
-      200,
-    );
+    await waitForLogs(control, 'web', /listening/, 'the web application to listen', { flags: ['--app'] });
+    await weftRun(control, ['vote', '--restart', 'OnFailure'], [process.execPath, '-e', JOB]);
+    const logs = await waitForLogs(control, 'vote', /answer /, 'the job to answer', { flags: ['--app'] });
     const answer = /answer (\d+) (.*)$/m.exec(logs);
     assert.equal(answer?.[1], '200', logs);
     assert.deepEqual(JSON.parse(answer?.[2] ?? '{}'), { clientId: identityName('vote', 'default') });
@@ -84,19 +64,10 @@ describe('weft demo --loopback', () => {
     'emojivoto from its local manifest on loopback ports: the bot votes through the mesh, Ctrl-C stops it',
     T,
     async () => {
-      const demo = spawn(WEFT_BIN, ['demo', '--loopback'], {
-        stdio: ['ignore', 'pipe', 'pipe'],
-        detached: true,
-      });
-      trackChild(demo);
-      let out = '';
-      let err = '';
-      demo.stdout?.setEncoding('utf8').on('data', (d: string) => (out += d));
-      demo.stderr?.setEncoding('utf8').on('data', (d: string) => (err += d));
-      const exited = new Promise<number | null>((resolve) => demo.once('exit', resolve));
+      const demo = startDemoProcess(['--loopback']);
       let controlPlane: string | undefined;
       try {
-        await waitFor(() => out.includes('Press Ctrl-C'), `the demo's guide\n${err}`, 45_000, 100);
+        const out = await demo.guide(45_000);
         assert.equal((/^ {2}pod emojivoto\//gm[Symbol.match](out) ?? []).length, 4, out);
         const page = /The voting page: +(http:\/\/127\.0\.0\.1:\d+\/)/.exec(out)?.[1];
         assert.ok(page, out);
@@ -130,10 +101,10 @@ describe('weft demo --loopback', () => {
           ['emoji', 'vote-bot', 'voting', 'web'],
         );
       } finally {
-        if (demo.pid) process.kill(-demo.pid, 'SIGINT');
+        demo.interrupt();
       }
-      assert.equal(await exited, 0, err);
-      assert.match(out, /on loopback \(no root: interception is off\)/);
+      assert.equal(await demo.exited, 0, demo.output.err);
+      assert.match(demo.output.out, /on loopback \(no root: interception is off\)/);
       const gone = await weft(['get', 'workloads', '-A', '--control-plane', controlPlane ?? '']);
       assert.equal(gone.code, 1, 'the control plane is gone');
     },

@@ -7,7 +7,7 @@
  * identity. Needs root: see test/helpers/netns.ts.
  */
 import assert from 'node:assert/strict';
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { chmodSync, existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
@@ -28,8 +28,9 @@ import {
 } from '../helpers/controlplane.js';
 import { waitFor } from '../helpers/net.js';
 import { requirePrivileged } from '../helpers/netns.js';
+import { startDemoProcess, waitForLogs, weftRun } from '../helpers/pods.js';
 import { parseProm, sumSamples } from '../helpers/prom.js';
-import { trackChild, WEFT_BIN } from '../helpers/proxy.js';
+import { WEFT_BIN } from '../helpers/proxy.js';
 
 const T = { timeout: 90_000 };
 
@@ -247,39 +248,11 @@ describe('weft run', () => {
       extraArgs: ['--pod-bridge', BRIDGE, '--pod-cidr', '10.203.0.0/16', '--service-cidr', '10.204.0.0/16'],
     });
     await weftOk(cp, ['apply', '-f', '-'], serviceYaml('web'));
-    /** `weft run`: the control plane's flag goes before the command. */
-    const run = async (args: string[], command: string[]): Promise<string> => {
-      const r = await weft([
-        'run',
-        ...args,
-        '--control-plane',
-        (cp as ControlPlaneHandle).grpcAddr,
-        '--',
-        ...command,
-      ]);
-      assert.equal(r.code, 0, r.stderr);
-      return r.stdout;
-    };
-    const ran = await run(['web'], [process.execPath, '-e', SHORT_SERVER]);
+    const ran = await weftRun(cp, ['web'], [process.execPath, '-e', SHORT_SERVER]);
     assert.match(ran, /^pod\/web-[0-9a-f]{5} running \(10\.203\.0\.\d+\)$/m);
-    const control = cp;
-    await waitFor(
-      async () => (await weftOk(control, ['logs', 'web', '--app'])).includes('listening'),
-      'the web pod to listen',
-      15_000,
-      200,
-    );
-    await run(['vote', '--restart', 'OnFailure'], [process.execPath, '-e', SHORT_JOB]);
-    let logs = '';
-    await waitFor(
-      async () => {
-        logs = await weftOk(control, ['logs', 'vote']);
-        return /app \| answer /.test(logs);
-      },
-      'the job to answer',
-      20_000,
-      200,
-    );
+    await waitForLogs(cp, 'web', /listening/, 'the web pod to listen', { flags: ['--app'] });
+    await weftRun(cp, ['vote', '--restart', 'OnFailure'], [process.execPath, '-e', SHORT_JOB]);
+    const logs = await waitForLogs(cp, 'vote', /app \| answer /, 'the job to answer');
     const answer = /app \| answer (\d+) (.*)$/m.exec(logs);
     assert.equal(answer?.[1], '200', logs);
     assert.deepEqual(JSON.parse(answer?.[2] ?? '{}'), { clientId: identityName('vote', 'default') });
@@ -449,20 +422,10 @@ describe('weft apply of Deployments', () => {
     assert.ok(echo);
     assert.deepEqual(echo.namedPorts, { echo: 7000 }, 'the container port names reach the catalog');
     assert.match(echo.labels['pod-template-hash'] ?? '', /^[0-9a-f]{10}$/);
-    const echoed = async (): Promise<string> => {
-      let logs = '';
-      await waitFor(
-        async () => {
-          logs = await weftOk(control(), ['logs', 'caller', '--app']);
-          return /echoed ping \d+/.test(logs);
-        },
-        'the caller to get an echo',
-        30_000,
-        200,
-      );
-      return logs;
-    };
-    await echoed();
+    await waitForLogs(control(), 'caller', /echoed ping \d+/, 'the caller to get an echo', {
+      flags: ['--app'],
+      timeoutMs: 30_000,
+    });
     // The echo went through both proxies over mutual TLS: the server's proxy saw the caller's identity.
     const clientId = identityName('caller', 'default');
     let metrics = '';
@@ -547,19 +510,16 @@ describe('weft demo', () => {
       const before = namespaces();
       const linksBefore = podLinks();
       const bridge = `wtd${process.pid % 10000}`;
-      const demo = spawn(
-        WEFT_BIN,
-        ['demo', '--pod-bridge', bridge, '--pod-cidr', '10.207.0.0/16', '--service-cidr', '10.208.0.0/16'],
-        { stdio: ['ignore', 'pipe', 'pipe'], detached: true },
-      );
-      trackChild(demo);
-      let out = '';
-      let err = '';
-      demo.stdout?.setEncoding('utf8').on('data', (d: string) => (out += d));
-      demo.stderr?.setEncoding('utf8').on('data', (d: string) => (err += d));
-      const exited = new Promise<number | null>((resolve) => demo.once('exit', resolve));
+      const demo = startDemoProcess([
+        '--pod-bridge',
+        bridge,
+        '--pod-cidr',
+        '10.207.0.0/16',
+        '--service-cidr',
+        '10.208.0.0/16',
+      ]);
       try {
-        await waitFor(() => out.includes('Press Ctrl-C'), `the demo's guide\n${err}`, 60_000, 100);
+        const out = await demo.guide(60_000);
         const web = /The voting page: +http:\/\/([\d.]+):8080\//.exec(out)?.[1];
         assert.ok(web, out);
         assert.equal((/^ {2}pod emojivoto\//gm[Symbol.match](out) ?? []).length, 4, out);
@@ -600,10 +560,9 @@ describe('weft demo', () => {
           'web calls emoji over mTLS',
         );
       } finally {
-        // Ctrl-C, as a terminal sends it: to the demo's process group.
-        if (demo.pid) process.kill(-demo.pid, 'SIGINT');
+        demo.interrupt();
       }
-      assert.equal(await exited, 0, err);
+      assert.equal(await demo.exited, 0, demo.output.err);
       assert.deepEqual(namespaces(), before, 'no pod namespace is left');
       assert.deepEqual(newLinks(linksBefore), [], 'no pod veth is left');
       assert.deepEqual(newLinks(linksBefore), [], 'no pod veth is left');

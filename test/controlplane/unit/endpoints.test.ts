@@ -3,11 +3,9 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import type { Catalog, Workload } from '../../../src/catalog/catalog.js';
-import { WatchableCollection } from '../../../src/catalog/collection.js';
+import type { Workload } from '../../../src/catalog/catalog.js';
 import { LocalCatalog } from '../../../src/catalog/local/local-catalog.js';
 import { SnapshotStore } from '../../../src/catalog/local/store.js';
-import type { Service, ServicePort } from '../../../src/catalog/resources.js';
 import { validateDocuments } from '../../../src/catalog/validate.js';
 import {
   DEFAULT_WEIGHT,
@@ -15,40 +13,7 @@ import {
   EndpointIndex,
 } from '../../../src/controlplane/destination/endpoints.js';
 import type { ServiceRef } from '../../../src/controlplane/destination/names.js';
-import { workload as podWorkload } from '../../helpers/catalog.js';
-
-class MemoryCatalog implements Catalog {
-  readonly services = new WatchableCollection<Service>((s) => s.metadata);
-  readonly workloads = new WatchableCollection<Workload>((w) => ({ namespace: w.namespace, name: w.pod }));
-}
-
-function service(
-  name: string,
-  opts: { namespace?: string; selector?: Record<string, string>; ports?: ServicePort[] } = {},
-): Service {
-  return {
-    apiVersion: 'v1',
-    kind: 'Service',
-    metadata: {
-      name,
-      namespace: opts.namespace ?? 'default',
-      labels: {},
-      annotations: {},
-      uid: 'u',
-      resourceVersion: '1',
-      creationTimestamp: '2024-01-01T00:00:00Z',
-    },
-    spec: {
-      type: 'ClusterIP',
-      ...('selector' in opts
-        ? opts.selector
-          ? { selector: opts.selector }
-          : {}
-        : { selector: { app: name } }),
-      ports: opts.ports ?? [{ port: 80, targetPort: 8080 }],
-    },
-  };
-}
+import { MemoryCatalog, workload as podWorkload, service } from '../../helpers/catalog.js';
 
 const workload = (pod: string, extra: Partial<Workload> = {}): Workload =>
   podWorkload(pod, { serviceAccount: 'web-sa', ...extra });
