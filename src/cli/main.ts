@@ -6,6 +6,7 @@ import { identityCommand } from './commands/identity.js';
 import { initCommand } from './commands/init.js';
 import { injectCommand, uninjectCommand } from './commands/inject.js';
 import { logsCommand, runCommand } from './commands/pods.js';
+import { profileCommand } from './commands/profile.js';
 import { proxyCommand } from './commands/proxy.js';
 import { applyCommand, deleteCommand, getCommand } from './commands/resources.js';
 import { upCommand } from './commands/up.js';
@@ -37,6 +38,7 @@ export function buildProgram(): Command {
   logsCommand(program);
   injectCommand(program);
   uninjectCommand(program);
+  profileCommand(program);
   identityCommand(program);
   checkCommand(program);
   demoCommand(program);
