@@ -1,4 +1,4 @@
-import type { Service } from './resources.js';
+import type { HTTPRoute, Service, ServiceProfile } from './resources.js';
 
 /**
  * The catalog: what the control plane knows of the platform, as lists and watches.
@@ -8,6 +8,10 @@ import type { Service } from './resources.js';
 export interface Catalog {
   readonly services: Collection<Service>;
   readonly workloads: Collection<Workload>;
+  /** Named by the fully qualified name of the Service they describe, in its namespace. */
+  readonly serviceProfiles: Collection<ServiceProfile>;
+  /** Gateway API HTTPRoutes whose parents are Services in their namespace, defaults filled in. */
+  readonly httpRoutes: Collection<HTTPRoute>;
 }
 
 /** One running instance of a workload, as a Pod is on Kubernetes. */

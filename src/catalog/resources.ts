@@ -1,5 +1,11 @@
 import { z } from 'zod';
 import {
+  crossNamespaceIssues,
+  HTTP_ROUTE_API_VERSIONS,
+  type HTTPRouteSpec,
+  httpRouteSpec,
+} from './httproutes.js';
+import {
   dns1035LabelError,
   dns1123LabelError,
   dns1123SubdomainError,
@@ -45,6 +51,9 @@ const metadata = (nameCheck: (v: string) => string | undefined) =>
     annotations: z.record(z.string(), z.string()).optional(),
     ...serverSetMetadata,
   });
+
+/** Where a document without `metadata.namespace` goes. */
+export const DEFAULT_NAMESPACE = 'default';
 
 const port = z.number().int().min(1).max(65535);
 
@@ -270,21 +279,46 @@ export interface ServiceProfile {
   readonly spec: ServiceProfileSpec;
 }
 
+export const httpRouteSchema = z
+  .strictObject({
+    apiVersion: z.enum(HTTP_ROUTE_API_VERSIONS, {
+      message: `HTTPRoute is apiVersion ${HTTP_ROUTE_API_VERSIONS.map((v) => `"${v}"`).join(' or ')}`,
+    }),
+    kind: z.literal('HTTPRoute'),
+    metadata: metadata(dns1123SubdomainError),
+    spec: httpRouteSpec,
+  })
+  .superRefine((doc, ctx) =>
+    crossNamespaceIssues(doc.metadata.namespace ?? DEFAULT_NAMESPACE, doc.spec, ctx),
+  );
+
+export type HTTPRouteDocument = z.infer<typeof httpRouteSchema>;
+
+/** An HTTPRoute as the catalog stores it: in `gateway.networking.k8s.io/v1`, defaults filled in. */
+export interface HTTPRoute {
+  readonly apiVersion: 'gateway.networking.k8s.io/v1';
+  readonly kind: 'HTTPRoute';
+  readonly metadata: ObjectMeta;
+  readonly spec: HTTPRouteSpec;
+}
+
 /** The kinds that can be applied, with their schemas. Later kinds (policy) join here. */
 export const KINDS = {
   Service: serviceSchema,
   Deployment: deploymentSchema,
   ServiceProfile: serviceProfileSchema,
+  HTTPRoute: httpRouteSchema,
 } as const;
 
 export const API_VERSIONS: Readonly<Record<Kind, string>> = {
   Service: 'v1',
   Deployment: 'apps/v1',
   ServiceProfile: 'weft.io/v1alpha2',
+  HTTPRoute: 'gateway.networking.k8s.io/v1',
 };
 
 export type Kind = keyof typeof KINDS;
-export type Resource = Service | Deployment | ServiceProfile;
+export type Resource = Service | Deployment | ServiceProfile | HTTPRoute;
 
 export function isKind(kind: unknown): kind is Kind {
   return typeof kind === 'string' && Object.hasOwn(KINDS, kind);

@@ -1,6 +1,8 @@
 import type { z } from 'zod';
+import { type HTTPRouteSpec, normalizeHTTPRouteSpec } from './httproutes.js';
 import type { ServiceProfileSpec } from './profiles.js';
 import {
+  DEFAULT_NAMESPACE,
   type DeploymentDocument,
   type DeploymentSpec,
   isKind,
@@ -8,6 +10,8 @@ import {
   type Kind,
   type ServiceDocument,
 } from './resources.js';
+
+export { DEFAULT_NAMESPACE };
 
 /** One document as the CLI read it, and where it came from ("svc.yaml, document 2"). */
 export interface SourcedDocument {
@@ -33,6 +37,8 @@ export type NormalizedDeployment = Content<DeploymentSpec>;
 
 export type NormalizedProfile = Content<ServiceProfileSpec>;
 
+export type NormalizedHTTPRoute = Content<HTTPRouteSpec>;
+
 interface Located {
   readonly source: string;
   readonly namespace: string;
@@ -43,7 +49,8 @@ interface Located {
 export type ValidResource =
   | (Located & { readonly kind: 'Service'; readonly spec: NormalizedService })
   | (Located & { readonly kind: 'Deployment'; readonly spec: NormalizedDeployment })
-  | (Located & { readonly kind: 'ServiceProfile'; readonly spec: NormalizedProfile });
+  | (Located & { readonly kind: 'ServiceProfile'; readonly spec: NormalizedProfile })
+  | (Located & { readonly kind: 'HTTPRoute'; readonly spec: NormalizedHTTPRoute });
 
 export class ValidationError extends Error {
   constructor(readonly problems: readonly string[]) {
@@ -51,8 +58,6 @@ export class ValidationError extends Error {
     this.name = 'ValidationError';
   }
 }
-
-export const DEFAULT_NAMESPACE = 'default';
 
 function formatPath(path: readonly PropertyKey[]): string {
   let out = '';
@@ -175,6 +180,17 @@ export function validateDocuments(docs: readonly SourcedDocument[]): ValidResour
         break;
       case 'Deployment':
         valid.push({ ...at, kind: doc.kind, spec: normalizeDeployment(doc) });
+        break;
+      case 'HTTPRoute':
+        valid.push({
+          ...at,
+          kind: doc.kind,
+          spec: {
+            labels: doc.metadata.labels ?? {},
+            annotations: doc.metadata.annotations ?? {},
+            spec: normalizeHTTPRouteSpec(doc.spec),
+          },
+        });
         break;
       default:
         valid.push({

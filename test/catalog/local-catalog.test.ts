@@ -395,23 +395,33 @@ test('SnapshotStore: empty when absent, round-trips, and a corrupt file is named
     services: [],
     deployments: [],
     serviceProfiles: [],
+    httpRoutes: [],
     workloads: [],
   });
-  store.save({ version: 1, services: [], deployments: [], serviceProfiles: [], workloads: [workload('a')] });
+  store.save({
+    version: 1,
+    services: [],
+    deployments: [],
+    serviceProfiles: [],
+    httpRoutes: [],
+    workloads: [workload('a')],
+  });
   assert.deepEqual(store.load(), {
     version: 1,
     services: [],
     deployments: [],
     serviceProfiles: [],
+    httpRoutes: [],
     workloads: [workload('a')],
   });
-  // Missing lists read as empty.
+  // Missing lists (state written before a kind existed) read as empty.
   writeFileSync(store.path, '{"version":1}');
   assert.deepEqual(store.load(), {
     version: 1,
     services: [],
     deployments: [],
     serviceProfiles: [],
+    httpRoutes: [],
     workloads: [],
   });
 
@@ -422,7 +432,13 @@ test('SnapshotStore: empty when absent, round-trips, and a corrupt file is named
       err.message.startsWith(`${store.path} is not valid JSON (`) &&
       err.message.endsWith('; move it aside to start empty'),
   );
-  for (const text of ['{"version":2}', 'null', '3', '{"version":1,"services":{}}']) {
+  for (const text of [
+    '{"version":2}',
+    'null',
+    '3',
+    '{"version":1,"services":{}}',
+    '{"version":1,"httpRoutes":7}',
+  ]) {
     writeFileSync(store.path, text);
     assert.throws(
       () => store.load(),
@@ -616,4 +632,71 @@ test('ServiceProfiles are stored under their fully qualified names, persisted an
   assert.deepEqual(again.serviceProfiles.get('default', 'web.default.svc.cluster.local')?.spec, sp.spec);
   again.delete([{ kind: 'ServiceProfile', namespace: 'default', name: 'web.default.svc.cluster.local' }]);
   assert.equal(again.serviceProfiles.list().length, 0);
+});
+
+test('HTTPRoutes are stored in v1 with defaults filled in, watched, persisted, restored and deleted', (t) => {
+  const dir = freshDir();
+  const { catalog } = open(t, dir);
+  const events = record(catalog.httpRoutes);
+  const route = {
+    apiVersion: 'gateway.networking.k8s.io/v1beta1',
+    kind: 'HTTPRoute',
+    metadata: { name: 'web-route', namespace: 'shop', labels: { app: 'web' } },
+    spec: {
+      parentRefs: [{ group: 'core', kind: 'Service', name: 'web-svc', port: 80 }],
+      rules: [{ matches: [{ path: { value: '/v2' } }], backendRefs: [{ name: 'web-v2', port: 80 }] }],
+    },
+  };
+  const spec = {
+    parentRefs: [{ group: '', kind: 'Service', name: 'web-svc', port: 80 }],
+    hostnames: [],
+    rules: [
+      {
+        matches: [{ path: { type: 'PathPrefix', value: '/v2' }, headers: [], queryParams: [] }],
+        backendRefs: [{ group: '', kind: 'Service', name: 'web-v2', port: 80, weight: 1 }],
+      },
+    ],
+  };
+  assert.deepEqual(catalog.apply(valid(route)), [
+    { kind: 'HTTPRoute', namespace: 'shop', name: 'web-route', action: 'created' },
+  ]);
+  const stored = catalog.httpRoutes.get('shop', 'web-route');
+  assert.equal(stored?.apiVersion, 'gateway.networking.k8s.io/v1', 'stored in v1, whichever version came in');
+  assert.deepEqual(stored?.spec, spec);
+  assert.deepEqual(stored?.metadata.labels, { app: 'web' });
+  assert.deepEqual(
+    events.map((e) => `${e.type} ${e.object.metadata.name}`),
+    ['added web-route'],
+  );
+  assert.equal(catalog.httpRoutes.list('default').length, 0, 'in its own namespace only');
+
+  // The stored form (defaults written out) is the same route.
+  const written = { ...route, apiVersion: 'gateway.networking.k8s.io/v1', spec };
+  assert.equal(catalog.apply(valid(written))[0]?.action, 'unchanged');
+  const weighted = {
+    ...route,
+    spec: { ...route.spec, rules: [{ backendRefs: [{ name: 'web-v2', port: 80, weight: 3 }] }] },
+  };
+  assert.equal(catalog.apply(valid(weighted))[0]?.action, 'configured');
+  assert.equal(catalog.httpRoutes.get('shop', 'web-route')?.spec.rules[0]?.backendRefs[0]?.weight, 3);
+  assert.equal(events.at(-1)?.type, 'modified');
+
+  catalog.close();
+  const again = open(t, dir).catalog;
+  const restored = again.httpRoutes.get('shop', 'web-route');
+  assert.equal(restored?.metadata.uid, stored?.metadata.uid);
+  assert.equal(restored?.spec.rules[0]?.backendRefs[0]?.weight, 3);
+  // Restored resource versions count: the next change gets a higher one.
+  assert.equal(again.apply(valid(route))[0]?.action, 'configured');
+  assert.ok(
+    Number(again.httpRoutes.get('shop', 'web-route')?.metadata.resourceVersion) >
+      Number(restored?.metadata.resourceVersion),
+  );
+
+  assert.deepEqual(again.delete([{ kind: 'HTTPRoute', namespace: 'shop', name: 'web-route' }]), [
+    { kind: 'HTTPRoute', namespace: 'shop', name: 'web-route', action: 'deleted' },
+  ]);
+  assert.equal(again.httpRoutes.list().length, 0);
+  again.close();
+  assert.equal(open(t, dir).catalog.httpRoutes.list().length, 0, 'the deletion was persisted');
 });

@@ -167,7 +167,7 @@ test('unknown fields are named, at every level', () => {
 
 test('an unknown kind lists the supported kinds; a missing kind is named', () => {
   assert.deepEqual(problems(one({ apiVersion: 'apps/v1', kind: 'StatefulSet', metadata: { name: 'x' } })), [
-    'svc.yaml: unknown kind "StatefulSet" (weft apply accepts: Service, Deployment, ServiceProfile)',
+    'svc.yaml: unknown kind "StatefulSet" (weft apply accepts: Service, Deployment, ServiceProfile, HTTPRoute)',
   ]);
   assert.deepEqual(problems(one({ apiVersion: 'v1', metadata: { name: 'x' } })), [
     'svc.yaml: missing field "kind"',
@@ -317,7 +317,7 @@ test('documentRefs reports every unusable document', () => {
       assert.ok(err instanceof ValidationError);
       assert.deepEqual(err.problems, [
         'a: expected a resource, got null',
-        'b: unknown kind "StatefulSet" (known: Service, Deployment, ServiceProfile)',
+        'b: unknown kind "StatefulSet" (known: Service, Deployment, ServiceProfile, HTTPRoute)',
         'c (Service): metadata.name is required',
         'd (Service): metadata.name is required',
       ]);
@@ -327,7 +327,7 @@ test('documentRefs reports every unusable document', () => {
 });
 
 test('the kinds and get aliases', () => {
-  assert.deepEqual(Object.keys(KINDS), ['Service', 'Deployment', 'ServiceProfile']);
+  assert.deepEqual(Object.keys(KINDS), ['Service', 'Deployment', 'ServiceProfile', 'HTTPRoute']);
   assert.equal(isKind('Service'), true);
   assert.equal(isKind('service'), false);
   assert.equal(isKind('hasOwnProperty'), false);
@@ -335,6 +335,8 @@ test('the kinds and get aliases', () => {
   for (const a of ['svc', 'service', 'services']) assert.equal(GET_ALIASES[a], 'Service');
   for (const a of ['wl', 'workload', 'workloads']) assert.equal(GET_ALIASES[a], 'Workload');
   for (const a of ['ep', 'endpoint', 'endpoints']) assert.equal(GET_ALIASES[a], 'Endpoints');
+  for (const a of ['httproute', 'httproutes', 'httproutes.gateway.networking.k8s.io'])
+    assert.equal(GET_ALIASES[a], 'HTTPRoute');
 });
 
 test('a single unnamed port gets its targetPort defaulted to its port', () => {

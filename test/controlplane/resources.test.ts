@@ -152,6 +152,49 @@ describe('weft apply, get and delete against weft up', () => {
         'serviceprofile "api-svc.default.svc.cluster.local" deleted\n',
       );
 
+      // An HTTPRoute of api-svc: listed with its parents and hostnames; what get prints applies back.
+      const route = file(
+        'route.yaml',
+        [
+          'apiVersion: gateway.networking.k8s.io/v1',
+          'kind: HTTPRoute',
+          'metadata: {name: api-route}',
+          'spec:',
+          '  parentRefs: [{group: "", kind: Service, name: api-svc, port: 80}, {group: core, kind: Service, name: web-svc}]',
+          '  hostnames: [api.example.com]',
+          '  rules:',
+          '  - matches: [{path: {value: /v2}}]',
+          '    backendRefs: [{name: api-v2, port: 80}]',
+          '',
+        ].join('\n'),
+      );
+      assert.equal(await ok(['apply', '-f', route]), 'httproute/api-route created\n');
+      const routeTable = (await ok(['get', 'httproutes'])).trimEnd().split('\n');
+      assert.match(routeTable[0] ?? '', /^NAME\s+PARENTS\s+HOSTNAMES\s+AGE$/);
+      assert.match(routeTable[1] ?? '', /^api-route\s+api-svc:80,web-svc\s+api\.example\.com\s+\d+s$/);
+      assert.equal(routeTable.length, 2, routeTable.join('\n'));
+      assert.match(
+        await ok(['get', 'httproute', '-A']),
+        /^NAMESPACE\s+NAME\s+PARENTS\s+HOSTNAMES\s+AGE\ndefault\s+api-route\s/,
+      );
+      const routeYaml = await ok(['get', 'httproutes.gateway.networking.k8s.io', 'api-route', '-o', 'yaml']);
+      const routeJson = parseYaml(routeYaml) as { apiVersion: string; spec: { rules: unknown[] } };
+      assert.equal(routeJson.apiVersion, 'gateway.networking.k8s.io/v1');
+      assert.deepEqual(routeJson.spec.rules, [
+        {
+          matches: [{ path: { type: 'PathPrefix', value: '/v2' }, headers: [], queryParams: [] }],
+          backendRefs: [{ group: '', kind: 'Service', name: 'api-v2', port: 80, weight: 1 }],
+        },
+      ]);
+      assert.equal(await ok(['apply', '-f', '-'], routeYaml), 'httproute/api-route unchanged\n');
+      const gateway = await cli(['apply', '-f', '-'], routeYaml.replace('kind: Service', 'kind: Gateway'));
+      assert.equal(gateway.code, 1, failing(gateway));
+      assert.match(
+        gateway.stderr,
+        /spec\.parentRefs\[0\]\.kind: only Service parents \(the mesh\) are supported/,
+      );
+      assert.equal(await ok(['delete', '-f', route]), 'httproute "api-route" deleted\n');
+
       assert.equal(await ok(['delete', '-f', path]), 'service "api-svc" deleted\n');
       const gone = await cli(['get', 'svc', 'api-svc']);
       assert.equal(gone.code, 1, failing(gone));

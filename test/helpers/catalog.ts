@@ -1,11 +1,13 @@
 import type { Catalog, Workload } from '../../src/catalog/catalog.js';
 import { WatchableCollection } from '../../src/catalog/collection.js';
-import type { Service, ServicePort } from '../../src/catalog/resources.js';
+import type { HTTPRoute, Service, ServicePort, ServiceProfile } from '../../src/catalog/resources.js';
 
 /** A catalog the test fills by hand (what a platform backend would fill). */
 export class MemoryCatalog implements Catalog {
   readonly services = new WatchableCollection<Service>((s) => s.metadata);
   readonly workloads = new WatchableCollection<Workload>((w) => ({ namespace: w.namespace, name: w.pod }));
+  readonly serviceProfiles = new WatchableCollection<ServiceProfile>((p) => p.metadata);
+  readonly httpRoutes = new WatchableCollection<HTTPRoute>((r) => r.metadata);
 }
 
 /**

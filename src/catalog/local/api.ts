@@ -222,6 +222,9 @@ export function resourcesService(
         case 'ServiceProfile':
           objects = byName(catalog.serviceProfiles.list(ns), (p) => p.metadata.name);
           break;
+        case 'HTTPRoute':
+          objects = byName(catalog.httpRoutes.list(ns), (r) => r.metadata.name);
+          break;
         case 'Workload':
           objects = byName(catalog.workloads.list(ns), (w) => w.pod).map((w) =>
             domain ? { ...w, identity: identityName(w.serviceAccount, w.namespace, domain) } : w,

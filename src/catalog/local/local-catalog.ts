@@ -6,6 +6,7 @@ import { WatchableCollection } from '../collection.js';
 import {
   API_VERSIONS,
   type Deployment,
+  type HTTPRoute,
   type Kind,
   type Resource,
   type Service,
@@ -66,6 +67,8 @@ export class LocalCatalog implements Catalog {
   readonly deployments = new WatchableCollection<Deployment>((d) => d.metadata);
   /** Routes, retries, timeouts and traffic splits of services, by their fully qualified names. */
   readonly serviceProfiles = new WatchableCollection<ServiceProfile>((p) => p.metadata);
+  /** Gateway API routes whose parents are Services (the mesh's routes). */
+  readonly httpRoutes = new WatchableCollection<HTTPRoute>((r) => r.metadata);
   readonly workloads = new WatchableCollection<Workload>((w) => ({ namespace: w.namespace, name: w.pod }));
   private clusterIps: ClusterIps;
   private readonly leases = new Map<string, number>();
@@ -99,7 +102,13 @@ export class LocalCatalog implements Catalog {
     }
     for (const d of snapshot.deployments) this.deployments.put(d);
     for (const p of snapshot.serviceProfiles) this.serviceProfiles.put(p);
-    for (const r of [...snapshot.services, ...snapshot.deployments, ...snapshot.serviceProfiles]) {
+    for (const r of snapshot.httpRoutes) this.httpRoutes.put(r);
+    for (const r of [
+      ...snapshot.services,
+      ...snapshot.deployments,
+      ...snapshot.serviceProfiles,
+      ...snapshot.httpRoutes,
+    ]) {
       this.version = Math.max(this.version, Number(r.metadata.resourceVersion) || 0);
     }
     const expiresAt = this.now() + opts.leaseMs;
@@ -121,13 +130,19 @@ export class LocalCatalog implements Catalog {
       Service: this.services,
       Deployment: this.deployments,
       ServiceProfile: this.serviceProfiles,
+      HTTPRoute: this.httpRoutes,
     } satisfies Record<Kind, unknown>;
     // Each kind's collection holds only objects of that kind, which apply and delete keep so.
     return byKind[kind] as WatchableCollection<Resource>;
   }
 
   private all(): Resource[] {
-    return [...this.services.list(), ...this.deployments.list(), ...this.serviceProfiles.list()];
+    return [
+      ...this.services.list(),
+      ...this.deployments.list(),
+      ...this.serviceProfiles.list(),
+      ...this.httpRoutes.list(),
+    ];
   }
 
   /**
@@ -284,6 +299,7 @@ export class LocalCatalog implements Catalog {
       services: resources.filter((r): r is Service => r.kind === 'Service'),
       deployments: resources.filter((r): r is Deployment => r.kind === 'Deployment'),
       serviceProfiles: resources.filter((r): r is ServiceProfile => r.kind === 'ServiceProfile'),
+      httpRoutes: resources.filter((r): r is HTTPRoute => r.kind === 'HTTPRoute'),
       workloads: this.workloads.list(),
     });
     this.stats.saves++;

@@ -1,7 +1,7 @@
 import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import type { Workload } from '../catalog.js';
-import type { Deployment, Service, ServiceProfile } from '../resources.js';
+import type { Deployment, HTTPRoute, Service, ServiceProfile } from '../resources.js';
 
 /** What the local platform keeps on disk. */
 export interface Snapshot {
@@ -9,6 +9,8 @@ export interface Snapshot {
   readonly services: Service[];
   readonly deployments: Deployment[];
   readonly serviceProfiles: ServiceProfile[];
+  /** Absent from state written before HTTPRoutes: none. */
+  readonly httpRoutes: HTTPRoute[];
   readonly workloads: Workload[];
 }
 
@@ -33,7 +35,14 @@ export class SnapshotStore {
       text = readFileSync(this.path, 'utf8');
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT')
-        return { version: 1, services: [], deployments: [], serviceProfiles: [], workloads: [] };
+        return {
+          version: 1,
+          services: [],
+          deployments: [],
+          serviceProfiles: [],
+          httpRoutes: [],
+          workloads: [],
+        };
       throw err;
     }
     let parsed: unknown;
@@ -50,13 +59,19 @@ export class SnapshotStore {
         `${this.path} is not a Weft state file (format version 1); move it aside to start empty`,
       );
     }
-    const { services = [], deployments = [], serviceProfiles = [], workloads = [] } = snapshot;
-    if (![services, deployments, serviceProfiles, workloads].every(Array.isArray)) {
+    const {
+      services = [],
+      deployments = [],
+      serviceProfiles = [],
+      httpRoutes = [],
+      workloads = [],
+    } = snapshot;
+    if (![services, deployments, serviceProfiles, httpRoutes, workloads].every(Array.isArray)) {
       throw new Error(
-        `${this.path}: services, deployments, serviceProfiles and workloads must be lists; move it aside to start empty`,
+        `${this.path}: services, deployments, serviceProfiles, httpRoutes and workloads must be lists; move it aside to start empty`,
       );
     }
-    return { version: 1, services, deployments, serviceProfiles, workloads };
+    return { version: 1, services, deployments, serviceProfiles, httpRoutes, workloads };
   }
 
   save(snapshot: Snapshot): void {

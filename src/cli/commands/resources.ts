@@ -2,7 +2,7 @@ import type { ServiceError } from '@grpc/grpc-js';
 import { type Command, Option } from 'commander';
 import type { Workload } from '../../catalog/catalog.js';
 import { GET_TYPES, getKind, type Listed } from '../../catalog/kinds.js';
-import type { Deployment, Service, ServiceProfile } from '../../catalog/resources.js';
+import type { Deployment, HTTPRoute, Service, ServiceProfile } from '../../catalog/resources.js';
 import type { DocumentMessage, OutcomeMessage } from '../../grpc/protos.js';
 import { type HostPort, parseHostPort } from '../../util/addr.js';
 import { UsageError } from '../errors.js';
@@ -167,6 +167,16 @@ function profileRows(items: ServiceProfile[], wide: boolean): Row[] {
   ]);
 }
 
+function httpRouteRows(items: HTTPRoute[], wide: boolean): Row[] {
+  return items.map((r) => [
+    ...(wide ? [r.metadata.namespace] : []),
+    r.metadata.name,
+    r.spec.parentRefs.map((p) => (p.port === undefined ? p.name : `${p.name}:${p.port}`)).join(','),
+    r.spec.hostnames.join(',') || '<none>',
+    formatAge(r.metadata.creationTimestamp),
+  ]);
+}
+
 function workloadRows(items: Workload[], wide: boolean): Row[] {
   return items.map((w) => [
     ...(wide ? [w.namespace] : []),
@@ -200,6 +210,7 @@ const HEADERS: Record<Listed, string[]> = {
   Service: ['NAME', 'CLUSTER-IP', 'PORTS', 'SELECTOR', 'AGE'],
   Deployment: ['NAME', 'READY', 'PODS', 'AGE'],
   ServiceProfile: ['NAME', 'ROUTES', 'RETRY BUDGET', 'DST OVERRIDES', 'AGE'],
+  HTTPRoute: ['NAME', 'PARENTS', 'HOSTNAMES', 'AGE'],
   Workload: ['NAME', 'READY', 'WORKLOAD', 'ADDRESS', 'SERVICE ACCOUNT', 'LABELS'],
   Endpoints: ['NAME', 'ENDPOINTS'],
 };
@@ -209,6 +220,7 @@ const ROWS: Record<Listed, (objects: unknown[], wide: boolean) => Row[]> = {
   Service: (o, wide) => serviceRows(o as Service[], wide),
   Deployment: (o, wide) => deploymentRows(o as ListedDeployment[], wide),
   ServiceProfile: (o, wide) => profileRows(o as ServiceProfile[], wide),
+  HTTPRoute: (o, wide) => httpRouteRows(o as HTTPRoute[], wide),
   Workload: (o, wide) => workloadRows(o as Workload[], wide),
   Endpoints: (o, wide) => endpointRows(o as EndpointsView[], wide),
 };
@@ -217,7 +229,7 @@ export function getCommand(program: Command): void {
   program
     .command('get')
     .description(
-      'list resources: services (svc), deployments (deploy), serviceprofiles (sp), workloads (wl), endpoints (ep)',
+      'list resources: services (svc), deployments (deploy), serviceprofiles (sp), httproutes, workloads (wl), endpoints (ep)',
     )
     .argument('<kind>', GET_TYPES)
     .argument('[name]', 'one object by name')
