@@ -1,5 +1,14 @@
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
@@ -374,6 +383,31 @@ test('a new pod on the same address:port replaces the old one at once', (t) => {
   catalog.expireLeases();
   assert.equal(catalog.workloads.list().length, 0);
   assert.equal(catalog.stats.expirations, 2);
+});
+
+test('instances still starting on one address do not replace each other (nor revoke their tokens)', (t) => {
+  const { catalog } = open(t);
+  // Loopback proxies register port 0 until their listeners are open.
+  const a = catalog.register(workload('a', { address: '127.0.0.1', port: 0, ready: false }));
+  const b = catalog.register(workload('b', { address: '127.0.0.1', port: 0, ready: false }));
+  assert.deepEqual(
+    catalog.workloads
+      .list()
+      .map((w) => w.pod)
+      .sort(),
+    ['a', 'b'],
+  );
+  assert.ok(existsSync(a.tokenFile) && existsSync(b.tokenFile), 'both tokens are kept');
+  // Ready on their own ports, they are two endpoints.
+  catalog.register(workload('a', { address: '127.0.0.1', port: 5001 }));
+  catalog.register(workload('b', { address: '127.0.0.1', port: 5002 }));
+  assert.deepEqual(
+    catalog.workloads
+      .list()
+      .map((w) => w.pod)
+      .sort(),
+    ['a', 'b'],
+  );
 });
 
 test('state.json is 0600 in a 0700 directory, written atomically with no temp files left', (t) => {

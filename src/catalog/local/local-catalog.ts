@@ -247,8 +247,10 @@ export class LocalCatalog implements Catalog {
       return { ttlMs: this.opts.leaseMs, tokenFile: this.tokens.ensure(w) };
     }
     this.stats.registrations++;
-    // An instance restarted under a new name on the same address replaces the old one at once.
-    for (const other of this.workloads.list()) {
+    // An instance restarted under a new name on the same address replaces the old one at
+    // once, when it is ready to take its place: instances still starting on loopback all
+    // register port 0 until their listeners are open.
+    for (const other of w.ready ? this.workloads.list() : []) {
       const same = other.pod === w.pod && other.namespace === w.namespace;
       if (!same && other.address === w.address && other.port === w.port) {
         this.dropWorkload(other.namespace, other.pod);
