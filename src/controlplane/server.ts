@@ -79,7 +79,7 @@ export class ControlPlane {
       serviceConstructor('destination').service,
       destinationService(this.index, {
         clusterDomain: opts.clusterDomain,
-        services: catalog.services,
+        catalog,
         log: opts.log,
       }),
     );

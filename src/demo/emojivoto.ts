@@ -20,6 +20,8 @@ import { type HostPort, parseHostPort } from '../util/addr.js';
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 const WEFT_BIN = join(ROOT, 'bin', 'weft.js');
 export const MANIFEST = join(ROOT, 'examples', 'emojivoto', 'local.yml');
+/** The voting service's API, from which `weft profile --proto` makes its routes. */
+export const VOTING_PROTO = join(ROOT, 'examples', 'emojivoto', 'proto', 'Voting.proto');
 export const NAMESPACE = 'emojivoto';
 /** The variables that tell emojivoto's servers their port, set to a free port on loopback. */
 const PORT_VARIABLES = new Set(['GRPC_PORT', 'WEB_PORT']);

@@ -65,6 +65,55 @@ export interface GetDestination {
 export interface DestinationProfile {
   fullyQualifiedName: string;
   opaqueProtocol: boolean;
+  routes: RouteMessage[];
+  retryBudget?: RetryBudgetMessage | null;
+  dstOverrides: WeightedDstMessage[];
+  source: string;
+  rejectUnmatched: boolean;
+}
+export interface RouteMessage {
+  name: string;
+  condition: RequestMatchMessage | null;
+  responseClasses: ResponseClassMessage[];
+  isRetryable: boolean;
+  timeoutMs: number;
+  backends: WeightedDstMessage[];
+}
+export interface StringMatchMessage {
+  name: string;
+  value?: 'exact' | 'regex';
+  exact?: string;
+  regex?: string;
+}
+export interface RequestMatchMessage {
+  match?: 'all' | 'any' | 'not' | 'pathRegex' | 'method' | 'header' | 'query';
+  all?: { matches: RequestMatchMessage[] } | null;
+  any?: { matches: RequestMatchMessage[] } | null;
+  not?: RequestMatchMessage | null;
+  pathRegex?: string;
+  method?: string;
+  header?: StringMatchMessage | null;
+  query?: StringMatchMessage | null;
+}
+export interface ResponseMatchMessage {
+  match?: 'all' | 'any' | 'not' | 'status';
+  all?: { matches: ResponseMatchMessage[] } | null;
+  any?: { matches: ResponseMatchMessage[] } | null;
+  not?: ResponseMatchMessage | null;
+  status?: { min: number; max: number } | null;
+}
+export interface ResponseClassMessage {
+  condition: ResponseMatchMessage | null;
+  isFailure: boolean;
+}
+export interface RetryBudgetMessage {
+  retryRatio: number;
+  minRetriesPerSecond: number;
+  ttlMs: number;
+}
+export interface WeightedDstMessage {
+  authority: string;
+  weight: number;
 }
 export interface WorkloadMessage {
   namespace: string;

@@ -25,9 +25,12 @@ export function isFailure(status: number, grpcStatus: number | undefined, errore
   return errored || status >= 500 || (grpcStatus !== undefined && grpcStatus !== 0);
 }
 
+/** Decides a finished response's `classification` label: whether it is a failure. */
+export type Classifier = (status: number, grpcStatus: number | undefined, errored: boolean) => boolean;
+
 /**
- * The series for one (direction, authority) label set, resolved once and then reused;
- * `with(labels)` adds a peer's labels (tls, client_id / server_id, dst_*).
+ * The series for one label set (direction and authority, or a route), resolved once and
+ * then reused; `with(labels)` adds a peer's labels (tls, client_id / server_id, dst_*).
  */
 export class AuthorityStats {
   private requestSeries: CounterSeries | undefined;
@@ -39,6 +42,7 @@ export class AuthorityStats {
   constructor(
     private readonly families: HttpFamilies,
     private readonly base: Labels,
+    private readonly classify: Classifier = isFailure,
   ) {}
 
   /** Resolved on first use, so an authority counted only per endpoint has no empty series. */
@@ -52,7 +56,7 @@ export class AuthorityStats {
     this.byLabels ??= new WeakMap();
     let stats = this.byLabels.get(labels);
     if (!stats) {
-      stats = new AuthorityStats(this.families, [...this.base, ...labels]);
+      stats = new AuthorityStats(this.families, [...this.base, ...labels], this.classify);
       this.byLabels.set(labels, stats);
     }
     return stats;
@@ -73,7 +77,7 @@ export class AuthorityStats {
     if (!s) {
       const labels: Array<readonly [string, string]> = [...this.base, ['status_code', String(status)]];
       if (grpcStatus !== undefined) labels.push(['grpc_status', String(grpcStatus)]);
-      labels.push(['classification', isFailure(status, grpcStatus, errored) ? 'failure' : 'success']);
+      labels.push(['classification', this.classify(status, grpcStatus, errored) ? 'failure' : 'success']);
       if (errored) labels.push(['error', 'stream_reset']);
       s = this.families.responseTotal.get(labels);
       this.responses.set(key, s);
@@ -82,10 +86,27 @@ export class AuthorityStats {
   }
 }
 
-interface HttpFamilies {
+export interface HttpFamilies {
   requestTotal: CF;
   responseTotal: CF;
   latency: HistogramFamily;
+}
+
+/** `<prefix>request_total`, `<prefix>response_total` and `<prefix>response_latency_ms`. */
+export function httpFamilies(registry: Registry, prefix: string, what: string): HttpFamilies {
+  return {
+    requestTotal: registry.register(new CounterFamily(`${prefix}request_total`, `Total count of ${what}.`)),
+    responseTotal: registry.register(
+      new CounterFamily(`${prefix}response_total`, `Total count of responses to ${what}.`),
+    ),
+    latency: registry.register(
+      new HistogramFamily(
+        `${prefix}response_latency_ms`,
+        `Elapsed times between the headers of ${what} being received and their responses' headers being sent, in milliseconds.`,
+        LATENCY_BUCKETS_MS,
+      ),
+    ),
+  };
 }
 
 /** request_total, response_total and response_latency_ms, with Linkerd's names and labels. */
@@ -94,17 +115,7 @@ export class HttpMetrics {
   private readonly byDirection = new Map<string, Map<string, AuthorityStats>>();
 
   constructor(registry: Registry) {
-    this.families = {
-      requestTotal: registry.register(new CounterFamily('request_total', 'Total count of HTTP requests.')),
-      responseTotal: registry.register(new CounterFamily('response_total', 'Total count of HTTP responses.')),
-      latency: registry.register(
-        new HistogramFamily(
-          'response_latency_ms',
-          "Elapsed times between a request's headers being received and its response's headers being sent, in milliseconds.",
-          LATENCY_BUCKETS_MS,
-        ),
-      ),
-    };
+    this.families = httpFamilies(registry, '', 'HTTP requests');
   }
 
   /** The cached stats for an authority; the map lookup is the only per-request cost. */

@@ -1,6 +1,7 @@
 import type { Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import type { Direction, HttpMetrics } from '../metrics/http.js';
+import type { RouteMetrics } from '../metrics/route.js';
 import type { TcpMetrics } from '../metrics/tcp.js';
 import type { HostPort } from '../util/addr.js';
 import type { Logger } from '../util/log.js';
@@ -25,7 +26,11 @@ import { metricsLayer } from './layers/metrics.js';
 import { forwardOpaque } from './layers/opaque.js';
 import { type OpaqueService, opaqueOutbound } from './layers/opaque-outbound.js';
 import { origProtoLayer } from './layers/orig-proto.js';
+import { type ProfileSource, profileLayer } from './layers/profile.js';
+import { retryLayer } from './layers/retry.js';
 import { type Router, routeLayer } from './layers/route.js';
+import { splitLayer } from './layers/split.js';
+import { timeoutLayer } from './layers/timeout.js';
 import { connectHandler, refuseConnect, upgradeHandler } from './layers/upgrade.js';
 import { ALPN_H2, ALPN_TRANSPORT, MeshConnector } from './tls/client.js';
 import { peekServerName } from './tls/client-hello.js';
@@ -55,6 +60,11 @@ export interface DirectionOptions {
   /** Outbound with a control plane: service discovery and balancing. */
   readonly discovery?: DestinationClient;
   /**
+   * With a control plane: authorities' profiles. Both sides count route metrics;
+   * outbound also applies the routes' timeouts, retries and traffic splits.
+   */
+  readonly profiles?: ProfileSource;
+  /**
    * This proxy's identity. Outbound: meshed endpoints are reached over mutual TLS.
    * Inbound: TLS for this identity is terminated here.
    */
@@ -68,6 +78,7 @@ export interface DirectionOptions {
 
 export interface DirectionDeps {
   readonly http: HttpMetrics;
+  readonly routes: RouteMetrics;
   readonly tcp: TcpMetrics;
   readonly tls: TlsMetrics;
   readonly log: Logger;
@@ -81,7 +92,8 @@ function stack<E extends Exchange>(layers: HttpLayer<E>[], leaf: HttpService<E>)
 
 /**
  * One side of the proxy (inbound or outbound), composed from the layers:
- * accept → detect → [TLS] → HTTP/1 | HTTP/2 | opaque → route → balance → metrics → forward → pool → connect.
+ * accept → detect → [TLS] → HTTP/1 | HTTP/2 | opaque → route → profile → [timeout → retry →
+ * split] → balance → metrics → forward → pool → connect.
  */
 export class DirectionStack {
   readonly listener: Listener;
@@ -136,6 +148,8 @@ export class DirectionStack {
     const httpLayers = <E extends Exchange>(): HttpLayer<E>[] => [
       ...(inbound ? [clientIdLayer<E>()] : []),
       routeLayer(router),
+      profileLayer(opts.profiles, deps.routes, direction),
+      ...(inbound || !opts.profiles ? [] : [timeoutLayer<E>(), retryLayer<E>(), splitLayer<E>()]),
       balanceLayer(opts.discovery, upstream),
       metricsLayer(deps.http, direction),
     ];

@@ -3,6 +3,7 @@ import { AdminServer } from '../admin/server.js';
 import { HttpMetrics } from '../metrics/http.js';
 import { registerProcessMetrics } from '../metrics/process.js';
 import { Registry } from '../metrics/registry.js';
+import { RouteMetrics } from '../metrics/route.js';
 import { TcpMetrics } from '../metrics/tcp.js';
 import { formatHostPort, type HostPort } from '../util/addr.js';
 import type { Logger } from '../util/log.js';
@@ -117,8 +118,11 @@ export class SidecarProxy {
   ): void {
     const { config, log } = this;
     const transparent = originalDst ? { originalDst } : {};
+    const discovery = this.discovery;
+    const profiles = discovery ? { profiles: (authority: string) => discovery.profile(authority) } : {};
     const deps = {
       http: new HttpMetrics(this.registry),
+      routes: new RouteMetrics(this.registry),
       tcp: new TcpMetrics(this.registry),
       tls: new TlsMetrics(this.registry),
       log,
@@ -133,6 +137,7 @@ export class SidecarProxy {
         opaqueTarget: config.inboundForward,
         opaquePorts: config.opaquePorts,
         serveConnect: false,
+        ...profiles,
         ...(identity ? { identity } : {}),
         ...transparent,
       },
@@ -141,7 +146,8 @@ export class SidecarProxy {
     this.outbound = new DirectionStack(
       {
         direction: 'outbound',
-        ...(this.discovery ? { discovery: this.discovery } : {}),
+        ...(discovery ? { discovery } : {}),
+        ...profiles,
         router: originalDst ? originalDstRouter() : authorityRouter(),
         connectTimeoutMs: config.outboundConnectTimeoutMs,
         detectTimeoutMs: config.detectTimeoutMs,

@@ -239,6 +239,11 @@ export interface ReplicaOptions {
   namespace?: string;
   /** Added to every response. */
   delayMs?: number;
+  /**
+   * Answers instead of the default 200 naming the replica (called once the request body
+   * has been read, with the replica's name and how many requests it has had, from 1).
+   */
+  respond?: (req: http.IncomingMessage, res: http.ServerResponse, name: string, count: number) => void;
 }
 
 /** The time of the proxy's "workload registered" log line, once it appears. */
@@ -283,7 +288,12 @@ export async function startReplica(
     clientIds.push(String(req.headers['weft-client-id'] ?? ''));
     req.resume();
     req.on('end', () => {
+      const count = servedAt.length;
       const send = (): void => {
+        if (opts.respond) {
+          opts.respond(req, res, opts.name, count);
+          return;
+        }
         res.writeHead(200, { 'x-replica': opts.name, 'content-length': Buffer.byteLength(opts.name) });
         res.end(opts.name);
       };
@@ -396,6 +406,10 @@ export interface LoadOptions {
   /** Stop after this many requests (default: until stop()). */
   total?: number;
   absoluteForm?: boolean;
+  /** The request path (default /). */
+  path?: string;
+  /** Headers added to each request. */
+  headers?: Record<string, string>;
 }
 
 /**
@@ -432,15 +446,15 @@ export class Load {
 
   private one(): Promise<LoadSample> {
     const start = Date.now();
-    const { authority, absoluteForm } = this.opts;
+    const { authority, absoluteForm, path = '/' } = this.opts;
     return new Promise<LoadSample>((resolve) => {
       const req = http.request(
         {
           host: this.outbound.host,
           port: this.outbound.port,
           agent: this.agent,
-          path: absoluteForm ? `http://${authority}/` : '/',
-          headers: { host: authority },
+          path: absoluteForm ? `http://${authority}${path}` : path,
+          headers: { ...this.opts.headers, host: authority },
           timeout: 10_000,
         },
         (res) => {

@@ -6,9 +6,11 @@
  */
 import { HttpMetrics } from '../../src/metrics/http.js';
 import { GaugeFamily, Registry } from '../../src/metrics/registry.js';
+import { RouteMetrics } from '../../src/metrics/route.js';
 import { TcpMetrics } from '../../src/metrics/tcp.js';
 import { DirectionStack } from '../../src/proxy/direction.js';
 import { type DestinationClient, Resolution } from '../../src/proxy/discovery/destination.js';
+import { ProfileWatch } from '../../src/proxy/discovery/profile-watch.js';
 import type { LocalIdentity } from '../../src/proxy/identity/local.js';
 import { authorityRouter, fixedRouter } from '../../src/proxy/layers/route.js';
 import { TlsMetrics } from '../../src/proxy/tls/metrics.js';
@@ -38,6 +40,7 @@ export async function side(
   const { log, records } = captureLogger('warn');
   const deps = {
     http: new HttpMetrics(registry),
+    routes: new RouteMetrics(registry),
     tcp: new TcpMetrics(registry),
     tls: new TlsMetrics(registry),
     log,
@@ -51,7 +54,7 @@ export async function side(
       detectTimeoutMs: 2000,
       serveConnect: direction === 'outbound',
       ...(direction === 'inbound' ? { opaqueTarget: target, opaquePorts: new Set<number>() } : {}),
-      ...(discovery ? { discovery } : {}),
+      ...(discovery ? { discovery, profiles: (authority: string) => discovery.profile(authority) } : {}),
       ...(identity ? { identity } : {}),
     },
     deps,
@@ -73,7 +76,10 @@ export function oneEndpoint(addr: HostPort, identity: string | undefined): Desti
       ...(identity ? { identity } : {}),
     },
   ]);
-  return { resolve: () => resolution } as unknown as DestinationClient;
+  // No profile: the authority's requests have no routes.
+  const profile = new ProfileWatch(AUTHORITY, captureLogger('warn').log);
+  profile.none();
+  return { resolve: () => resolution, profile: () => profile } as unknown as DestinationClient;
 }
 
 export function closeSide(s: Side): void {

@@ -29,7 +29,7 @@ import {
 import { waitFor } from '../helpers/net.js';
 import { requirePrivileged } from '../helpers/netns.js';
 import { startDemoProcess, waitForLogs, weftRun } from '../helpers/pods.js';
-import { parseProm, sumSamples } from '../helpers/prom.js';
+import { findSamples, parseProm, sumSamples } from '../helpers/prom.js';
 import { WEFT_BIN } from '../helpers/proxy.js';
 
 const T = { timeout: 90_000 };
@@ -559,12 +559,32 @@ describe('weft demo', () => {
           }) > 0,
           'web calls emoji over mTLS',
         );
+        // The guide's profile for voting-svc: per-route metrics, the doughnut's votes as failures.
+        const apply = /^Per-route metrics: +(weft profile .*)$/m.exec(out)?.[1];
+        assert.ok(apply, out);
+        execFileSync('sh', ['-c', apply.replaceAll('weft ', `${WEFT_BIN} `)], { stdio: 'pipe' });
+        await waitFor(
+          async () => {
+            metrics = await (await fetch(`http://${web}:4191/metrics`)).text();
+            const votes = findSamples(parseProm(metrics), 'route_response_total', { direction: 'outbound' });
+            const by = (ok: (route: string) => boolean, classification: string): number =>
+              votes.filter((v) => ok(v.labels.rt_route ?? '') && v.labels.classification === classification)
+                .length;
+            const doughnut = (r: string): boolean => r === 'VoteDoughnut';
+            const otherVote = (r: string): boolean => r.startsWith('Vote') && r !== 'VoteDoughnut';
+            return (
+              by(doughnut, 'failure') > 0 && by(doughnut, 'success') === 0 && by(otherVote, 'success') > 0
+            );
+          },
+          'per-route metrics for voting-svc: the doughnut fails, other votes succeed',
+          45_000,
+          500,
+        );
       } finally {
         demo.interrupt();
       }
       assert.equal(await demo.exited, 0, demo.output.err);
       assert.deepEqual(namespaces(), before, 'no pod namespace is left');
-      assert.deepEqual(newLinks(linksBefore), [], 'no pod veth is left');
       assert.deepEqual(newLinks(linksBefore), [], 'no pod veth is left');
       assert.ok(!existsSync(`/sys/class/net/${bridge}`), 'the bridge is gone');
     },

@@ -50,7 +50,7 @@ interface DemoFlags {
 }
 
 async function meshedDemo(opts: DemoFlags, loopback: boolean): Promise<void> {
-  const { startDemo, NAMESPACE } = await import('../../demo/emojivoto.js');
+  const { startDemo, NAMESPACE, VOTING_PROTO } = await import('../../demo/emojivoto.js');
   const demo = await startDemo(
     { podBridge: opts.podBridge, podCidr: opts.podCidr, serviceCidr: opts.serviceCidr, loopback },
     (line) => process.stderr.write(`weft demo: ${line}\n`),
@@ -77,7 +77,8 @@ async function meshedDemo(opts: DemoFlags, loopback: boolean): Promise<void> {
       ...(loopback
         ? []
         : [
-            `Its proxy's metrics:  curl -s http://${web?.ip}:4191/metrics | grep -E '^(request|response)_total'`,
+            `Its proxy's metrics:  curl -s http://${web?.ip}:4191/metrics | grep -E '^(route_)?(request|response)_total'`,
+            `Per-route metrics:    weft profile --proto ${VOTING_PROTO} voting-svc -n ${NAMESPACE} | weft apply -f - --control-plane ${cp}`,
           ]),
       `Its certificate:      weft identity web -n ${NAMESPACE} --control-plane ${cp} --state-dir ${demo.stateDir}`,
       '',

@@ -1,5 +1,5 @@
 import * as grpc from '@grpc/grpc-js';
-import type { Collection } from '../../catalog/catalog.js';
+import type { Catalog, Collection } from '../../catalog/catalog.js';
 import type { Service } from '../../catalog/resources.js';
 import type {
   DestinationProfile,
@@ -9,12 +9,16 @@ import type {
 } from '../../grpc/protos.js';
 import type { Logger } from '../../util/log.js';
 import type { EndpointChange, EndpointIndex, EndpointInfo } from './endpoints.js';
-import { ipAuthority, resolveAuthority, type ServiceRef, serviceFqdn } from './names.js';
+import { ipAuthority, resolveAuthority, type ServiceRef } from './names.js';
+import { watchProfile } from './profiles.js';
 
 export interface DestinationOptions {
   readonly clusterDomain: string;
-  /** The catalog's Services: an authority whose IP is one's cluster IP names that Service. */
-  readonly services: Collection<Service>;
+  /**
+   * Services (an authority whose IP is one's cluster IP names that Service) and the
+   * profiles and routes GetProfile serves.
+   */
+  readonly catalog: Catalog;
   readonly log: Logger;
 }
 
@@ -78,7 +82,7 @@ function fail(
 
 /**
  * The Destination gRPC service: `Get` streams the endpoint set of the Service an
- * authority names; `GetProfile` streams its (for now empty) service profile. An
+ * authority names; `GetProfile` streams its profile (see profiles.ts). An
  * authority is a name (resolved as Kubernetes DNS would) or a Service's cluster IP and a
  * port. Anything else fails with INVALID_ARGUMENT so the proxy falls back to DNS (or,
  * for an address, connects to it as it is).
@@ -93,7 +97,7 @@ export function destinationService(
     // Service by name, even if it is deleted or its cluster IP changes later.
     const ref =
       resolveAuthority(path, contextNamespace(contextToken), opts.clusterDomain) ??
-      serviceAtClusterIP(opts.services, path);
+      serviceAtClusterIP(opts.catalog.services, path);
     if (!ref) {
       fail(
         call,
@@ -129,8 +133,9 @@ export function destinationService(
     getProfile(call: grpc.ServerWritableStream<GetDestination, DestinationProfile>) {
       const ref = resolve(call);
       if (!ref) return;
-      call.write({ fullyQualifiedName: serviceFqdn(ref, opts.clusterDomain), opaqueProtocol: false });
-      onEnd(call, () => {});
+      const ns = contextNamespace(call.request.contextToken);
+      const stop = watchProfile(opts.catalog, ref, ns, opts.clusterDomain, (profile) => call.write(profile));
+      onEnd(call, stop);
     },
   };
 }

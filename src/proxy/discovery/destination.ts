@@ -1,12 +1,13 @@
-import * as grpc from '@grpc/grpc-js';
+import type * as grpc from '@grpc/grpc-js';
 import { controlPlaneClient } from '../../grpc/client.js';
-import type { DestinationUpdate, WeightedAddr } from '../../grpc/protos.js';
+import type { DestinationProfile, DestinationUpdate, WeightedAddr } from '../../grpc/protos.js';
 import { GaugeFamily, type GaugeSeries, type Registry } from '../../metrics/registry.js';
 import type { HostPort } from '../../util/addr.js';
 import type { Logger } from '../../util/log.js';
 import { Balancer, type BalancerOptions } from '../balance/balancer.js';
 import type { EndpointSpec } from '../balance/endpoint.js';
-import { Backoff } from './backoff.js';
+import { ProfileWatch } from './profile-watch.js';
+import { AuthorityStreams, AuthorityWatch } from './streams.js';
 
 /**
  * What is known of an authority: `resolving` until the control plane first answers;
@@ -16,25 +17,18 @@ import { Backoff } from './backoff.js';
  */
 export type ResolutionStatus = 'resolving' | 'mesh' | 'dns';
 
-/** At most this many authorities are watched; the least recently used beyond are dropped. */
-const MAX_WATCHES = 1000;
-
 /** One authority's discovery: its status and the balancer over its endpoints. */
-export class Resolution {
+export class Resolution extends AuthorityWatch<DestinationUpdate> {
   status: ResolutionStatus = 'resolving';
   balancer: Balancer;
-  lastUsed = 0;
-  call: grpc.ClientReadableStream<DestinationUpdate> | undefined;
-  retryTimer: NodeJS.Timeout | undefined;
-  readonly backoff = new Backoff();
-  closed = false;
   private gauges: { ready: GaugeSeries; pending: GaugeSeries } | undefined;
 
   constructor(
-    readonly authority: string,
+    authority: string,
     private readonly balancerOptions: BalancerOptions,
     private readonly family: GaugeFamily,
   ) {
+    super(authority);
     this.balancer = new Balancer(balancerOptions);
   }
 
@@ -96,104 +90,75 @@ export interface DestinationClientOptions {
 }
 
 /**
- * Watches authorities through the control plane's Destination API. Each authority has
- * one stream; a broken stream is reopened with backoff while the endpoints last known
- * keep serving, and the first answer on a reopened stream replaces the whole set.
+ * Watches authorities through the control plane's Destination API: their endpoints
+ * (`resolve`) and their profiles (`profile`). Each authority has one stream per kind; a
+ * broken stream is reopened with backoff while what was last known keeps serving, and
+ * the first answer on a reopened stream replaces the whole set.
  */
 export class DestinationClient {
   private readonly client: grpc.Client;
-  private readonly watches = new Map<string, Resolution>();
-  private readonly contextToken: string;
-  private readonly gaugeFamily: GaugeFamily;
-  private closed = false;
+  private readonly resolutions: AuthorityStreams<Resolution, DestinationUpdate>;
+  private readonly profiles: AuthorityStreams<ProfileWatch, DestinationProfile>;
 
-  constructor(private readonly opts: DestinationClientOptions) {
+  constructor(opts: DestinationClientOptions) {
     this.client = controlPlaneClient('destination', opts.addr);
-    this.contextToken = JSON.stringify({ ns: opts.namespace, pod: opts.pod });
-    this.gaugeFamily = opts.registry.register(
+    const contextToken = JSON.stringify({ ns: opts.namespace, pod: opts.pod });
+    const gaugeFamily = opts.registry.register(
       new GaugeFamily(
         'outbound_http_balancer_endpoints',
         'Endpoints of each balancer, by state (ready or pending).',
       ),
     );
     opts.registry.onRender(() => {
-      for (const r of this.watches.values()) r.reportEndpoints();
+      for (const r of this.resolutions.values()) r.reportEndpoints();
     });
+    this.resolutions = new AuthorityStreams(
+      this.client,
+      'get',
+      contextToken,
+      opts.log,
+      (authority) => new Resolution(authority, opts.balancer, gaugeFamily),
+      {
+        data: (r, u, first) => this.apply(r, u, first),
+        notInMesh: (r) => {
+          if (r.status !== 'dns') r.fallBackToDns();
+        },
+        lost: (r) => {
+          if (r.status === 'resolving') r.fallBackToDns();
+        },
+        stopped: (r) => {
+          r.balancer.close();
+          r.reportEndpoints();
+        },
+      },
+    );
+    this.profiles = new AuthorityStreams(
+      this.client,
+      'getProfile',
+      contextToken,
+      opts.log,
+      (authority) => new ProfileWatch(authority, opts.log),
+      {
+        data: (w, p) => w.update(p),
+        notInMesh: (w) => {
+          w.profile = undefined;
+          w.none();
+        },
+        // The last profile keeps serving until the stream is back.
+        lost: (w) => w.none(),
+        stopped: (w) => w.none(),
+      },
+    );
   }
 
   /** The resolution of an authority, watching it from the first call on. */
   resolve(authority: string): Resolution {
-    let r = this.watches.get(authority);
-    if (r === undefined) {
-      if (this.watches.size >= MAX_WATCHES) this.evictOldest();
-      r = new Resolution(authority, this.opts.balancer, this.gaugeFamily);
-      this.watches.set(authority, r);
-      this.open(r);
-    }
-    r.lastUsed = performance.now();
-    return r;
+    return this.resolutions.get(authority);
   }
 
-  private evictOldest(): void {
-    let oldest: Resolution | undefined;
-    for (const r of this.watches.values()) if (!oldest || r.lastUsed < oldest.lastUsed) oldest = r;
-    if (oldest) this.stop(oldest);
-  }
-
-  private stop(r: Resolution): void {
-    r.closed = true;
-    clearTimeout(r.retryTimer);
-    r.call?.cancel();
-    r.balancer.close();
-    this.watches.delete(r.authority);
-    r.reportEndpoints();
-  }
-
-  private open(r: Resolution): void {
-    const call = (
-      this.client as unknown as Record<string, (req: unknown) => grpc.ClientReadableStream<DestinationUpdate>>
-    ).get?.call(this.client, {
-      path: r.authority,
-      contextToken: this.contextToken,
-    }) as grpc.ClientReadableStream<DestinationUpdate>;
-    r.call = call;
-    let first = true;
-    call.on('data', (u: DestinationUpdate) => {
-      r.backoff.reset();
-      this.apply(r, u, first);
-      first = false;
-    });
-    call.on('error', (err: grpc.ServiceError) => {
-      if (r.closed || this.closed) return;
-      if (err.code === grpc.status.INVALID_ARGUMENT) {
-        // Not a mesh name: DNS, for good.
-        this.opts.log.debug({ authority: r.authority }, 'not a mesh name: resolving by DNS');
-        r.call = undefined;
-        if (r.status !== 'dns') r.fallBackToDns();
-        return;
-      }
-      if (r.status === 'resolving') r.fallBackToDns();
-      this.retry(r, err.details || err.message);
-    });
-    call.on('end', () => {
-      if (r.closed || this.closed || r.call !== call) return;
-      this.retry(r, 'stream ended');
-    });
-  }
-
-  private retry(r: Resolution, why: string): void {
-    if (r.retryTimer) return;
-    r.call = undefined;
-    const delay = r.backoff.next();
-    this.opts.log.debug(
-      { authority: r.authority, why, delayMs: Math.round(delay) },
-      'destination stream lost',
-    );
-    r.retryTimer = setTimeout(() => {
-      r.retryTimer = undefined;
-      if (!r.closed && !this.closed) this.open(r);
-    }, delay);
-    r.retryTimer.unref();
+  /** The profile of an authority, watching it from the first call on. */
+  profile(authority: string): ProfileWatch {
+    return this.profiles.get(authority);
   }
 
   private apply(r: Resolution, u: DestinationUpdate, first: boolean): void {
@@ -227,8 +192,8 @@ export class DestinationClient {
   }
 
   close(): void {
-    this.closed = true;
-    for (const r of [...this.watches.values()]) this.stop(r);
+    this.resolutions.close();
+    this.profiles.close();
     this.client.close();
   }
 }

@@ -1,6 +1,10 @@
+import type { Readable } from 'node:stream';
 import type { Labels } from '../../metrics/registry.js';
+import type { RouteStats } from '../../metrics/route.js';
 import type { HostPort } from '../../util/addr.js';
 import type { ProxyError } from '../errors.js';
+import type { RetryBudget } from '../profiles/budget.js';
+import type { CompiledRoute, Profile } from '../profiles/profile.js';
 import type { Peer } from '../tls/peer.js';
 
 /** What the metrics layer (and later tap) learn about an exchange's response. */
@@ -40,8 +44,28 @@ export abstract class Exchange {
    * is no failure of the endpoint (the balancer does not count it against it).
    */
   cancelledByClient = false;
+  /**
+   * The authority the balance layer resolves, when a traffic split sends the request to
+   * another service than the one it named. Unset: `authority`.
+   */
+  backendAuthority: string | undefined;
+  /** The profile route the request matched (what the route metrics, retries, timeouts and splits use). */
+  routing: RouteContext | undefined;
+  /**
+   * Set by the retry layer while another attempt is possible: given a response's status
+   * (or the proxy's own error) for the attempt in flight, whether to drop it and try again.
+   */
+  retryPolicy: ((status: number, error?: ProxyError) => boolean) | undefined;
+  /** The request body for the attempt in flight, replayed by the retry layer; unset: the client's. */
+  replayBody: Readable | undefined;
+  /** Counts attempts: a forward leaf whose attempt is no longer this one ignores what it still receives. */
+  attempt = 0;
   readonly startedAt = performance.now();
   private observers: ExchangeObserver[] | undefined;
+  /** Observers from this index on belong to the attempt in flight. */
+  private attemptMark = 0;
+  private cancelAttempt: (() => void) | undefined;
+  private headSent = false;
   private ended = false;
 
   /** What TLS proved about the downstream connection this request came on. */
@@ -54,14 +78,71 @@ export abstract class Exchange {
   abstract setRequestAuthority(authority: string): void;
   /** Replaces every value of a request header (lower-case name) with one, or removes it. */
   abstract setRequestHeader(name: string, value: string | undefined): void;
+  /** A request header's value (lower-case name; several values joined by ", "). */
+  abstract requestHeader(name: string): string | undefined;
+  /** The client's request body, when the request has one. */
+  abstract readonly requestBody: Readable | undefined;
 
   observe(o: ExchangeObserver): void {
     if (this.observers) this.observers.push(o);
     else this.observers = [o];
   }
 
+  /** Whether the response's headers have gone to the client. */
+  get responded(): boolean {
+    return this.headSent;
+  }
+
+  /**
+   * A forward leaf starts sending the request: `cancel` stops its upstream request if the
+   * attempt is dropped (a retry, a timeout). Returns the attempt's number (see `attempt`).
+   */
+  startAttempt(cancel: () => void): number {
+    this.cancelAttempt = cancel;
+    return this.attempt;
+  }
+
+  /** Observers added from now on see only the next attempt's response (see dropAttempt). */
+  markAttempt(): void {
+    this.attemptMark = this.observers?.length ?? 0;
+  }
+
+  /**
+   * Abandons the attempt in flight: its upstream request is cancelled and its leaf
+   * ignores what still arrives. The attempt's own observers (endpoint, per-attempt
+   * metrics) see it end with `status` (0: none) and are let go.
+   */
+  dropAttempt(status: number): void {
+    this.cancelInFlight();
+    const os = this.observers;
+    if (!os || os.length <= this.attemptMark) return;
+    for (const o of os.splice(this.attemptMark)) {
+      if (status !== 0) o.head(status);
+      o.end(status, undefined, status === 0);
+    }
+  }
+
+  /** Cancels the attempt in flight, if any: its upstream request stops, its leaf ignores the rest. */
+  cancelInFlight(): void {
+    this.attempt++;
+    const cancel = this.cancelAttempt;
+    this.cancelAttempt = undefined;
+    cancel?.();
+  }
+
+  /** Whether the response has completed or failed (the exchange is over). */
+  get finished(): boolean {
+    return this.ended;
+  }
+
+  /** A forward leaf, at the response's headers: whether the retry layer takes them to try again. */
+  retriesResponse(status: number): boolean {
+    return this.retryPolicy?.(status) === true;
+  }
+
   /** Called once, when the response headers are sent. */
   responseHead(status: number): void {
+    this.headSent = true;
     const os = this.observers;
     if (os) for (const o of os) o.head(status);
   }
@@ -84,6 +165,7 @@ export abstract class Exchange {
   /** Answers with the proxy's own error response, or resets the stream if headers went out. */
   fail(error: ProxyError): void {
     this.failedWith = error;
+    if (!this.headSent && this.retryPolicy?.(error.status, error)) return;
     this.sendFailure(error);
   }
 
@@ -91,6 +173,15 @@ export abstract class Exchange {
 
   /** The client has gone: its connection or stream is closed. */
   abstract readonly clientGone: boolean;
+}
+
+/** What the profile layer learnt of a request: its route, the profile, and where both are counted. */
+export interface RouteContext {
+  readonly route: CompiledRoute;
+  readonly profile: Profile;
+  /** The authority's retry budget (outbound). */
+  readonly budget: RetryBudget | undefined;
+  readonly stats: RouteStats;
 }
 
 export type HttpService<E extends Exchange> = (exchange: E) => void;

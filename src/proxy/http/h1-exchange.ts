@@ -1,4 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Readable } from 'node:stream';
 import { errorResponse, type ProxyError } from '../errors.js';
 import { type Peer, peerOf } from '../tls/peer.js';
 import { originalDstOf } from '../transparent/tag.js';
@@ -36,6 +37,21 @@ export class H1Exchange extends Exchange {
 
   setRequestHeader(name: string, value: string | undefined): void {
     setHeader(this.request.headers, name, value);
+  }
+
+  requestHeader(name: string): string | undefined {
+    const raw = this.request.headers;
+    let value: string | undefined;
+    for (let i = 0; i < raw.length; i += 2) {
+      if ((raw[i] as string).length === name.length && (raw[i] as string).toLowerCase() === name) {
+        value = value === undefined ? (raw[i + 1] as string) : `${value}, ${raw[i + 1]}`;
+      }
+    }
+    return value;
+  }
+
+  get requestBody(): Readable | undefined {
+    return this.request.chunked || this.request.hasLength ? this.req : undefined;
   }
 
   get clientGone(): boolean {

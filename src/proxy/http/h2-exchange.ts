@@ -1,4 +1,5 @@
 import http2 from 'node:http2';
+import type { Readable } from 'node:stream';
 import type { ProxyError } from '../errors.js';
 import type { Peer } from '../tls/peer.js';
 import { Exchange } from './exchange.js';
@@ -34,6 +35,15 @@ export class H2Exchange extends Exchange {
   setRequestHeader(name: string, value: string | undefined): void {
     if (value === undefined) delete this.headers[name];
     else this.headers[name] = value;
+  }
+
+  requestHeader(name: string): string | undefined {
+    const value = this.headers[name];
+    return Array.isArray(value) ? value.join(', ') : value;
+  }
+
+  get requestBody(): Readable | undefined {
+    return this.endStream ? undefined : this.stream;
   }
 
   get clientGone(): boolean {

@@ -68,7 +68,7 @@ export function balanceLayer<E extends Exchange>(
 ): HttpLayer<E> {
   if (!discovery) return (next) => next;
   return (next) => (ex) => {
-    const resolution: Resolution = discovery.resolve(ex.authority);
+    const resolution: Resolution = discovery.resolve(ex.backendAuthority ?? ex.authority);
     if (resolution.status === 'dns') {
       next(ex);
       return;
@@ -80,13 +80,20 @@ export function balanceLayer<E extends Exchange>(
       return;
     }
     balancer.acquire((found, reason) => {
+      // A timeout may have answered the request while it waited.
+      if (ex.finished) {
+        // Gives back a probe the pick may have claimed.
+        found?.begin();
+        found?.cancelled();
+        return;
+      }
       if (found) dispatch(ex, found, upstream, next);
       else if (resolution.status === 'dns') next(ex);
       else {
         ex.target = undefined;
         ex.failure = new ProxyError(
           503,
-          `no endpoint of ${ex.authority} is available: ${reason ?? 'unknown'}`,
+          `no endpoint of ${ex.backendAuthority ?? ex.authority} is available: ${reason ?? 'unknown'}`,
         );
         next(ex);
       }

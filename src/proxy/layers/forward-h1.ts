@@ -39,6 +39,7 @@ export function forwardH1(client: H1Client): HttpService<H1Exchange> {
       ex.method === 'HEAD',
       {
         head(code, message, raw) {
+          if (ex.attempt !== attempt || ex.retriesResponse(code)) return;
           status = code;
           const out = stripHopByHop(raw).headers;
           if (ex.draining) out.push('connection', 'close');
@@ -47,11 +48,13 @@ export function forwardH1(client: H1Client): HttpService<H1Exchange> {
         },
         body: writeBody(res, () => upstream.resume()),
         end(trailers) {
+          if (ex.attempt !== attempt) return;
           if (trailers.length > 0) res.addTrailers(trailersObject(trailers));
           res.end();
           ex.responseEnd(status, undefined, false);
         },
         error(err) {
+          if (ex.attempt !== attempt) return;
           if (res.headersSent) {
             res.destroy();
             ex.responseEnd(status, undefined, true);
@@ -61,15 +64,16 @@ export function forwardH1(client: H1Client): HttpService<H1Exchange> {
         },
       },
     );
+    const attempt = ex.startAttempt(() => upstream.abort());
 
     res.once('close', () => {
-      if (!res.writableFinished) {
+      if (!res.writableFinished && ex.attempt === attempt) {
         upstream.abort();
         ex.clientCancelled(status);
       }
     });
 
     if (framing === 'none') return;
-    sendBody(req, upstream, () => req.rawTrailers);
+    sendBody(ex.replayBody ?? req, upstream, () => req.rawTrailers);
   };
 }

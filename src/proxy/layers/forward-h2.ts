@@ -34,13 +34,19 @@ export function forwardH2(pool: H2Pool): HttpService<H2Exchange> {
       return;
     }
 
+    const attempt = ex.startAttempt(() => {
+      if (!upstream.closed) upstream.close(NGHTTP2_CANCEL);
+    });
+    const current = (): boolean => ex.attempt === attempt;
     let status = 0;
     /** The upstream response arrived whole (END_STREAM seen). */
     let complete = false;
     let responseTrailers: http2.IncomingHttpHeaders | undefined;
 
     upstream.on('response', (resHeaders, flags) => {
-      status = Number(resHeaders[':status'] ?? 502);
+      const code = Number(resHeaders[':status'] ?? 502);
+      if (!current() || ex.retriesResponse(code)) return;
+      status = code;
       const out: http2.OutgoingHttpHeaders = { ...resHeaders };
       stripH2ConnectionHeaders(out);
       if (downstream.destroyed) return;
@@ -62,7 +68,8 @@ export function forwardH2(pool: H2Pool): HttpService<H2Exchange> {
     upstream.once('end', () => {
       complete = true;
     });
-    downstream.on('wantTrailers', () => {
+    downstream.once('wantTrailers', () => {
+      if (!current()) return;
       const t: http2.OutgoingHttpHeaders = { ...responseTrailers };
       stripH2ConnectionHeaders(t);
       downstream.sendTrailers(t);
@@ -74,14 +81,15 @@ export function forwardH2(pool: H2Pool): HttpService<H2Exchange> {
       stripH2ConnectionHeaders(t);
       upstream.sendTrailers(t);
     });
-    if (!ex.endStream) downstream.pipe(upstream);
+    if (!ex.endStream) (ex.replayBody ?? downstream).pipe(upstream);
 
     upstream.on('error', (err) => {
+      if (!current()) return;
       const cause = pool.connectErrors.get(session) ?? err;
       ex.fail(status === 0 ? upstreamError(cause, target) : new ProxyError(502, 'upstream stream failed'));
     });
     upstream.once('close', () => {
-      if (complete || downstream.destroyed || (status === 0 && downstream.headersSent)) return;
+      if (!current() || complete || downstream.destroyed || (status === 0 && downstream.headersSent)) return;
       // The upstream stream ended without END_STREAM (reset, or its connection dropped).
       const cause = pool.connectErrors.get(session);
       if (status === 0) {
@@ -96,6 +104,7 @@ export function forwardH2(pool: H2Pool): HttpService<H2Exchange> {
       }
     });
     downstream.once('close', () => {
+      if (!current()) return;
       if (!upstream.closed) upstream.close(NGHTTP2_CANCEL);
       ex.clientCancelled(status, status === 0 || downstream.rstCode !== NGHTTP2_NO_ERROR);
     });

@@ -42,12 +42,18 @@ export function forwardMeshH1(pool: H2Pool): HttpService<H1Exchange> {
       ex.fail(upstreamError(err, target));
       return;
     }
+    const attempt = ex.startAttempt(() => {
+      if (!upstream.closed) upstream.close(NGHTTP2_CANCEL);
+    });
+    const current = (): boolean => ex.attempt === attempt;
     let status = 0;
     let complete = false;
     let responseTrailers: http2.IncomingHttpHeaders | undefined;
 
     upstream.on('response', (resHeaders) => {
-      status = Number(resHeaders[':status'] ?? 502);
+      const code = Number(resHeaders[':status'] ?? 502);
+      if (!current() || ex.retriesResponse(code)) return;
+      status = code;
       if (res.destroyed) return;
       const out = h2HeadersToRaw(resHeaders, RESPONSE_SKIP, false);
       if (ex.draining) out.push('connection', 'close');
@@ -60,17 +66,17 @@ export function forwardMeshH1(pool: H2Pool): HttpService<H1Exchange> {
     });
     upstream.once('end', () => {
       complete = true;
-      if (status === 0 || res.destroyed) return;
+      if (!current() || status === 0 || res.destroyed) return;
       if (responseTrailers)
         res.addTrailers(trailersObject(h2HeadersToRaw(responseTrailers, RESPONSE_SKIP, false)));
       res.end();
       ex.responseEnd(status, undefined, false);
     });
     upstream.on('wantTrailers', () => upstream.sendTrailers(trailersObject(req.rawTrailers)));
-    if (hasBody) req.pipe(upstream);
+    if (hasBody) (ex.replayBody ?? req).pipe(upstream);
 
     const fail = (err: Error | undefined): void => {
-      if (complete || res.destroyed || (status === 0 && res.headersSent)) return;
+      if (!current() || complete || res.destroyed || (status === 0 && res.headersSent)) return;
       if (status === 0) {
         const cause = pool.connectErrors.get(session) ?? err;
         ex.fail(
@@ -86,7 +92,7 @@ export function forwardMeshH1(pool: H2Pool): HttpService<H1Exchange> {
     upstream.on('error', fail);
     upstream.once('close', () => fail(undefined));
     res.once('close', () => {
-      if (res.writableFinished) return;
+      if (res.writableFinished || !current()) return;
       if (!upstream.closed) upstream.close(NGHTTP2_CANCEL);
       ex.clientCancelled(status);
     });
