@@ -1,7 +1,8 @@
 import { PassThrough, type Readable } from 'node:stream';
 
 /**
- * A request body that can be sent more than once: it streams to the attempt in flight
+ * A request body that can be sent more than once (take the first `attempt()` at once: the
+ * source flows from construction on): it streams to the attempt in flight
  * as it arrives, and keeps a copy while it stays within `limit` bytes, so a retry can
  * send what came so far and then the rest. Past the limit the copy is dropped and the
  * body is no longer `replayable`.
@@ -10,6 +11,7 @@ export class ReplayBody {
   private chunks: Buffer[] | undefined = [];
   private size = 0;
   private ended = false;
+  private aborted = false;
   private current: PassThrough | undefined;
 
   constructor(
@@ -32,6 +34,12 @@ export class ReplayBody {
       this.ended = true;
       this.current?.end();
     });
+    // The client went away mid-body: the attempt's body fails too.
+    source.once('close', () => {
+      if (this.ended) return;
+      this.aborted = true;
+      this.current?.destroy(new Error('the request body was aborted'));
+    });
   }
 
   get replayable(): boolean {
@@ -42,6 +50,10 @@ export class ReplayBody {
   attempt(): Readable {
     this.current?.destroy();
     const body = new PassThrough();
+    if (this.aborted) {
+      body.destroy(new Error('the request body was aborted'));
+      return body;
+    }
     for (const chunk of this.chunks ?? []) body.write(chunk);
     if (this.ended) body.end();
     this.current = body;

@@ -44,7 +44,8 @@ export class RetryBudget {
     this.advance();
     let balance = this.reserve;
     for (const v of this.slots) balance += v;
-    if (balance < this.withdrawAmount) return false;
+    // 1/retryRatio is rarely exact: a sum that should reach it may fall short by a rounding.
+    if (balance < this.withdrawAmount * (1 - 1e-9)) return false;
     this.slots[this.slot] = (this.slots[this.slot] ?? 0) - this.withdrawAmount;
     return true;
   }

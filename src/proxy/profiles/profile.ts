@@ -25,11 +25,12 @@ function anchored(source: string): RegExp | undefined {
   }
 }
 
+/** Header names arrive lower-case; query parameter names match as they are. */
 function stringTest(
   m: StringMatchMessage,
+  name: string,
   value: (ex: Exchange, name: string) => string | undefined,
 ): RequestTest {
-  const name = m.name.toLowerCase();
   if (m.value === 'regex') {
     const re = anchored(m.regex ?? '');
     if (!re) return never;
@@ -72,9 +73,11 @@ export function requestTest(m: RequestMatchMessage | null | undefined): RequestT
       return (ex) => ex.method === method;
     }
     case 'header':
-      return m.header ? stringTest(m.header, (ex, name) => ex.requestHeader(name)) : never;
+      return m.header
+        ? stringTest(m.header, m.header.name.toLowerCase(), (ex, n) => ex.requestHeader(n))
+        : never;
     case 'query':
-      return m.query ? stringTest(m.query, queryParam) : never;
+      return m.query ? stringTest(m.query, m.query.name, queryParam) : never;
     default:
       return never;
   }
