@@ -232,13 +232,18 @@ const match = z
 const NO_FILTERS = 'filters are not supported yet';
 const filters = z.array(z.unknown()).max(0, { message: NO_FILTERS }).optional();
 
+/** The fields parentRefs and backendRefs share: what they point at. */
+const objectRefFields = {
+  group: z.string().optional(),
+  kind: z.string().optional(),
+  name: z.string().superRefine(refine(dns1035LabelError)),
+  namespace: z.string().superRefine(refine(dns1123LabelError)).optional(),
+  port: port.optional(),
+};
+
 const backendRef = z
   .strictObject({
-    group: z.string().optional(),
-    kind: z.string().optional(),
-    name: z.string().superRefine(refine(dns1035LabelError)),
-    namespace: z.string().superRefine(refine(dns1123LabelError)).optional(),
-    port: port.optional(),
+    ...objectRefFields,
     weight: z.number().int().min(0).max(MAX_WEIGHT).optional(),
     filters,
   })
@@ -288,32 +293,24 @@ const rule = z
     }
   });
 
-const parentRef = z
-  .strictObject({
-    group: z.string().optional(),
-    kind: z.string().optional(),
-    name: z.string().superRefine(refine(dns1035LabelError)),
-    namespace: z.string().superRefine(refine(dns1123LabelError)).optional(),
-    port: port.optional(),
-  })
-  .superRefine((ref, ctx) => {
-    // The Gateway API's defaults make a bare parentRef a Gateway's.
-    const kind = ref.kind ?? 'Gateway';
-    if (kind !== 'Service') {
-      ctx.addIssue({
-        code: 'custom',
-        path: ['kind'],
-        message: `only Service parents (the mesh) are supported, not ${kind}: set group: "" and kind: Service`,
-      });
-    } else if (!isCoreGroup(ref.group ?? 'gateway.networking.k8s.io')) {
-      ctx.addIssue({
-        code: 'custom',
-        path: ['group'],
-        message:
-          'must be "" (or core) for a Service parent: without it, the group is gateway.networking.k8s.io',
-      });
-    }
-  });
+const parentRef = z.strictObject(objectRefFields).superRefine((ref, ctx) => {
+  // The Gateway API's defaults make a bare parentRef a Gateway's.
+  const kind = ref.kind ?? 'Gateway';
+  if (kind !== 'Service') {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['kind'],
+      message: `only Service parents (the mesh) are supported, not ${kind}: set group: "" and kind: Service`,
+    });
+  } else if (!isCoreGroup(ref.group ?? 'gateway.networking.k8s.io')) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['group'],
+      message:
+        'must be "" (or core) for a Service parent: without it, the group is gateway.networking.k8s.io',
+    });
+  }
+});
 
 const HOSTNAME = /^(\*\.)?[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
 

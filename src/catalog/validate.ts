@@ -128,6 +128,14 @@ function normalizeDeployment(doc: DeploymentDocument): NormalizedDeployment {
 const describeValue = (value: unknown): string =>
   value === null ? 'null' : Array.isArray(value) ? 'a list' : typeof value;
 
+/** A resource's labels and annotations (defaults filled) beside its spec, as the catalog stores them. */
+function withMetadata<S>(
+  doc: { metadata: { labels?: Record<string, string>; annotations?: Record<string, string> } },
+  spec: S,
+): { labels: Record<string, string>; annotations: Record<string, string>; spec: S } {
+  return { labels: doc.metadata.labels ?? {}, annotations: doc.metadata.annotations ?? {}, spec };
+}
+
 /**
  * Validates a batch of documents as one unit: every problem in every document is
  * reported, each naming its source, kind, name and field, and a batch with any problem
@@ -182,26 +190,10 @@ export function validateDocuments(docs: readonly SourcedDocument[]): ValidResour
         valid.push({ ...at, kind: doc.kind, spec: normalizeDeployment(doc) });
         break;
       case 'HTTPRoute':
-        valid.push({
-          ...at,
-          kind: doc.kind,
-          spec: {
-            labels: doc.metadata.labels ?? {},
-            annotations: doc.metadata.annotations ?? {},
-            spec: normalizeHTTPRouteSpec(doc.spec),
-          },
-        });
+        valid.push({ ...at, kind: doc.kind, spec: withMetadata(doc, normalizeHTTPRouteSpec(doc.spec)) });
         break;
       default:
-        valid.push({
-          ...at,
-          kind: doc.kind,
-          spec: {
-            labels: doc.metadata.labels ?? {},
-            annotations: doc.metadata.annotations ?? {},
-            spec: doc.spec,
-          },
-        });
+        valid.push({ ...at, kind: doc.kind, spec: withMetadata(doc, doc.spec) });
     }
   }
   if (problems.length > 0) throw new ValidationError(problems);
