@@ -34,7 +34,8 @@ export const USAGE = `Usage: node dist/bench/run.js [options]
   --duration <s>      seconds per measured phase (integer, default 10)
   --quick             1 s phases and 1 s warm-up, a small discovery scenario: a smoke run
   --warmup <s>        seconds of unrecorded warm-up load per target (default 2, 1 with --quick)
-  --only <names>      comma list of targets: ${TARGET_NAMES.join(', ')},
+  --only <names>      comma list of targets:
+                        ${TARGET_NAMES.join(', ')},
                       and scenarios: ${SCENARIO_NAMES.join(', ')} (default: all)
   --protocols <list>  comma list of: ${PROTOCOLS.join(', ')} (default: all)
   --connections <n>   open-loop generator sockets (default 32)
@@ -54,6 +55,7 @@ const ALIASES: Record<string, BenchName> = {
   httpproxy: 'http-proxy',
   node: 'http-proxy',
   'weft-mesh': 'weft-mesh',
+  'weft-mesh-routes': 'weft-mesh-routes',
   'haproxy-mtls': 'haproxy-mtls',
   discovery: 'discovery',
 };

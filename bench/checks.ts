@@ -4,7 +4,10 @@
 //   Weft's RSS under load < 60 MB;
 //   the meshed hop (two Weft proxies and mutual TLS between them) adds <= 1 ms at p50 and <= 3 ms at p99
 //   over direct at 1,000 req/s (HTTP/1.1), and each of its two proxies stays under 60 MB of RSS;
+//   matching a request against a ServiceProfile's 50 routes and classifying its response adds < 5% CPU
+//   per request to the meshed hop at 1,000 req/s (weft-mesh-routes against weft-mesh);
 //   discovery: a change to a Service's endpoints reaches every watching proxy within 100 ms at p99.
+import { ROUTES } from './mesh.js';
 import type { CheckResult, DiscoveryResult, Row } from './types.js';
 
 export const LIMITS = {
@@ -17,6 +20,7 @@ export const LIMITS = {
   meshAddedP50Ms: 1,
   meshAddedP99Ms: 3,
   meshRssPerProxyMb: 60,
+  routesAddedCpuPct: 5,
 };
 
 const ms = (v: number) => `${v.toFixed(3)} ms`;
@@ -144,6 +148,42 @@ function meshRssPerProxy(rows: Row[]): CheckResult {
   };
 }
 
+/**
+ * The two meshed proxies' CPU per request at `rate` with the ServiceProfile (weft-mesh-routes) against
+ * without (weft-mesh): CPU s of the phase over the requests answered 2xx in it.
+ */
+function routesAddedCpu(rows: Row[], rate: number): CheckResult {
+  const name = `route matching (${ROUTES} routes) adds < ${LIMITS.routesAddedCpuPct}% CPU per request @${rate % 1000 === 0 ? `${rate / 1000}k` : rate}`;
+  const phases = (['weft-mesh-routes', 'weft-mesh'] as const).map((target) => {
+    const phase = http1(rows, target)?.fixed[String(rate)];
+    return { target, result: phase?.result, cpuS: phase?.usage?.cpuS };
+  });
+  const [routes, plain] = phases;
+  if (!routes?.result || routes.cpuS === undefined || !plain?.result || plain.cpuS === undefined)
+    return { name, status: 'SKIP', detail: 'needs both the weft-mesh-routes and weft-mesh HTTP/1.1 rows' };
+  const faulty = phases.filter((p) => (p.result?.errors ?? 0) > 0 || (p.result?.ok ?? 0) === 0);
+  const perRequest = (cpuS: number, ok: number) => (ok > 0 ? (cpuS / ok) * 1000 : 0);
+  const routesMs = perRequest(routes.cpuS, routes.result.ok);
+  const plainMs = perRequest(plain.cpuS, plain.result.ok);
+  const each = (t: string, perReq: number, cpuS: number, ok: number) =>
+    `${t} ${ms(perReq)} (${cpuS.toFixed(2)} CPU s / ${rps(ok)} requests)`;
+  const base = `${each('weft-mesh-routes', routesMs, routes.cpuS, routes.result.ok)} vs ${each('weft-mesh', plainMs, plain.cpuS, plain.result.ok)}`;
+  if (faulty.length > 0) {
+    const why = faulty.map(
+      (p) => `${p.target} had ${p.result?.errors ?? 0} errors and ${p.result?.ok ?? 0} answers`,
+    );
+    return { name, status: 'MISS', detail: `${base}, but ${why.join(', ')} @ ${rate} req/s` };
+  }
+  const addedPct = plainMs > 0 ? (routesMs / plainMs - 1) * 100 : Number.POSITIVE_INFINITY;
+  const margin = LIMITS.routesAddedCpuPct - addedPct;
+  const added = `${addedPct >= 0 ? '+' : ''}${addedPct.toFixed(1)}%`;
+  return {
+    name,
+    status: margin > 0 ? 'PASS' : 'MISS',
+    detail: `${added} CPU per request: ${base}, ${margin > 0 ? 'margin' : 'over by'} ${Math.abs(margin).toFixed(1)} points`,
+  };
+}
+
 function discoveryLatency(d: DiscoveryResult | undefined): CheckResult {
   const name = `discovery change -> all watchers p99 < ${LIMITS.discoveryP99Ms} ms`;
   if (!d) return { name, status: 'SKIP', detail: 'the discovery scenario was not run' };
@@ -179,6 +219,7 @@ export function computeChecks(rows: Row[], rate: number, discovery?: DiscoveryRe
     addedLatency(rows, 'weft-mesh', rate, 'p50Ms', LIMITS.meshAddedP50Ms),
     addedLatency(rows, 'weft-mesh', rate, 'p99Ms', LIMITS.meshAddedP99Ms),
     meshRssPerProxy(rows),
+    routesAddedCpu(rows, rate),
     discoveryLatency(discovery),
   ];
 }

@@ -3,6 +3,8 @@
 // discovery and identity. Both proxies are workloads, so both have a certificate; the row fails unless
 // the client proxy's metrics show the request went out over TLS to the server's identity, and the
 // server proxy's show it came in over TLS from the client's. The control plane is not measured.
+// `weft-mesh-routes` is the same row with a ServiceProfile of ROUTES routes for the Service, where only
+// the last one matches the load's `GET /`: every request is tested against all of them on both proxies.
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { identityName } from '../src/identity/names.js';
@@ -45,6 +47,46 @@ export function serviceYaml(targetPort: number): string {
   ].join('\n');
 }
 
+/** Routes in the weft-mesh-routes profile; only the last, ROOT_ROUTE, matches the load's `GET /`. */
+export const ROUTES = 50;
+export const ROOT_ROUTE = 'root';
+
+/** Every route's response class: a 5xx answer is a failure. */
+const FAILURE_CLASS = [
+  '      responseClasses:',
+  '        - condition: {status: {min: 500, max: 599}}',
+  '          isFailure: true',
+];
+
+/**
+ * The ServiceProfile of weft-mesh-routes: ROUTES - 1 GET routes on `/api/v1/route-NN/<id>`, which
+ * the load's `GET /` does not match, then ROOT_ROUTE on `/`. Each has a response class.
+ */
+export function routesProfileYaml(): string {
+  const route = (name: string, pathRegex: string) => [
+    `    - name: ${name}`,
+    `      condition: {method: GET, pathRegex: '${pathRegex}'}`,
+    ...FAILURE_CLASS,
+  ];
+  const routes: string[] = [];
+  for (let i = 0; i < ROUTES - 1; i++) {
+    const name = `route-${String(i).padStart(2, '0')}`;
+    routes.push(...route(name, `/api/v1/${name}/[^/]+`));
+  }
+  routes.push(...route(ROOT_ROUTE, '/'));
+  return [
+    'apiVersion: weft.io/v1alpha2',
+    'kind: ServiceProfile',
+    'metadata:',
+    `  name: ${MESH_SERVER}.${MESH_NAMESPACE}.svc.cluster.local`,
+    `  namespace: ${MESH_NAMESPACE}`,
+    'spec:',
+    '  routes:',
+    ...routes,
+    '',
+  ].join('\n');
+}
+
 /** The labels and value of each `name{...} value` line of a Prometheus text exposition. */
 export function seriesOf(
   text: string,
@@ -63,12 +105,28 @@ export function seriesOf(
   return out;
 }
 
+/** A metric family that a row requires a series of, and what its absence means. */
+export interface SeriesCheck {
+  family: string;
+  problem: string;
+}
+export const MESHED: SeriesCheck = { family: 'request_total', problem: 'the hop is not meshed' };
+export const ROUTED: SeriesCheck = {
+  family: 'route_request_total',
+  problem: 'the profile routes are not in effect',
+};
+
 /**
- * Throws unless `metrics` has a `request_total` series with a positive count and every label of
- * `want` (e.g. direction outbound, tls "true", server_id the server's identity).
+ * Throws unless `metrics` has a series of `check.family` (default `request_total`) with a positive
+ * count and every label of `want` (e.g. direction outbound, tls "true", server_id the server's identity).
  */
-export function requireSeries(metrics: string, want: Record<string, string>, whose: string): void {
-  const found = seriesOf(metrics, 'request_total').some(
+export function requireSeries(
+  metrics: string,
+  want: Record<string, string>,
+  whose: string,
+  check: SeriesCheck = MESHED,
+): void {
+  const found = seriesOf(metrics, check.family).some(
     (s) => s.value > 0 && Object.entries(want).every(([k, v]) => s.labels[k] === v),
   );
   if (found) return;
@@ -77,10 +135,10 @@ export function requireSeries(metrics: string, want: Record<string, string>, who
     .join(',');
   const seen = metrics
     .split('\n')
-    .filter((l) => l.startsWith('request_total{'))
+    .filter((l) => l.startsWith(`${check.family}{`))
     .join('\n');
   throw new Error(
-    `the hop is not meshed: ${whose} /metrics has no request_total{${wanted}} > 0; it has:\n${seen || '(no request_total series)'}`,
+    `${check.problem}: ${whose} /metrics has no ${check.family}{${wanted}} > 0; it has:\n${seen || `(no ${check.family} series)`}`,
   );
 }
 
@@ -107,8 +165,25 @@ function proxyArgs(workload: string, pod: string, destination: string): string[]
   ];
 }
 
-export async function startWeftMesh(ctx: TargetContext): Promise<StartedTarget> {
-  const dir = join(ctx.tempDir, `weft-mesh-${ctx.protocol}`);
+/** What a meshed Weft row adds to the plain weft-mesh one. */
+export interface MeshOptions {
+  /** The row's name, for its temp dir (default weft-mesh). */
+  name?: string;
+  /** More manifests, applied with the Service before the proxies start. */
+  manifest?: string;
+  /** A profile route the first requests must have been counted on, by both proxies. */
+  route?: string;
+}
+
+/** weft-mesh-routes: weft-mesh with the ServiceProfile of routesProfileYaml. */
+export const ROUTES_MESH: MeshOptions = {
+  name: 'weft-mesh-routes',
+  manifest: routesProfileYaml(),
+  route: ROOT_ROUTE,
+};
+
+export async function startWeftMesh(ctx: TargetContext, options: MeshOptions = {}): Promise<StartedTarget> {
+  const dir = join(ctx.tempDir, `${options.name ?? 'weft-mesh'}-${ctx.protocol}`);
   mkdirSync(dir, { recursive: true });
   const started: Managed[] = [];
   const cleanup = () => rmSync(dir, { recursive: true, force: true });
@@ -137,7 +212,8 @@ export async function startWeftMesh(ctx: TargetContext): Promise<StartedTarget> 
     const grpc = `${addr.host}:${addr.port}`;
 
     const manifest = join(dir, 'service.yaml');
-    writeFileSync(manifest, serviceYaml(ctx.upstreamPort));
+    const extra = options.manifest === undefined ? [] : [options.manifest];
+    writeFileSync(manifest, [serviceYaml(ctx.upstreamPort), ...extra].join('---\n'));
     await runToCompletion('weft apply', weftBin, ['apply', '-f', manifest, '--control-plane', grpc], 20_000, {
       cwd: repoRoot,
     });
@@ -164,16 +240,24 @@ export async function startWeftMesh(ctx: TargetContext): Promise<StartedTarget> 
     // Until the client proxy has discovered the server's endpoint it answers 503: retry until a request
     // of the row's protocol goes through, then check that it went through the mesh.
     await probeUntilOk(() => ctx.probe(target), DISCOVERY_TIMEOUT_MS, `request to ${MESH_AUTHORITY}`);
+    const clientMetrics = await metricsOf(client.addresses.admin);
+    const serverMetrics = await metricsOf(server.addresses.admin);
     requireSeries(
-      await metricsOf(client.addresses.admin),
+      clientMetrics,
       { direction: 'outbound', tls: 'true', server_id: SERVER_ID },
       'the client proxy',
     );
     requireSeries(
-      await metricsOf(server.addresses.admin),
+      serverMetrics,
       { direction: 'inbound', tls: 'true', client_id: CLIENT_ID },
       'the server proxy',
     );
+    // The first request to an authority waits for its profile, so the probe's was routed already.
+    if (options.route !== undefined) {
+      const route = { rt_route: options.route };
+      requireSeries(clientMetrics, { direction: 'outbound', ...route }, 'the client proxy', ROUTED);
+      requireSeries(serverMetrics, { direction: 'inbound', ...route }, 'the server proxy', ROUTED);
+    }
     return {
       ...target,
       // Stopped in this order: the client first (it holds the TLS session to the server), the control

@@ -17,9 +17,12 @@ import { requireTools, toolVersions } from './tools.js';
 import type { BenchReport, DiscoveryResult, Protocol, Row, TargetName } from './types.js';
 import { runWrk, WRK_CONNECTIONS } from './wrk.js';
 
-/** Targets measured per protocol (HTTP/2 and gRPC compare Weft, one hop and meshed, with direct only). */
+/**
+ * Targets measured per protocol (HTTP/2 and gRPC compare Weft, one hop and meshed, with direct only;
+ * weft-mesh-routes, like haproxy-mtls, is HTTP/1.1 only).
+ */
 const TARGETS_BY_PROTOCOL: Record<Protocol, TargetName[]> = {
-  http1: ['direct', 'weft', 'haproxy', 'http-proxy', 'weft-mesh', 'haproxy-mtls'],
+  http1: ['direct', 'weft', 'haproxy', 'http-proxy', 'weft-mesh', 'weft-mesh-routes', 'haproxy-mtls'],
   h2: ['direct', 'weft', 'weft-mesh'],
   grpc: ['direct', 'weft', 'weft-mesh'],
 };

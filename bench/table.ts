@@ -1,10 +1,13 @@
 // Renders a BenchReport as a plain-text table, the check results, and a legend.
 import { perProxyPeak } from './checks.js';
-import type { BenchReport, DiscoveryResult, LatencyPercentiles, Phase, Row } from './types.js';
+import { ROUTES } from './mesh.js';
+import type { BenchReport, DiscoveryResult, LatencyPercentiles, Phase, Row, TargetName } from './types.js';
 
 const f3 = (v: number) => v.toFixed(3);
 const signed = (v: number) => `${v >= 0 ? '+' : ''}${v.toFixed(3)}`;
 const int = (v: number) => Math.round(v).toLocaleString('en-US');
+/** Rows with two proxies (client side and server side). */
+const MESHED_TARGETS: readonly TargetName[] = ['weft-mesh', 'weft-mesh-routes', 'haproxy-mtls'];
 const rateLabel = (rate: number) => (rate % 1000 === 0 ? `${rate / 1000}k` : String(rate));
 
 function errorCount(row: Row): number {
@@ -190,7 +193,7 @@ export function renderReport(report: BenchReport): string {
     if (row.error) failures.push(`  ${row.target} (${row.protocol}): ${row.error.split('\n')[0]}`);
   }
   const o = report.options;
-  const meshed = report.rows.some((r) => r.target === 'weft-mesh' || r.target === 'haproxy-mtls');
+  const meshed = report.rows.some((r) => MESHED_TARGETS.includes(r.target));
   const lines = [
     `Weft benchmark ${report.date}  (${report.machine.cpus} cores, ${report.machine.cpuModel}, node ${report.machine.node}, load ${report.machine.loadAvgAtStart} at start)`,
   ];
@@ -238,8 +241,9 @@ function legend(o: BenchReport['options'], meshed: boolean): string[] {
     '           each rate); RSS MB: highest VmRSS of the proxy sampled every 100 ms during the phases',
     ...(meshed
       ? [
-          'meshed:    weft-mesh, haproxy-mtls: two proxies with mutual TLS between them; CPU s is the sum of both,',
-          "           RSS MB each (client side/server side); weft-mesh's control plane (weft up) is not counted",
+          `meshed:    ${MESHED_TARGETS.join(', ')}: two proxies with mutual TLS between them; CPU s is the sum`,
+          "           of both, RSS MB each (client side/server side); Weft's control plane (weft up) is not counted;",
+          `           weft-mesh-routes: weft-mesh with a ServiceProfile of ${ROUTES} routes, only the last matching`,
         ]
       : []),
   ];

@@ -1,8 +1,8 @@
 // How each target of a protocol is put in front of that protocol's upstream. `direct` is the upstream
-// itself; the one-hop targets start one proxy process, the meshed ones (weft-mesh, haproxy-mtls) two,
-// and every proxy process is measured.
+// itself; the one-hop targets start one proxy process, the meshed ones (weft-mesh, weft-mesh-routes,
+// haproxy-mtls) two, and every proxy process is measured.
 import { startHaproxy, startHaproxyMtls } from './haproxy.js';
-import { startWeftMesh } from './mesh.js';
+import { ROUTES_MESH, startWeftMesh } from './mesh.js';
 import { startNodeServer } from './node-child.js';
 import type { Managed } from './procs.js';
 import type { Protocol, TargetName } from './types.js';
@@ -61,6 +61,7 @@ export const starters: Record<TargetName, Starter> = {
     ]);
     return { port: p.port, procs: [p.proc], route: hop('http-proxy', p.port, ctx) };
   },
-  'weft-mesh': startWeftMesh,
+  'weft-mesh': (ctx) => startWeftMesh(ctx),
+  'weft-mesh-routes': (ctx) => startWeftMesh(ctx, ROUTES_MESH),
   'haproxy-mtls': startHaproxyMtls,
 };

@@ -1,7 +1,15 @@
 // Shared result shapes for the benchmark harness. Plain data only: everything here is written to JSON.
 import type { BenchOptions } from './args.js';
 
-export const TARGET_NAMES = ['direct', 'weft', 'haproxy', 'http-proxy', 'weft-mesh', 'haproxy-mtls'] as const;
+export const TARGET_NAMES = [
+  'direct',
+  'weft',
+  'haproxy',
+  'http-proxy',
+  'weft-mesh',
+  'weft-mesh-routes',
+  'haproxy-mtls',
+] as const;
 export type TargetName = (typeof TARGET_NAMES)[number];
 
 /** Scenarios that are not a proxy row; `--only` selects them by name like targets. */

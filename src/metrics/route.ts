@@ -35,7 +35,10 @@ export class RouteMetrics {
   private readonly retries: CounterFamily;
   private readonly skipped: CounterFamily;
   /** Per route object (a profile update makes new ones, which find the same series). */
-  private readonly cache = new WeakMap<LabelledRoute, Map<string, RouteStats>>();
+  private readonly cache: Record<Direction, WeakMap<LabelledRoute, Map<string, RouteStats>>> = {
+    inbound: new WeakMap(),
+    outbound: new WeakMap(),
+  };
   private readonly dsts = new Set<string>();
 
   constructor(registry: Registry) {
@@ -53,12 +56,13 @@ export class RouteMetrics {
   }
 
   stats(direction: Direction, dst: string, route: LabelledRoute): RouteStats {
-    let byDst = this.cache.get(route);
+    const cache = this.cache[direction];
+    let byDst = cache.get(route);
     if (!byDst) {
       byDst = new Map();
-      this.cache.set(route, byDst);
+      cache.set(route, byDst);
     }
-    const key = direction === 'inbound' ? `i${dst}` : `o${dst}`;
+    const key = dst;
     let stats = byDst.get(key);
     if (!stats) {
       if (!this.dsts.has(dst)) {

@@ -25,10 +25,16 @@ function sendWithRetries<E extends Exchange>(ex: E, routing: RouteContext, next:
   const { route, budget, stats } = routing;
   budget?.deposit();
   const retryable = route.isRetryable && budget !== undefined;
+  if (!retryable) {
+    stats.actual.requests.inc();
+    ex.observe(new ResponseRecorder(stats.actual, ex.startedAt));
+    next(ex);
+    return;
+  }
   const body = ex.requestBody;
   const length = body ? declaredLength(ex) : undefined;
   const replay =
-    retryable && body && !(length !== undefined && length > MAX_REPLAY_BODY_BYTES)
+    body && !(length !== undefined && length > MAX_REPLAY_BODY_BYTES)
       ? new ReplayBody(body, MAX_REPLAY_BODY_BYTES)
       : undefined;
   const target = ex.target;
@@ -62,7 +68,7 @@ function sendWithRetries<E extends Exchange>(ex: E, routing: RouteContext, next:
     ex.serverId = undefined;
     ex.markAttempt();
     if (replay) ex.replayBody = replay.attempt();
-    if (retryable) ex.retryPolicy = policy;
+    ex.retryPolicy = policy;
     stats.actual.requests.inc();
     ex.observe(new ResponseRecorder(stats.actual, performance.now()));
     next(ex);
