@@ -55,6 +55,14 @@ export class RouteMetrics {
     );
   }
 
+  /** The `dst` label: the authority, or `overflow` once MAX_DSTS others have been seen. */
+  private boundedDst(dst: string): string {
+    if (this.dsts.has(dst)) return dst;
+    if (this.dsts.size >= MAX_DSTS) return 'overflow';
+    this.dsts.add(dst);
+    return dst;
+  }
+
   stats(direction: Direction, dst: string, route: LabelledRoute): RouteStats {
     const cache = this.cache[direction];
     let byDst = cache.get(route);
@@ -62,16 +70,12 @@ export class RouteMetrics {
       byDst = new Map();
       cache.set(route, byDst);
     }
-    const key = dst;
-    let stats = byDst.get(key);
+    let stats = byDst.get(dst);
     if (!stats) {
-      if (!this.dsts.has(dst)) {
-        if (this.dsts.size >= MAX_DSTS) dst = 'overflow';
-        else this.dsts.add(dst);
-      }
+      const label = this.boundedDst(dst);
       const base: Labels = [
         ['direction', direction],
-        ['dst', dst],
+        ['dst', label],
         ...(route.name ? [['rt_route', route.name] as const] : []),
       ];
       const classify = route.isFailure.bind(route);
@@ -89,7 +93,7 @@ export class RouteMetrics {
           return s;
         },
       };
-      byDst.set(key, stats);
+      byDst.set(dst, stats);
     }
     return stats;
   }

@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { parseWeight } from '../../src/catalog/profiles.js';
-import { type SourcedDocument, ValidationError, validateDocuments } from '../../src/catalog/validate.js';
+import { type SourcedDocument, validateDocuments } from '../../src/catalog/validate.js';
+import { validationProblems } from '../helpers/catalog.js';
 
 type Doc = Record<string, unknown>;
 
@@ -45,15 +46,7 @@ function profile(spec: Doc = {}, apiVersion = 'weft.io/v1alpha2'): Doc {
 
 const one = (value: unknown): SourcedDocument[] => [{ source: 'sp.yaml', value }];
 
-function problems(value: unknown): readonly string[] {
-  try {
-    validateDocuments(one(value));
-  } catch (err) {
-    assert.ok(err instanceof ValidationError, String(err));
-    return err.problems;
-  }
-  assert.fail('the profile was accepted');
-}
+const problems = (value: unknown): readonly string[] => validationProblems(one(value));
 
 const LABEL = 'sp.yaml (ServiceProfile voting-svc.emojivoto.svc.cluster.local)';
 

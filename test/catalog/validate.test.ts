@@ -9,6 +9,7 @@ import {
   ValidationError,
   validateDocuments,
 } from '../../src/catalog/validate.js';
+import { validationProblems } from '../helpers/catalog.js';
 
 type Doc = Record<string, unknown>;
 
@@ -28,18 +29,6 @@ function portsOf(docs: readonly SourcedDocument[]) {
   const [r] = validateDocuments(docs);
   assert.equal(r?.kind, 'Service');
   return r.kind === 'Service' ? r.spec.spec.ports : [];
-}
-
-/** The problems a batch is refused with; fails the test if it is accepted. */
-function problems(docs: readonly SourcedDocument[]): readonly string[] {
-  try {
-    validateDocuments(docs);
-  } catch (err) {
-    assert.ok(err instanceof ValidationError, `expected a ValidationError, got ${String(err)}`);
-    assert.equal(err.message, err.problems.join('\n'));
-    return err.problems;
-  }
-  assert.fail('the batch was accepted');
 }
 
 test('a valid Service is defaulted: namespace "default", type ClusterIP, targetPort = port', () => {
@@ -126,30 +115,30 @@ test('server-set metadata printed by `get -o yaml` is accepted back and dropped'
 });
 
 test('errors name the source, kind, name and field path', () => {
-  assert.deepEqual(problems(one(service({}, { ports: [{ port: 0 }] }))), [
+  assert.deepEqual(validationProblems(one(service({}, { ports: [{ port: 0 }] }))), [
     'svc.yaml (Service web): spec.ports[0].port: Too small: expected number to be >=1',
   ]);
-  const [p] = problems(one(service({}, { ports: [{ port: 80 }, { name: 'b', port: 70000 }] })));
+  const [p] = validationProblems(one(service({}, { ports: [{ port: 80 }, { name: 'b', port: 70000 }] })));
   assert.match(p ?? '', /^svc\.yaml \(Service web\): spec\.ports\[1\]\.port: /);
-  const [q] = problems(one(service({}, { ports: [{ port: 80, targetPort: 'Http' }] })));
+  const [q] = validationProblems(one(service({}, { ports: [{ port: 80, targetPort: 'Http' }] })));
   assert.match(
     q ?? '',
     /^svc\.yaml \(Service web\): spec\.ports\[0\]\.targetPort: must contain only lowercase/,
   );
-  const [v] = problems(one({ ...service(), apiVersion: 'apps/v1' }));
+  const [v] = validationProblems(one({ ...service(), apiVersion: 'apps/v1' }));
   assert.equal(v, 'svc.yaml (Service web): apiVersion: Service is apiVersion "v1"');
 });
 
 test('without a usable name, the label names just the kind', () => {
-  const [p] = problems(one({ apiVersion: 'v1', kind: 'Service', spec: { ports: [{ port: 80 }] } }));
+  const [p] = validationProblems(one({ apiVersion: 'v1', kind: 'Service', spec: { ports: [{ port: 80 }] } }));
   assert.match(p ?? '', /^svc\.yaml \(Service\): metadata: /);
-  const [q] = problems(one(service({ name: 42 })));
+  const [q] = validationProblems(one(service({ name: 42 })));
   assert.match(q ?? '', /^svc\.yaml \(Service\): metadata\.name: /);
 });
 
 test('unknown fields are named, at every level', () => {
   assert.deepEqual(
-    problems(
+    validationProblems(
       one({
         ...service({ extra: 1 }, { bogus: true, ports: [{ port: 80, nodePort: 30000 }] }),
         status: {},
@@ -166,14 +155,17 @@ test('unknown fields are named, at every level', () => {
 });
 
 test('an unknown kind lists the supported kinds; a missing kind is named', () => {
-  assert.deepEqual(problems(one({ apiVersion: 'apps/v1', kind: 'StatefulSet', metadata: { name: 'x' } })), [
-    'svc.yaml: unknown kind "StatefulSet" (weft apply accepts: Service, Deployment, ServiceProfile, HTTPRoute)',
-  ]);
-  assert.deepEqual(problems(one({ apiVersion: 'v1', metadata: { name: 'x' } })), [
+  assert.deepEqual(
+    validationProblems(one({ apiVersion: 'apps/v1', kind: 'StatefulSet', metadata: { name: 'x' } })),
+    [
+      'svc.yaml: unknown kind "StatefulSet" (weft apply accepts: Service, Deployment, ServiceProfile, HTTPRoute)',
+    ],
+  );
+  assert.deepEqual(validationProblems(one({ apiVersion: 'v1', metadata: { name: 'x' } })), [
     'svc.yaml: missing field "kind"',
   ]);
   // Object.hasOwn, not `in`: inherited names are not kinds.
-  assert.match(problems(one({ kind: 'toString' }))[0] ?? '', /unknown kind "toString"/);
+  assert.match(validationProblems(one({ kind: 'toString' }))[0] ?? '', /unknown kind "toString"/);
 });
 
 test('a document that is not a mapping is refused, saying what it was', () => {
@@ -183,14 +175,14 @@ test('a document that is not a mapping is refused, saying what it was', () => {
     [null, 'null'],
     [[service()], 'a list'],
   ] as const) {
-    assert.deepEqual(problems(one(value, 'x.yaml, document 2')), [
+    assert.deepEqual(validationProblems(one(value, 'x.yaml, document 2')), [
       `x.yaml, document 2: expected a resource (a mapping with apiVersion, kind, metadata), got ${what}`,
     ]);
   }
 });
 
 test('every problem in every document is reported, and the batch is refused whole', () => {
-  const out = problems([
+  const out = validationProblems([
     { source: 'a.yaml', value: service({ name: 'good' }) },
     { source: 'b.yaml', value: 'nope' },
     { source: 'c.yaml', value: service({ name: 'Bad' }) },
@@ -202,7 +194,7 @@ test('every problem in every document is reported, and the batch is refused whol
 
 test('the same kind/namespace/name twice in a batch is a duplicate, naming both sources', () => {
   assert.deepEqual(
-    problems([
+    validationProblems([
       { source: 'a.yaml', value: service() },
       { source: 'b.yaml', value: service({ namespace: 'default' }) },
     ]),
@@ -221,15 +213,16 @@ test('the same kind/namespace/name twice in a batch is a duplicate, naming both 
 });
 
 test('a Service with several ports needs a name on each', () => {
-  assert.deepEqual(problems(one(service({}, { ports: [{ name: 'http', port: 80 }, { port: 81 }] }))), [
-    'svc.yaml (Service web): spec.ports[1].name: required when a Service has more than one port',
-  ]);
+  assert.deepEqual(
+    validationProblems(one(service({}, { ports: [{ name: 'http', port: 80 }, { port: 81 }] }))),
+    ['svc.yaml (Service web): spec.ports[1].name: required when a Service has more than one port'],
+  );
   assert.equal(portsOf(one(service({}, { ports: [{ port: 81 }] }))).length, 1);
 });
 
 test('duplicate port numbers and names are refused', () => {
   assert.deepEqual(
-    problems(
+    validationProblems(
       one(
         service(
           {},
@@ -251,13 +244,13 @@ test('duplicate port numbers and names are refused', () => {
 });
 
 test('a Service needs at least one port', () => {
-  assert.deepEqual(problems(one(service({}, { ports: [] }))), [
+  assert.deepEqual(validationProblems(one(service({}, { ports: [] }))), [
     'svc.yaml (Service web): spec.ports: a Service needs at least one port',
   ]);
 });
 
 test('bad names are refused: uppercase, too long, leading digit, bad namespace', () => {
-  const nameProblem = (metadata: Doc): string => problems(one(service(metadata)))[0] ?? '';
+  const nameProblem = (metadata: Doc): string => validationProblems(one(service(metadata)))[0] ?? '';
   assert.match(nameProblem({ name: 'Web' }), /metadata\.name: must consist of lowercase/);
   assert.match(nameProblem({ name: 'a'.repeat(64) }), /metadata\.name: must be no more than 63 characters/);
   assert.match(nameProblem({ name: '1web' }), /metadata\.name: .*start with a letter/);
@@ -269,21 +262,21 @@ test('bad names are refused: uppercase, too long, leading digit, bad namespace',
 
 test('bad label keys and values are refused, each naming its key', () => {
   assert.deepEqual(
-    problems(one(service({ labels: { 'bad key': 'v', ok: 'bad value!', 'Ex.com/x': 'y' } }))),
+    validationProblems(one(service({ labels: { 'bad key': 'v', ok: 'bad value!', 'Ex.com/x': 'y' } }))),
     [
       `svc.yaml (Service web): metadata.labels.bad key: label key "bad key" is invalid (at most 63 alphanumeric characters, '-', '_' or '.', starting and ending with an alphanumeric)`,
       `svc.yaml (Service web): metadata.labels.ok: label value "bad value!" is invalid (at most 63 alphanumeric characters, '-', '_' or '.', starting and ending with an alphanumeric)`,
       'svc.yaml (Service web): metadata.labels.Ex.com/x: label key "Ex.com/x" has an invalid prefix (must be a DNS subdomain)',
     ],
   );
-  assert.match(problems(one(service({ labels: { app: 'v'.repeat(64) } })))[0] ?? '', /label value/);
+  assert.match(validationProblems(one(service({ labels: { app: 'v'.repeat(64) } })))[0] ?? '', /label value/);
 });
 
 test('only TCP and ClusterIP are supported', () => {
-  assert.deepEqual(problems(one(service({}, { ports: [{ port: 53, protocol: 'UDP' }] }))), [
+  assert.deepEqual(validationProblems(one(service({}, { ports: [{ port: 53, protocol: 'UDP' }] }))), [
     'svc.yaml (Service web): spec.ports[0].protocol: only TCP is supported',
   ]);
-  assert.deepEqual(problems(one(service({}, { type: 'NodePort' }))), [
+  assert.deepEqual(validationProblems(one(service({}, { type: 'NodePort' }))), [
     'svc.yaml (Service web): spec.type: only type ClusterIP is supported',
   ]);
 });
@@ -415,7 +408,7 @@ test('a Deployment the local platform cannot run is refused, each problem named'
     { replicas: 21, selector: { matchLabels: { app: 'api' } } },
     { command: undefined, workingDir: 'relative', env: [{ name: '1X', valueFrom: {} }] },
   );
-  assert.deepEqual(problems(one(d, 'web.yaml')), [
+  assert.deepEqual(validationProblems(one(d, 'web.yaml')), [
     'web.yaml (Deployment web): spec.replicas: at most 20 pods a workload on this platform',
     'web.yaml (Deployment web): spec.template.spec.containers[0].workingDir: must be an absolute path',
     "web.yaml (Deployment web): spec.template.spec.containers[0].env[0].name: must consist of letters, digits, '_', '-' or '.', and not start with a digit",
@@ -426,10 +419,10 @@ test('a Deployment the local platform cannot run is refused, each problem named'
   const two = deployment();
   const template = (two.spec as { template: { spec: { containers: Doc[] } } }).template;
   template.spec.containers.push({ name: 'sidecar', command: ['x'] });
-  assert.deepEqual(problems(one(two)), [
+  assert.deepEqual(validationProblems(one(two)), [
     'svc.yaml (Deployment web): spec.template.spec.containers: the local platform runs one application container per pod',
   ]);
-  assert.deepEqual(problems(one({ ...deployment(), apiVersion: 'v1' })), [
+  assert.deepEqual(validationProblems(one({ ...deployment(), apiVersion: 'v1' })), [
     'svc.yaml (Deployment web): apiVersion: Deployment is apiVersion "apps/v1"',
   ]);
 });

@@ -1,6 +1,8 @@
+import assert from 'node:assert/strict';
 import type { Catalog, Workload } from '../../src/catalog/catalog.js';
 import { WatchableCollection } from '../../src/catalog/collection.js';
 import type { HTTPRoute, Service, ServicePort, ServiceProfile } from '../../src/catalog/resources.js';
+import { type SourcedDocument, ValidationError, validateDocuments } from '../../src/catalog/validate.js';
 
 /** A catalog the test fills by hand (what a platform backend would fill). */
 export class MemoryCatalog implements Catalog {
@@ -65,4 +67,16 @@ export function workload(pod: string, extra: Partial<Workload> = {}): Workload {
     ready: true,
     ...extra,
   };
+}
+
+/** The problems a batch of documents is refused with; fails the test if it is accepted. */
+export function validationProblems(docs: readonly SourcedDocument[]): readonly string[] {
+  try {
+    validateDocuments(docs);
+  } catch (err) {
+    assert.ok(err instanceof ValidationError, `expected a ValidationError, got ${String(err)}`);
+    assert.equal(err.message, err.problems.join('\n'));
+    return err.problems;
+  }
+  assert.fail('the batch was accepted');
 }

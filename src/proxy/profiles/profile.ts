@@ -8,6 +8,7 @@ import type {
 } from '../../grpc/protos.js';
 import { isFailure } from '../../metrics/http.js';
 import type { LabelledRoute } from '../../metrics/route.js';
+import { type HostPort, parseHostPort } from '../../util/addr.js';
 import type { Exchange } from '../http/exchange.js';
 
 /** Whether a request matches, given the exchange and its path without the query. */
@@ -127,10 +128,26 @@ function onlyMethodAndPath(m: RequestMatchMessage | null | undefined): boolean {
 /** Method-and-path keys a profile remembers before it starts over. */
 const MAX_CACHED_PATHS = 1024;
 
-/** Picks one of several authorities by weight. */
+/** Where a split sends a request: the authority to resolve, and its address when the mesh does not know it. */
+export interface Backend {
+  readonly authority: string;
+  readonly target: HostPort | undefined;
+}
+
+function backendOf(authority: string): Backend {
+  let target: HostPort | undefined;
+  try {
+    target = parseHostPort(authority, 'backend', 80);
+  } catch {
+    target = undefined;
+  }
+  return { authority, target };
+}
+
+/** Picks one of several backends by weight. */
 export class WeightedSplit {
   private readonly cumulative: number[] = [];
-  private readonly authorities: string[] = [];
+  private readonly backends: Backend[] = [];
   private readonly total: number;
 
   constructor(dsts: readonly WeightedDstMessage[]) {
@@ -139,7 +156,7 @@ export class WeightedSplit {
       if (d.weight <= 0) continue;
       total += d.weight;
       this.cumulative.push(total);
-      this.authorities.push(d.authority);
+      this.backends.push(backendOf(d.authority));
     }
     this.total = total;
   }
@@ -148,11 +165,11 @@ export class WeightedSplit {
     return this.total === 0;
   }
 
-  pick(): string {
+  pick(): Backend {
     const x = Math.random() * this.total;
     const c = this.cumulative;
-    for (let i = 0; i < c.length; i++) if (x < (c[i] as number)) return this.authorities[i] as string;
-    return this.authorities[this.authorities.length - 1] as string;
+    for (let i = 0; i < c.length; i++) if (x < (c[i] as number)) return this.backends[i] as Backend;
+    return this.backends[this.backends.length - 1] as Backend;
   }
 }
 

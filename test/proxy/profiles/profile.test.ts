@@ -324,7 +324,7 @@ test('a weighted split picks in proportion to the weights', () => {
   const counts = new Map<string, number>();
   const n = 10_000;
   for (let i = 0; i < n; i++) {
-    const a = split.pick();
+    const a = split.pick().authority;
     counts.set(a, (counts.get(a) ?? 0) + 1);
   }
   assert.deepEqual([...counts.keys()].sort(), ['a:80', 'b:80']);
@@ -342,13 +342,13 @@ test('a backend of weight zero is never picked, and all zeros make an empty spli
     { authority: 'zero-last:80', weight: 0 },
   ]);
   const seen = new Set<string>();
-  for (let i = 0; i < 2_000; i++) seen.add(split.pick());
+  for (let i = 0; i < 2_000; i++) seen.add(split.pick().authority);
   assert.deepEqual([...seen].sort(), ['b:80', 'd:80']);
   const only = new WeightedSplit([
     { authority: 'zero:80', weight: 0 },
     { authority: 'one:80', weight: 1 },
   ]);
-  for (let i = 0; i < 1_000; i++) assert.equal(only.pick(), 'one:80');
+  for (let i = 0; i < 1_000; i++) assert.equal(only.pick().authority, 'one:80');
   assert.equal(new WeightedSplit([{ authority: 'a:80', weight: 0 }]).empty, true);
   assert.equal(
     new WeightedSplit([
@@ -366,11 +366,11 @@ test("a route's backends and a profile's split are unset when no weight is above
   const withBackends = new CompiledRoute(
     route('r', path('/.*'), { backends: [{ authority: 'v2:80', weight: 3 }] }),
   );
-  assert.equal(withBackends.backends?.pick(), 'v2:80');
+  assert.equal(withBackends.backends?.pick().authority, 'v2:80');
   assert.equal(new Profile(profile()).split, undefined);
   assert.equal(new Profile(profile({ dstOverrides: [{ authority: 'v2:80', weight: 0 }] })).split, undefined);
   const split = new Profile(profile({ dstOverrides: [{ authority: 'v2:80', weight: 1000 }] })).split;
-  assert.equal(split?.pick(), 'v2:80');
+  assert.equal(split?.pick().authority, 'v2:80');
 });
 
 test('a profile is defined by its source, and carries rejectUnmatched and the retry budget', () => {
@@ -390,4 +390,9 @@ test('a profile is defined by its source, and carries rejectUnmatched and the re
   const routes = new Profile(profile({ source: 'HTTPRoutes prod/web', rejectUnmatched: true }));
   assert.equal(routes.defined, true);
   assert.equal(routes.rejectUnmatched, true);
+});
+
+test("a split's backends carry the address they go to when the mesh does not know them", () => {
+  const split = new WeightedSplit([{ authority: 'web-canary.prod.svc.cluster.local:8080', weight: 1 }]);
+  assert.deepEqual(split.pick().target, { host: 'web-canary.prod.svc.cluster.local', port: 8080 });
 });
