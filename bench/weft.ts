@@ -69,6 +69,8 @@ export async function startWeft(upstreamPort: number, opts: WeftOptions = {}): P
     '127.0.0.1:0',
     '--admin-addr',
     '127.0.0.1:0',
+    '--tap-addr',
+    '127.0.0.1:0',
     '--inbound-forward',
     `127.0.0.1:${upstreamPort}`,
     ...(opts.extraArgs ?? []),

@@ -1,4 +1,4 @@
-import type { HTTPRoute, Service, ServiceProfile } from './resources.js';
+import type { Deployment, HTTPRoute, Service, ServiceProfile } from './resources.js';
 
 /**
  * The catalog: what the control plane knows of the platform, as lists and watches.
@@ -8,6 +8,8 @@ import type { HTTPRoute, Service, ServiceProfile } from './resources.js';
 export interface Catalog {
   readonly services: Collection<Service>;
   readonly workloads: Collection<Workload>;
+  /** The workloads' controllers: how many instances each should have (viz's MESHED column). */
+  readonly deployments: Collection<Deployment>;
   /** Named by the fully qualified name of the Service they describe, in its namespace. */
   readonly serviceProfiles: Collection<ServiceProfile>;
   /** Gateway API HTTPRoutes whose parents are Services in their namespace, defaults filled in. */
@@ -32,6 +34,10 @@ export interface Workload {
    */
   readonly port: number;
   readonly namedPorts: Readonly<Record<string, number>>;
+  /** The proxy's admin port on `address` (its /metrics, scraped by viz); unset: not reachable. */
+  readonly adminPort?: number;
+  /** The proxy's tap port on `address` (mutual TLS, for viz only); unset: no tap. */
+  readonly tapPort?: number;
   /**
    * Whether the instance takes traffic. A proxy registers as starting (not ready) until
    * it holds its certificate; only ready instances are endpoints of Services.

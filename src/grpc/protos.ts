@@ -14,13 +14,14 @@ const LOADER_OPTIONS: protoLoader.Options = {
   includeDirs: [PROTO_DIR],
 };
 
-type ServiceName = 'destination' | 'registry' | 'resources' | 'identity' | 'pods';
+type ServiceName = 'destination' | 'registry' | 'resources' | 'identity' | 'pods' | 'tap';
 const PACKAGES: Record<ServiceName, [file: string, pkg: string, service: string]> = {
   destination: ['weft/destination.proto', 'weft.destination.v1', 'Destination'],
   registry: ['weft/registry.proto', 'weft.registry.v1', 'Registry'],
   resources: ['weft/resources.proto', 'weft.resources.v1', 'Resources'],
   identity: ['weft/identity.proto', 'weft.identity.v1', 'Identity'],
   pods: ['weft/pods.proto', 'weft.pods.v1', 'Pods'],
+  tap: ['weft/tap.proto', 'weft.tap.v1', 'Tap'],
 };
 
 const cache = new Map<ServiceName, grpc.ServiceClientConstructor>();
@@ -125,6 +126,8 @@ export interface WorkloadMessage {
   port: number;
   namedPorts: Record<string, number>;
   starting?: boolean;
+  adminPort?: number;
+  tapPort?: number;
 }
 export interface IdentityConfigMessage {
   name: string;
@@ -182,4 +185,56 @@ export interface PodLogsMessage {
   name: string;
   app: string[];
   proxy: string[];
+}
+
+// Tap (weft/tap.proto): proxies serve it, viz calls it.
+
+export interface TapLabelMessage {
+  key: string;
+  value: string;
+}
+export interface TapMatchMessage {
+  match?: 'all' | 'any' | 'not' | 'sourceLabel' | 'destinationLabel' | 'routeLabel' | 'http';
+  all?: { matches: TapMatchMessage[] } | null;
+  any?: { matches: TapMatchMessage[] } | null;
+  not?: TapMatchMessage | null;
+  sourceLabel?: TapLabelMessage | null;
+  destinationLabel?: TapLabelMessage | null;
+  routeLabel?: TapLabelMessage | null;
+  http?: {
+    match?: 'method' | 'authority' | 'pathPrefix' | 'scheme';
+    method?: string;
+    authority?: string;
+    pathPrefix?: string;
+    scheme?: string;
+  } | null;
+}
+export interface ObserveRequestMessage {
+  match?: TapMatchMessage | null;
+  maxRps: number;
+}
+export interface DurationMessage {
+  seconds: number;
+  nanos: number;
+}
+export interface TapEventMessage {
+  id: { base: number; stream: number } | null;
+  proxyDirection: 'UNKNOWN' | 'INBOUND' | 'OUTBOUND';
+  source: TcpAddress | null;
+  destination: TcpAddress | null;
+  sourceMeta: Record<string, string>;
+  destinationMeta: Record<string, string>;
+  routeMeta: Record<string, string>;
+  tls: boolean;
+  event?: 'requestInit' | 'responseInit' | 'responseEnd';
+  requestInit?: { method: string; scheme: string; authority: string; path: string } | null;
+  responseInit?: { sinceRequestInit: DurationMessage | null; httpStatus: number } | null;
+  responseEnd?: {
+    sinceRequestInit: DurationMessage | null;
+    sinceResponseInit: DurationMessage | null;
+    responseBytes: number;
+    end?: 'grpcStatus' | 'resetError';
+    grpcStatus?: number;
+    resetError?: number;
+  } | null;
 }

@@ -10,6 +10,10 @@ export const DEFAULT_TRUST_DOMAIN = 'cluster.local';
 export const CONTROL_PLANE_NAMESPACE = 'weft';
 /** The service account of the identity service itself, whose name is on its TLS certificate. */
 export const IDENTITY_SERVICE_ACCOUNT = 'weft-identity';
+/** The namespace of the viz component (metrics, tap), as Linkerd's `linkerd-viz`. */
+export const VIZ_NAMESPACE = 'weft-viz';
+/** The service account of viz's tap client: the one identity proxies' tap servers answer. */
+export const TAP_SERVICE_ACCOUNT = 'tap';
 
 export interface TrustDomain {
   readonly trustDomain: string;
@@ -32,6 +36,14 @@ export function identityName(
 /** The identity service's own name, which proxies check on its certificate. */
 export function identityServiceName(domain: TrustDomain = DEFAULT_DOMAIN): string {
   return identityName(IDENTITY_SERVICE_ACCOUNT, domain.controlPlaneNamespace, domain);
+}
+
+/**
+ * The identity proxies let observe their traffic (tap): viz's,
+ * `tap.weft-viz.serviceaccount.identity.weft.cluster.local` in the default domain.
+ */
+export function tapIdentityName(domain: TrustDomain = DEFAULT_DOMAIN): string {
+  return identityName(TAP_SERVICE_ACCOUNT, VIZ_NAMESPACE, domain);
 }
 
 /** Splits an identity name of the given domain into its service account and namespace. */

@@ -221,6 +221,8 @@ export class Pod extends EventEmitter {
           '127.0.0.1:4140',
           '--admin-addr',
           '0.0.0.0:4191',
+          '--tap-addr',
+          '0.0.0.0:4190',
           '--advertise-addr',
           this.ip,
         ]
@@ -230,6 +232,8 @@ export class Pod extends EventEmitter {
           '--outbound-addr',
           '127.0.0.1:0',
           '--admin-addr',
+          '127.0.0.1:0',
+          '--tap-addr',
           '127.0.0.1:0',
           '--inbound-forward',
           `127.0.0.1:${s.port ?? 8080}`,

@@ -8,6 +8,13 @@ export interface ProxyConfig {
   readonly inboundAddr: HostPort;
   readonly outboundAddr: HostPort;
   readonly adminAddr: HostPort;
+  /** The tap server (mutual TLS, viz's tap identity only); served only by a proxy with an identity. */
+  readonly tapAddr: HostPort;
+  /**
+   * The one identity the tap server answers; unset: viz's tap identity in this proxy's own
+   * trust domain (`tap.weft-viz.serviceaccount.identity.weft.<trust domain>`).
+   */
+  readonly tapSvcName?: string;
   /** The local application the inbound side forwards to. */
   readonly inboundForward: HostPort;
   readonly opaquePorts: ReadonlySet<number>;
@@ -68,6 +75,18 @@ export const PROXY_SETTINGS = {
     'WEFT_PROXY_ADMIN_ADDR',
     '127.0.0.1:4191',
     'admin listener (/live, /ready, /metrics, /shutdown)',
+  ],
+  tapAddr: [
+    '--tap-addr',
+    'WEFT_PROXY_TAP_ADDR',
+    '0.0.0.0:4190',
+    'tap listener (live requests for viz, over mutual TLS; only with an identity)',
+  ],
+  tapSvcName: [
+    '--tap-svc-name',
+    'WEFT_PROXY_TAP_SVC_NAME',
+    '',
+    "the identity allowed to tap this proxy (default: viz's, tap.weft-viz.serviceaccount.identity.<this proxy's trust domain>)",
   ],
   inboundForward: [
     '--inbound-forward',
@@ -302,6 +321,10 @@ export function resolveProxyConfig(flags: RawSettings, env: NodeJS.ProcessEnv = 
     throw new Error(`${workloadOrigin}: registering a workload needs the control plane (--destination)`);
   }
   const identityOverrides = resolveIdentityOverrides(get, workload !== '');
+  const [tapSvcName, tapSvcNameOrigin] = get('tapSvcName');
+  if (tapSvcName !== '' && !DNS_NAME.test(tapSvcName)) {
+    throw new Error(`${tapSvcNameOrigin}: "${tapSvcName.slice(0, 80)}" is not a DNS name`);
+  }
   const [pod] = get('pod');
   const [advertise, advertiseOrigin] = get('advertiseAddr');
   const transparent = parseBool(...get('transparent'));
@@ -312,6 +335,8 @@ export function resolveProxyConfig(flags: RawSettings, env: NodeJS.ProcessEnv = 
     inboundAddr,
     outboundAddr: addr('outboundAddr'),
     adminAddr: addr('adminAddr'),
+    tapAddr: addr('tapAddr'),
+    ...(tapSvcName !== '' ? { tapSvcName } : {}),
     inboundForward: addr('inboundForward'),
     opaquePorts: parsePortList(...get('opaquePorts')),
     outboundConnectTimeoutMs: positive('outboundConnectTimeout'),

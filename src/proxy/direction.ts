@@ -32,6 +32,8 @@ import { type Router, routeLayer } from './layers/route.js';
 import { splitLayer } from './layers/split.js';
 import { timeoutLayer } from './layers/timeout.js';
 import { connectHandler, refuseConnect, upgradeHandler } from './layers/upgrade.js';
+import { tapLayer } from './tap/layer.js';
+import type { TapRegistry } from './tap/registry.js';
 import { ALPN_H2, ALPN_TRANSPORT, MeshConnector } from './tls/client.js';
 import { peekServerName } from './tls/client-hello.js';
 import type { TlsMetrics } from './tls/metrics.js';
@@ -83,6 +85,8 @@ export interface DirectionDeps {
   readonly tls: TlsMetrics;
   readonly log: Logger;
   readonly isDraining: () => boolean;
+  /** A proxy with an identity: the taps its tap server has open (the tap layer reads them). */
+  readonly taps?: TapRegistry;
 }
 
 /** Applies layers outermost first: stack([a, b], leaf) is a(b(leaf)). */
@@ -93,7 +97,7 @@ function stack<E extends Exchange>(layers: HttpLayer<E>[], leaf: HttpService<E>)
 /**
  * One side of the proxy (inbound or outbound), composed from the layers:
  * accept → detect → [TLS] → HTTP/1 | HTTP/2 | opaque → route → profile → [timeout → retry →
- * split] → balance → metrics → forward → pool → connect.
+ * split] → balance → metrics → [tap] → forward → pool → connect.
  */
 export class DirectionStack {
   readonly listener: Listener;
@@ -152,6 +156,7 @@ export class DirectionStack {
       ...(inbound || !opts.profiles ? [] : [timeoutLayer<E>(), retryLayer<E>(), splitLayer<E>()]),
       balanceLayer(opts.discovery, upstream),
       metricsLayer(deps.http, direction),
+      ...(deps.taps ? [tapLayer<E>(deps.taps, direction)] : []),
     ];
     const h1Layers = httpLayers<H1Exchange>();
     if (mesh) h1Layers.push(meshH1Layer(this.h2Pool));

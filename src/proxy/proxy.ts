@@ -1,5 +1,6 @@
 import type { Socket } from 'node:net';
 import { AdminServer } from '../admin/server.js';
+import { tapIdentityName } from '../identity/names.js';
 import { HttpMetrics } from '../metrics/http.js';
 import { registerProcessMetrics } from '../metrics/process.js';
 import { Registry } from '../metrics/registry.js';
@@ -15,12 +16,16 @@ import type { IdentityClient } from './identity/client.js';
 import type { LocalIdentity } from './identity/local.js';
 import { identitySettings } from './identity/settings.js';
 import { authorityRouter, fixedRouter, loopbackRouter, originalDstRouter } from './layers/route.js';
+import { TapRegistry } from './tap/registry.js';
+import type { TapServer } from './tap/server.js';
 import { TlsMetrics } from './tls/metrics.js';
 
 export interface BoundAddresses {
   readonly inbound: HostPort;
   readonly outbound: HostPort;
   readonly admin: HostPort;
+  /** The tap server, when the proxy has an identity. */
+  readonly tap?: HostPort;
 }
 
 /** What a proxy may be given beside its configuration. */
@@ -52,6 +57,9 @@ export class SidecarProxy {
   private readonly discovery: DestinationClient | undefined;
   private readonly registration: Registration | undefined;
   private identityClient: IdentityClient | undefined;
+  /** With an identity: the open taps, which the tap layers read and the tap server fills. */
+  private taps: TapRegistry | undefined;
+  private tapServer: TapServer | undefined;
   private ready = false;
   private draining = false;
   private shutdownPromise: Promise<void> | undefined;
@@ -120,6 +128,8 @@ export class SidecarProxy {
     const transparent = originalDst ? { originalDst } : {};
     const discovery = this.discovery;
     const profiles = discovery ? { profiles: (authority: string) => discovery.profile(authority) } : {};
+    // Only a proxy with an identity serves tap (mutual TLS is how it knows its client).
+    if (identity) this.taps = new TapRegistry(config.identity);
     const deps = {
       http: new HttpMetrics(this.registry),
       routes: new RouteMetrics(this.registry),
@@ -127,6 +137,7 @@ export class SidecarProxy {
       tls: new TlsMetrics(this.registry),
       log,
       isDraining: () => this.draining,
+      ...(this.taps ? { taps: this.taps } : {}),
     };
     this.inbound = new DirectionStack(
       {
@@ -224,12 +235,21 @@ export class SidecarProxy {
           (this.outbound as DirectionStack).listener.listen(config.outboundAddr),
         ),
       );
+      const tap =
+        identity && this.taps
+          ? await unlessShutDown(listen('tap', config.tapAddr, () => this.startTap(identity)))
+          : undefined;
       // An endpoint from now on: peers may send before "proxy ready" is logged.
       if (this.registration) {
-        await unlessShutDown(this.registration.serve(inbound.port, config.transparent));
+        await unlessShutDown(
+          this.registration.serve(inbound.port, config.transparent, {
+            ...(servesOn(admin, this.registration.address) ? { admin: admin.port } : {}),
+            ...(tap && servesOn(tap, this.registration.address) ? { tap: tap.port } : {}),
+          }),
+        );
       }
       this.ready = true;
-      return { inbound, outbound, admin };
+      return { inbound, outbound, admin, ...(tap ? { tap } : {}) };
     } catch (err) {
       if (this.draining) {
         // The shutdown has closed what existed when it began; close what came after.
@@ -270,6 +290,27 @@ export class SidecarProxy {
   }
 
   /**
+   * The tap server on `--tap-addr`: mutual TLS with this proxy's certificate (renewals
+   * included), for the `--tap-svc-name` identity only (default: viz's tap identity in this
+   * proxy's trust domain). gRPC is loaded already: a proxy with an identity has a control plane.
+   */
+  private async startTap(identity: IdentityClient): Promise<HostPort> {
+    const { TapServer, domainForTap } = await import('./tap/server.js');
+    const clientIdentity = this.config.tapSvcName ?? tapIdentityName(domainForTap(identity.name));
+    const server = new TapServer({
+      identity,
+      clientIdentity,
+      taps: this.taps as TapRegistry,
+      registry: this.registry,
+      log: this.log,
+    });
+    this.tapServer = server;
+    const bound = await server.listen(this.config.tapAddr);
+    this.log.info({ tap: formatHostPort(bound), client: clientIdentity }, 'tap server listening');
+    return bound;
+  }
+
+  /**
    * Graceful shutdown: stop accepting, let in-flight requests and streams finish (HTTP/1
    * responses close their connections, HTTP/2 gets GOAWAY), and after the grace period
    * close whatever is left.
@@ -307,7 +348,13 @@ export class SidecarProxy {
       s.close();
     }
     this.admin.close();
+    this.tapServer?.close();
     this.discovery?.close();
     this.identityClient?.close();
   }
+}
+
+/** Whether a listener bound at `bound` answers on `address` (it is that host, or every address). */
+function servesOn(bound: HostPort, address: string): boolean {
+  return bound.host === address || bound.host === '0.0.0.0' || bound.host === '::';
 }

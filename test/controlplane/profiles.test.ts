@@ -189,7 +189,7 @@ describe('service profiles', () => {
       assert.equal((await get('flaky-svc:80', '/elsewhere')).status, 200);
 
       const exp = await clientMetrics();
-      const ok = { direction: 'outbound', dst: 'flaky-svc:80', rt_route: 'ok' };
+      const ok = { direction: 'outbound', dst: 'flaky-svc.default.svc.cluster.local:80', rt_route: 'ok' };
       assert.equal(sumSamples(exp, 'route_request_total', ok), 3, dump(exp, 'route_request_total'));
       assert.equal(
         sumSamples(exp, 'route_response_total', { ...ok, status_code: '200', classification: 'success' }),
@@ -197,9 +197,9 @@ describe('service profiles', () => {
       );
       assert.equal(sumSamples(exp, 'route_response_latency_ms_count', { ...ok, status_code: '200' }), 3);
       assert.equal(sumSamples(exp, 'route_actual_request_total', ok), 3);
-      const unmatched = findSamples(exp, 'route_request_total', { dst: 'flaky-svc:80' }).filter(
-        (s) => s.labels.rt_route === undefined,
-      );
+      const unmatched = findSamples(exp, 'route_request_total', {
+        dst: 'flaky-svc.default.svc.cluster.local:80',
+      }).filter((s) => s.labels.rt_route === undefined);
       assert.deepEqual(
         unmatched.map((s) => s.value),
         [2],
@@ -210,7 +210,7 @@ describe('service profiles', () => {
         async () =>
           sumSamples(await scrape(flaky.admin), 'route_request_total', {
             direction: 'inbound',
-            dst: 'flaky-svc:80',
+            dst: 'flaky-svc.default.svc.cluster.local:80',
             rt_route: 'ok',
           }) === 3,
         'inbound route metrics on the replica',
@@ -219,7 +219,9 @@ describe('service profiles', () => {
       // Authorities without a profile have no route metrics.
       assert.equal((await get('web-canary:80', '/')).status, 200);
       assert.deepEqual(
-        findSamples(await clientMetrics(), 'route_request_total', { dst: 'web-canary:80' }),
+        findSamples(await clientMetrics(), 'route_request_total', {
+          dst: 'web-canary.default.svc.cluster.local:80',
+        }),
         [],
       );
     },
@@ -235,7 +237,7 @@ describe('service profiles', () => {
     await load.done;
     assert.deepEqual(load.failures(), [], describeFailures(load.failures()));
     const exp = await clientMetrics();
-    const route = { direction: 'outbound', dst: 'flaky-svc:80', rt_route: 'flaky' };
+    const route = { direction: 'outbound', dst: 'flaky-svc.default.svc.cluster.local:80', rt_route: 'flaky' };
     const retries = sumSamples(exp, 'route_retries_total', route);
     // One request in ten fails at the app; every one of them was retried.
     assert.ok(retries >= 15, `retries: ${retries}`);
@@ -263,7 +265,11 @@ describe('service profiles', () => {
     await load.done;
     assert.equal(load.samples.filter((s) => s.status === 409).length, total, 'the failures reach the client');
     const exp = await clientMetrics();
-    const route = { direction: 'outbound', dst: 'broken-svc:80', rt_route: 'conflict' };
+    const route = {
+      direction: 'outbound',
+      dst: 'broken-svc.default.svc.cluster.local:80',
+      rt_route: 'conflict',
+    };
     const retries = sumSamples(exp, 'route_retries_total', route);
     const ceiling = RETRY_RATIO * total + MIN_RETRIES_PER_SECOND * TTL_S;
     assert.ok(retries <= ceiling, `${retries} retries for ${total} requests: over ${ceiling}`);
@@ -296,7 +302,7 @@ describe('service profiles', () => {
     const exp = await clientMetrics();
     assert.equal(
       sumSamples(exp, 'route_response_total', {
-        dst: 'flaky-svc:80',
+        dst: 'flaky-svc.default.svc.cluster.local:80',
         rt_route: 'slow',
         status_code: '504',
         classification: 'failure',
@@ -360,6 +366,11 @@ describe('service profiles', () => {
     assert.equal(miss.status, 404, 'a prefix matches whole path segments');
     assert.equal(miss.headers['weft-proxy-error'], 'no route found for request');
     const exp = await clientMetrics();
-    assert.ok(sumSamples(exp, 'route_request_total', { dst: 'api-svc:80', rt_route: 'api-routes' }) >= 3);
+    assert.ok(
+      sumSamples(exp, 'route_request_total', {
+        dst: 'api-svc.default.svc.cluster.local:80',
+        rt_route: 'api-routes',
+      }) >= 3,
+    );
   });
 });

@@ -1,13 +1,20 @@
 import assert from 'node:assert/strict';
 import type { Catalog, Workload } from '../../src/catalog/catalog.js';
 import { WatchableCollection } from '../../src/catalog/collection.js';
-import type { HTTPRoute, Service, ServicePort, ServiceProfile } from '../../src/catalog/resources.js';
+import type {
+  Deployment,
+  HTTPRoute,
+  Service,
+  ServicePort,
+  ServiceProfile,
+} from '../../src/catalog/resources.js';
 import { type SourcedDocument, ValidationError, validateDocuments } from '../../src/catalog/validate.js';
 
 /** A catalog the test fills by hand (what a platform backend would fill). */
 export class MemoryCatalog implements Catalog {
   readonly services = new WatchableCollection<Service>((s) => s.metadata);
   readonly workloads = new WatchableCollection<Workload>((w) => ({ namespace: w.namespace, name: w.pod }));
+  readonly deployments = new WatchableCollection<Deployment>((d) => d.metadata);
   readonly serviceProfiles = new WatchableCollection<ServiceProfile>((p) => p.metadata);
   readonly httpRoutes = new WatchableCollection<HTTPRoute>((r) => r.metadata);
 }

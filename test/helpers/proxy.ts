@@ -70,6 +70,8 @@ export function baseArgs(appPort: number): string[] {
     '127.0.0.1:0',
     '--admin-addr',
     '127.0.0.1:0',
+    '--tap-addr',
+    '127.0.0.1:0',
     '--inbound-forward',
     `127.0.0.1:${appPort}`,
   ];

@@ -33,8 +33,14 @@ export function workloadProblems(w: WorkloadMessage): string[] {
   if (w.address === '' || w.address.length > 253 || !/^[A-Za-z0-9.:\-_]+$/.test(w.address)) {
     problems.push(`address "${w.address.slice(0, 80)}" is not an IP address or host name`);
   }
-  if (!Number.isInteger(w.port) || w.port < 0 || w.port > 65535)
-    problems.push(`port ${w.port} is out of range`);
+  for (const [field, port] of [
+    ['port', w.port],
+    ['admin_port', w.adminPort ?? 0],
+    ['tap_port', w.tapPort ?? 0],
+  ] as const) {
+    if (!Number.isInteger(port) || port < 0 || port > 65535)
+      problems.push(`${field} ${port} is out of range`);
+  }
   const labels = Object.entries(w.labels);
   if (labels.length > 64) problems.push('at most 64 labels');
   for (const [k, v] of labels) {
@@ -85,6 +91,8 @@ export function registryService(
         address: w.address,
         port: w.port,
         namedPorts: w.namedPorts,
+        ...(w.adminPort ? { adminPort: w.adminPort } : {}),
+        ...(w.tapPort ? { tapPort: w.tapPort } : {}),
         ready: !w.starting,
       };
       const old = catalog.workloads.get(w.namespace, w.pod);

@@ -69,6 +69,7 @@ export async function runProxy(proxy: SidecarProxy, log: ReturnType<typeof creat
       inbound: formatHostPort(bound.inbound),
       outbound: formatHostPort(bound.outbound),
       admin: formatHostPort(bound.admin),
+      ...(bound.tap ? { tap: formatHostPort(bound.tap) } : {}),
     },
     'proxy ready',
   );

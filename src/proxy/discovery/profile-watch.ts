@@ -15,6 +15,11 @@ export const PROFILE_WAIT_MS = 1000;
  */
 export class ProfileWatch extends AuthorityWatch<DestinationProfile> {
   profile: Profile | undefined;
+  /**
+   * The route metrics' `dst` label: the profile's service as `<fqdn>:<port>`, whatever
+   * name the client used for it (as Linkerd labels it), or the authority as named.
+   */
+  dst: string;
   budget: RetryBudget | undefined;
   answered = false;
   private waiters: Array<() => void> | undefined;
@@ -25,6 +30,7 @@ export class ProfileWatch extends AuthorityWatch<DestinationProfile> {
     private readonly log: Logger,
   ) {
     super(authority);
+    this.dst = authority;
   }
 
   update(message: DestinationProfile): void {
@@ -40,6 +46,7 @@ export class ProfileWatch extends AuthorityWatch<DestinationProfile> {
       );
     }
     this.profile = profile;
+    this.dst = canonicalDst(this.authority, profile.fullyQualifiedName);
     this.release();
   }
 
@@ -69,4 +76,12 @@ export class ProfileWatch extends AuthorityWatch<DestinationProfile> {
     this.waiters = undefined;
     if (waiters) for (const cb of waiters) cb();
   }
+}
+
+/** `<fqdn>:<the authority's port>`, or the authority when the profile names no service. */
+function canonicalDst(authority: string, fqdn: string): string {
+  if (fqdn === '') return authority;
+  const colon = authority.lastIndexOf(':');
+  const port = colon > 0 && !authority.endsWith(']') ? authority.slice(colon) : '';
+  return fqdn + port;
 }

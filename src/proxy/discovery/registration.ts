@@ -47,6 +47,11 @@ export class Registration {
     };
   }
 
+  /** The address peers (and viz) reach this instance on. */
+  get address(): string {
+    return this.message.address;
+  }
+
   /**
    * Registers the workload as starting, retrying until the control plane answers; resolves
    * with its first Lease. Rejects if the control plane refuses the registration or `stop`
@@ -62,10 +67,17 @@ export class Registration {
    * Registers the workload as ready, so it becomes an endpoint; resolves once the control
    * plane has taken that. `inboundPort` (the bound inbound listener) is advertised when the
    * configured port is 0, unless the workload owns its address (transparent mode: port 0
-   * tells the control plane that peers dial each Service's targetPort).
+   * tells the control plane that peers dial each Service's targetPort). `ports` are the
+   * bound admin and tap listeners, where viz reaches this proxy on the same address.
    */
-  serve(inboundPort: number, ownsAddress = false): Promise<void> {
+  serve(
+    inboundPort: number,
+    ownsAddress = false,
+    ports: { readonly admin?: number; readonly tap?: number } = {},
+  ): Promise<void> {
     if (this.message.port === 0 && !ownsAddress) this.message.port = inboundPort;
+    this.message.adminPort = ports.admin ?? 0;
+    this.message.tapPort = ports.tap ?? 0;
     this.message.starting = false;
     // Logs "workload registered" once the control plane has it as ready.
     this.registered = false;

@@ -7,7 +7,7 @@ import type { RetryBudget } from '../profiles/budget.js';
 import type { CompiledRoute, Profile } from '../profiles/profile.js';
 import type { Peer } from '../tls/peer.js';
 
-/** What the metrics layer (and later tap) learn about an exchange's response. */
+/** What the metrics and tap layers learn about an exchange's response. */
 export interface ExchangeObserver {
   /** The response's headers are going to the client. */
   head(status: number): void;
@@ -60,6 +60,11 @@ export abstract class Exchange {
   replayBody: Readable | undefined;
   /** Counts attempts: a forward leaf whose attempt is no longer this one ignores what it still receives. */
   attempt = 0;
+  /**
+   * The response body's bytes so far, counted by the forward leaves only when set: the tap
+   * layer sets it to 0 for the exchanges it observes. Unset, nothing is counted.
+   */
+  responseBytes: number | undefined;
   readonly startedAt = performance.now();
   private observers: ExchangeObserver[] | undefined;
   /** Observers from this index on belong to the attempt in flight. */

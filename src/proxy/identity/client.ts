@@ -151,6 +151,18 @@ export class IdentityClient implements LocalIdentity {
     return this.#anchorsPem;
   }
 
+  /**
+   * The current chain, private key and trust anchors as PEM, for a TLS server that takes
+   * them as text (the tap server's gRPC credentials); undefined before the first
+   * certificate. The key stays in this process.
+   */
+  tlsPems(): { certChainPem: string; keyPem: string; trustAnchorsPem: string } | undefined {
+    const current = this.#current;
+    const anchors = this.#anchorsPem;
+    if (!current || anchors === undefined) return undefined;
+    return { certChainPem: current.chainPem, keyPem: this.#keyPem, trustAnchorsPem: anchors };
+  }
+
   /** Calls `listener` after each new certificate (the first included); returns the unsubscriber. */
   onChange(listener: (identity: IdentityClient) => void): () => void {
     this.#listeners.add(listener);

@@ -3,6 +3,7 @@ import type { HttpService } from '../http/exchange.js';
 import { type BodyFraming, type H1Client, sendBody, writeBody } from '../http/h1-client.js';
 import type { H1Exchange } from '../http/h1-exchange.js';
 import { stripHopByHop, trailersObject } from '../http/headers.js';
+import { countingWriter } from '../tap/layer.js';
 
 /** The request head sent upstream: origin-form request line and end-to-end headers. */
 export function requestHead(
@@ -32,6 +33,7 @@ export function forwardH1(client: H1Client): HttpService<H1Exchange> {
     const { req, res } = ex;
     const framing: BodyFraming = ex.request.chunked ? 'chunked' : ex.request.hasLength ? 'length' : 'none';
     let status = 0;
+    const write = writeBody(res, () => upstream.resume());
     const upstream = client.request(
       target,
       requestHead(ex.method, ex.path, ex.request.headers, framing),
@@ -46,7 +48,8 @@ export function forwardH1(client: H1Client): HttpService<H1Exchange> {
           res.writeHead(code, message, out);
           ex.responseHead(code);
         },
-        body: writeBody(res, () => upstream.resume()),
+        // Counted only for a tapped exchange.
+        body: ex.responseBytes === undefined ? write : countingWriter(ex, write),
         end(trailers) {
           if (ex.attempt !== attempt) return;
           if (trailers.length > 0) res.addTrailers(trailersObject(trailers));

@@ -4,6 +4,7 @@ import type { HttpService } from '../http/exchange.js';
 import type { H2Exchange } from '../http/h2-exchange.js';
 import type { H2Pool } from '../http/h2-pool.js';
 import { grpcStatusOf, stripH2ConnectionHeaders } from '../http/headers.js';
+import { countResponseBody } from '../tap/layer.js';
 
 const { NGHTTP2_CANCEL, NGHTTP2_FLAG_END_STREAM, NGHTTP2_INTERNAL_ERROR, NGHTTP2_NO_ERROR } = http2.constants;
 
@@ -61,6 +62,8 @@ export function forwardH2(pool: H2Pool): HttpService<H2Exchange> {
       downstream.respond(out, { waitForTrailers: true });
       ex.responseHead(status);
       upstream.pipe(downstream);
+      // Counted only for a tapped exchange.
+      if (ex.responseBytes !== undefined) countResponseBody(ex, upstream);
     });
     upstream.on('trailers', (t) => {
       responseTrailers = t;

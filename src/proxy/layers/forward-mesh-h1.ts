@@ -5,6 +5,7 @@ import type { HttpLayer, HttpService } from '../http/exchange.js';
 import type { H1Exchange } from '../http/h1-exchange.js';
 import type { H2Pool } from '../http/h2-pool.js';
 import { h2HeadersToRaw, ORIG_PROTO_HEADER, rawToH2Headers, trailersObject } from '../http/headers.js';
+import { countResponseBody } from '../tap/layer.js';
 
 const { NGHTTP2_CANCEL } = http2.constants;
 const RESPONSE_SKIP = new Set([ORIG_PROTO_HEADER]);
@@ -60,6 +61,8 @@ export function forwardMeshH1(pool: H2Pool): HttpService<H1Exchange> {
       res.writeHead(status, http.STATUS_CODES[status] ?? '', out);
       ex.responseHead(status);
       upstream.pipe(res, { end: false });
+      // Counted only for a tapped exchange.
+      if (ex.responseBytes !== undefined) countResponseBody(ex, upstream);
     });
     upstream.on('trailers', (t) => {
       responseTrailers = t;

@@ -10,6 +10,7 @@ import {
   stripHopByHop,
   trailersObject,
 } from '../http/headers.js';
+import { countingWriter } from '../tap/layer.js';
 import { requestHead } from './forward-h1.js';
 
 const { NGHTTP2_INTERNAL_ERROR, NGHTTP2_NO_ERROR } = http2.constants;
@@ -55,6 +56,7 @@ function forwardAsH1(client: H1Client): HttpService<H2Exchange> {
     let status = 0;
     let done = false;
     let responseTrailers: Record<string, string> = {};
+    const write = writeBody(stream, () => upstream.resume());
     const upstream = client.request(
       target,
       requestHead(ex.method, ex.path, raw, framing),
@@ -69,7 +71,8 @@ function forwardAsH1(client: H1Client): HttpService<H2Exchange> {
           stream.respond({ ...out, ':status': code }, { waitForTrailers: true });
           ex.responseHead(code);
         },
-        body: writeBody(stream, () => upstream.resume()),
+        // Counted only for a tapped exchange.
+        body: ex.responseBytes === undefined ? write : countingWriter(ex, write),
         end(trailers) {
           done = true;
           responseTrailers = trailersObject(trailers);

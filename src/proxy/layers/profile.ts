@@ -31,7 +31,7 @@ export function profileLayer<E extends Exchange>(
         return;
       }
       const route = profile.route(ex);
-      const stats = metrics.stats(direction, ex.authority, route);
+      const stats = metrics.stats(direction, watch.dst, route);
       ex.routing = { route, profile, budget: watch.budget, stats };
       stats.logical.requests.inc();
       ex.observe(new ResponseRecorder(stats.logical, ex.startedAt));

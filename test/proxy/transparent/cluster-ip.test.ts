@@ -161,6 +161,7 @@ describe('transparent outbound to a Service cluster IP', () => {
         inboundAddr: '127.0.0.1:0',
         outboundAddr: '127.0.0.1:0',
         adminAddr: '127.0.0.1:0',
+        tapAddr: '127.0.0.1:0',
         inboundForward: `127.0.0.1:${await refusedPort()}`,
         destination: cp.grpcAddr,
         workload: 'client',
