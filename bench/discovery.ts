@@ -212,6 +212,8 @@ export async function runDiscovery(
       '127.0.0.1:0',
       '--admin-addr',
       '127.0.0.1:0',
+      '--viz-addr',
+      '127.0.0.1:0',
     ];
     result.command = `WEFT_LOG=info bin/weft.js up --state-dir TMP --addr 127.0.0.1:0 --admin-addr 127.0.0.1:0`;
     log(`${label} starting the control plane`);

@@ -200,6 +200,8 @@ export async function startWeftMesh(ctx: TargetContext, options: MeshOptions = {
         '127.0.0.1:0',
         '--admin-addr',
         '127.0.0.1:0',
+        '--viz-addr',
+        '127.0.0.1:0',
         '--identity-addr',
         '127.0.0.1:0',
         '--lease-duration',

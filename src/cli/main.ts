@@ -10,6 +10,7 @@ import { profileCommand } from './commands/profile.js';
 import { proxyCommand } from './commands/proxy.js';
 import { applyCommand, deleteCommand, getCommand } from './commands/resources.js';
 import { upCommand } from './commands/up.js';
+import { vizCommand } from './commands/viz.js';
 import { UsageError } from './errors.js';
 
 const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as {
@@ -42,6 +43,7 @@ export function buildProgram(): Command {
   identityCommand(program);
   checkCommand(program);
   demoCommand(program);
+  vizCommand(program);
   return program;
 }
 

@@ -32,6 +32,10 @@ export interface DemoOptions {
   readonly serviceCidr: string;
   /** Without root: each application on a loopback port, behind its proxy in explicit mode. */
   readonly loopback: boolean;
+  /** viz's API and dashboard (weft up --viz-addr). */
+  readonly vizAddr: string;
+  /** How often viz scrapes the proxies (weft up --metrics-scrape-interval). */
+  readonly metricsScrapeInterval: string;
 }
 
 /** A free port on 127.0.0.1 (for a loopback application). */
@@ -71,6 +75,8 @@ async function loopbackRun(d: Parameters<typeof deploymentRunSpec>[0]): Promise<
 
 export interface RunningDemo {
   readonly controlPlane: HostPort;
+  /** viz's API and dashboard, as bound. */
+  readonly viz: HostPort;
   readonly stateDir: string;
   readonly pods: readonly PodStatusMessage[];
   /** Where the voting page is, from this host. */
@@ -85,7 +91,7 @@ export interface RunningDemo {
 function startControlPlane(
   stateDir: string,
   opts: DemoOptions,
-): Promise<{ child: ChildProcess; grpc: HostPort }> {
+): Promise<{ child: ChildProcess; grpc: HostPort; viz: HostPort }> {
   const child = spawn(
     WEFT_BIN,
     [
@@ -96,6 +102,10 @@ function startControlPlane(
       '127.0.0.1:0',
       '--admin-addr',
       '127.0.0.1:0',
+      '--viz-addr',
+      opts.vizAddr,
+      '--metrics-scrape-interval',
+      opts.metricsScrapeInterval,
       '--identity-addr',
       '127.0.0.1:0',
       '--pod-bridge',
@@ -120,8 +130,12 @@ function startControlPlane(
       out += d;
       const line = out.split('\n').find((l) => l.includes('"control plane ready"'));
       if (!line) return;
-      const ready = JSON.parse(line) as { grpc: string };
-      resolve({ child, grpc: parseHostPort(ready.grpc, 'weft up') });
+      const ready = JSON.parse(line) as { grpc: string; viz: string };
+      resolve({
+        child,
+        grpc: parseHostPort(ready.grpc, 'weft up'),
+        viz: parseHostPort(ready.viz, 'weft up'),
+      });
     });
     child.stderr?.setEncoding('utf8').on('data', (d: string) => (out += d));
     child.once('exit', (code) =>
@@ -186,7 +200,7 @@ export async function startDemo(opts: DemoOptions, progress: (line: string) => v
   );
   const stateDir = mkdtempSync(join(tmpdir(), 'weft-demo-'));
   progress('starting the control plane (weft up)');
-  const { child, grpc } = await startControlPlane(stateDir, opts).catch((err: Error) => {
+  const { child, grpc, viz } = await startControlPlane(stateDir, opts).catch((err: Error) => {
     rmSync(stateDir, { recursive: true, force: true });
     throw err;
   });
@@ -228,7 +242,7 @@ export async function startDemo(opts: DemoOptions, progress: (line: string) => v
       const webUrl = `http://${web?.ip}:${webPort}/`;
       progress('waiting for the voting page');
       await pageUp(webUrl);
-      return { controlPlane: grpc, stateDir, pods, webUrl, stop, exited };
+      return { controlPlane: grpc, viz, stateDir, pods, webUrl, stop, exited };
     } finally {
       resourcesApi.close();
       podsApi.close();

@@ -468,6 +468,8 @@ describe('weft apply, get and delete against weft up', () => {
       '127.0.0.1:0',
       '--admin-addr',
       '127.0.0.1:0',
+      '--viz-addr',
+      '127.0.0.1:0',
     ]);
     assert.equal(r.code, 1, failing(r));
     assert.ok(r.stderr.includes(`serving ${cp.grpcAddr}`), r.stderr);

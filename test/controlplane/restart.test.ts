@@ -112,6 +112,8 @@ describe('control plane restarts', () => {
       '127.0.0.1:0',
       '--admin-addr',
       '127.0.0.1:0',
+      '--viz-addr',
+      '127.0.0.1:0',
     ]);
     assert.equal(r.code, 1, `exit code\nstdout:\n${r.stdout}\nstderr:\n${r.stderr}`);
     assert.match(r.stderr, /another weft control plane/);

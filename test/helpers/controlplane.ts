@@ -55,6 +55,8 @@ export interface ControlPlaneHandle {
   admin: HostPort;
   /** The Identity API's address as bound (gRPC over TLS). */
   identityAddr: string;
+  /** viz's HTTP API as bound, e.g. 127.0.0.1:40125 (for --viz-addr). */
+  vizAddr: string;
   stateDir: string;
   process: ChildProcess;
   /** Every stdout line so far (pino JSON). */
@@ -93,6 +95,8 @@ export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise
     opts.addr ?? '127.0.0.1:0',
     '--admin-addr',
     '127.0.0.1:0',
+    '--viz-addr',
+    '127.0.0.1:0',
     '--lease-duration',
     opts.leaseDuration ?? '10s',
     '--identity-addr',
@@ -110,6 +114,7 @@ export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise
       adminAddr: `${admin.host}:${admin.port}`,
       admin,
       identityAddr: String(w.ready.identity),
+      vizAddr: String(w.ready.viz),
       stateDir,
       process: w.proc,
       stdoutLines: w.stdoutLines,
@@ -410,11 +415,14 @@ export interface LoadOptions {
   path?: string;
   /** Headers added to each request. */
   headers?: Record<string, string>;
+  /** Requests per second, spread evenly over time (default: as fast as the workers go). */
+  rate?: number;
 }
 
 /**
  * A closed-loop load generator: `concurrency` workers, each sending its next request on a
- * keep-alive connection to the outbound listener as soon as the previous one has ended.
+ * keep-alive connection to the outbound listener as soon as the previous one has ended
+ * (or, with `rate`, when its turn comes).
  */
 export class Load {
   readonly samples: LoadSample[] = [];
@@ -422,6 +430,7 @@ export class Load {
   private readonly agent: http.Agent;
   private readonly workers: Promise<void>[] = [];
   private sent = 0;
+  private readonly startedAt = Date.now();
   /** Resolves once every worker has finished (after `total` requests, or stop()). */
   readonly done: Promise<void>;
 
@@ -439,7 +448,13 @@ export class Load {
     for (;;) {
       if (this.stopped) return;
       if (this.opts.total !== undefined && this.sent >= this.opts.total) return;
-      this.sent++;
+      const slot = this.sent++;
+      if (this.opts.rate !== undefined) {
+        // Paced: request n goes at n/rate seconds, whichever worker is free.
+        const wait = this.startedAt + (slot * 1000) / this.opts.rate - Date.now();
+        if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+        if (this.stopped) return;
+      }
       this.samples.push(await this.one());
     }
   }

@@ -44,9 +44,13 @@ export interface DemoProcess {
   interrupt(): void;
 }
 
-/** Runs `weft demo <args>` in its own process group, as a terminal would. */
+/** Runs `weft demo <args>` in its own process group, as a terminal would (viz on a free port unless given). */
 export function startDemoProcess(args: string[]): DemoProcess {
-  const demo = spawn(WEFT_BIN, ['demo', ...args], { stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+  const viz = args.includes('--viz-addr') ? [] : ['--viz-addr', '127.0.0.1:0'];
+  const demo = spawn(WEFT_BIN, ['demo', ...viz, ...args], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    detached: true,
+  });
   trackChild(demo);
   const output = { out: '', err: '' };
   demo.stdout?.setEncoding('utf8').on('data', (d: string) => (output.out += d));

@@ -6,6 +6,7 @@ import { formatHostPort, parsePort } from '../../util/addr.js';
 import { createLogger, parseLogLevel } from '../../util/log.js';
 import { UsageError } from '../errors.js';
 import { runProxy } from './proxy.js';
+import { DEFAULT_VIZ_ADDR } from './viz.js';
 
 export function demoCommand(program: Command): void {
   program
@@ -18,6 +19,8 @@ export function demoCommand(program: Command): void {
     .option('--pod-bridge <name>', 'the bridge the demo pods are attached to', 'weft0')
     .option('--pod-cidr <a.b.0.0/16>', "the pods' addresses", '10.42.0.0/16')
     .option('--service-cidr <a.b.0.0/16>', "the Services' addresses", '10.43.0.0/16')
+    .option('--viz-addr <host:port>', "viz's API and dashboard", DEFAULT_VIZ_ADDR)
+    .option('--metrics-scrape-interval <duration>', "how often viz scrapes the proxies' metrics", '10s')
     .option('--app-port <port>', 'sample: port of the sample application on 127.0.0.1', '8080')
     .option('--inbound-port <port>', 'sample: proxy inbound port on 127.0.0.1', '4143')
     .option('--outbound-port <port>', 'sample: proxy outbound port on 127.0.0.1', '4140')
@@ -43,6 +46,8 @@ interface DemoFlags {
   podBridge: string;
   podCidr: string;
   serviceCidr: string;
+  vizAddr: string;
+  metricsScrapeInterval: string;
   appPort: string;
   inboundPort: string;
   outboundPort: string;
@@ -52,7 +57,14 @@ interface DemoFlags {
 async function meshedDemo(opts: DemoFlags, loopback: boolean): Promise<void> {
   const { startDemo, NAMESPACE, VOTING_PROTO } = await import('../../demo/emojivoto.js');
   const demo = await startDemo(
-    { podBridge: opts.podBridge, podCidr: opts.podCidr, serviceCidr: opts.serviceCidr, loopback },
+    {
+      podBridge: opts.podBridge,
+      podCidr: opts.podCidr,
+      serviceCidr: opts.serviceCidr,
+      loopback,
+      vizAddr: opts.vizAddr,
+      metricsScrapeInterval: opts.metricsScrapeInterval,
+    },
     (line) => process.stderr.write(`weft demo: ${line}\n`),
   );
   const stop = (): void => {
@@ -62,6 +74,8 @@ async function meshedDemo(opts: DemoFlags, loopback: boolean): Promise<void> {
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);
   const cp = `${demo.controlPlane.host}:${demo.controlPlane.port}`;
+  const vizAddr = formatHostPort(demo.viz);
+  const viz = vizAddr === DEFAULT_VIZ_ADDR ? '' : ` --viz-addr ${vizAddr}`;
   const web = demo.pods.find((p) => p.workload === 'web');
   process.stdout.write(
     [
@@ -81,6 +95,11 @@ async function meshedDemo(opts: DemoFlags, loopback: boolean): Promise<void> {
             `Per-route metrics:    weft profile --proto ${VOTING_PROTO} voting-svc -n ${NAMESPACE} | weft apply -f - --control-plane ${cp}`,
           ]),
       `Its certificate:      weft identity web -n ${NAMESPACE} --control-plane ${cp} --state-dir ${demo.stateDir}`,
+      '',
+      `The dashboard:        http://${formatHostPort(demo.viz)}/`,
+      `Golden metrics:       weft viz stat deploy -n ${NAMESPACE}${viz}`,
+      `Live requests:        weft viz tap deploy/web -n ${NAMESPACE}${viz}`,
+      `Who talks to whom:    weft viz edges deploy -n ${NAMESPACE}${viz}`,
       '',
       "Voting for the doughnut fails (emojivoto's bug): the vote bot makes it show in the metrics.",
       'Press Ctrl-C to stop.',

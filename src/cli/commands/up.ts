@@ -4,10 +4,11 @@ import { type Command, Option } from 'commander';
 import type { LocalCatalog } from '../../catalog/local/local-catalog.js';
 import type { ControlPlane } from '../../controlplane/server.js';
 import type { PodMode } from '../../pods/manager.js';
-import { formatHostPort, parseHostPort } from '../../util/addr.js';
+import { formatHostPort, type HostPort, parseHostPort } from '../../util/addr.js';
 import { parseDuration } from '../../util/duration.js';
 import { createLogger, parseLogLevel } from '../../util/log.js';
 import { UsageError } from '../errors.js';
+import { DEFAULT_VIZ_ADDR } from './viz.js';
 
 export const DEFAULT_CONTROL_PLANE_ADDR = '127.0.0.1:8086';
 
@@ -28,6 +29,10 @@ interface UpFlags {
   podMode: string;
   podCidr: string;
   serviceCidr: string;
+  vizAddr: string;
+  prometheusUrl?: string;
+  metricsScrapeInterval: string;
+  metricsRetention: string;
 }
 
 const DNS_DOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
@@ -89,6 +94,17 @@ export function upCommand(program: Command): void {
       "how far back certificates' notBefore is set",
       '20s',
     )
+    .option('--viz-addr <host:port>', "viz's HTTP API and dashboard ('off': none)", DEFAULT_VIZ_ADDR)
+    .option(
+      '--prometheus-url <url>',
+      'viz reads metrics from this Prometheus (scraping /api/prometheus/targets) instead of scraping the proxies itself',
+    )
+    .option('--metrics-scrape-interval <duration>', "how often viz scrapes every proxy's /metrics", '10s')
+    .option(
+      '--metrics-retention <duration>',
+      'how much of the metrics viz keeps in memory (the longest window)',
+      '15m',
+    )
     .action(async (flags: UpFlags) => {
       const grpcAddr = usage(() => parseHostPort(flags.addr, '--addr'));
       const adminAddr = usage(() => parseHostPort(flags.adminAddr, '--admin-addr'));
@@ -105,6 +121,7 @@ export function upCommand(program: Command): void {
       const clockSkewMs = usage(() =>
         parseDuration(flags.identityClockSkewAllowance, '--identity-clock-skew-allowance'),
       );
+      const viz = usage(() => vizSettings(flags));
       const files = {
         trustAnchorsFile: flags.identityTrustAnchorsFile,
         issuerCertificateFile: flags.identityIssuerCertificateFile,
@@ -164,6 +181,7 @@ export function upCommand(program: Command): void {
       let catalog: LocalCatalog | undefined;
       let plane: ControlPlane | undefined;
       let pods: import('../../pods/manager.js').PodManager | undefined;
+      let vizRunning: import('../../viz/component.js').RunningViz | undefined;
       try {
         const loaded = userCa
           ? { ca: userCa, paths: credentials.persistUserCredentials(stateDir, userCa), generated: false }
@@ -221,10 +239,27 @@ export function upCommand(program: Command): void {
           ...(bound.identity ? { identityAddress: identityBound.addr } : {}),
           trustDomain: domain.trustDomain,
         });
+        if (viz.addr) {
+          const { startViz } = await import('../../viz/component.js');
+          vizRunning = await startViz({
+            catalog,
+            addr: viz.addr,
+            clusterDomain: flags.clusterDomain,
+            domain,
+            ...(viz.prometheusUrl ? { prometheusUrl: viz.prometheusUrl } : {}),
+            scrapeIntervalMs: viz.scrapeIntervalMs,
+            retentionMs: viz.retentionMs,
+            ca,
+            log,
+          }).catch((err: Error) => {
+            throw new Error(`cannot start viz on ${formatHostPort(viz.addr as HostPort)}: ${err.message}`);
+          });
+        }
         log.info(
           {
             grpc: formatHostPort(bound.grpc),
             admin: formatHostPort(bound.admin),
+            ...(vizRunning ? { viz: formatHostPort(vizRunning.addr), metrics: vizRunning.source.name } : {}),
             identity: identityBound.addr,
             trustDomain: domain.trustDomain,
             issuerExpires: ca.issuerNotAfter.toISOString(),
@@ -235,7 +270,9 @@ export function upCommand(program: Command): void {
           'control plane ready',
         );
       } catch (err) {
+        vizRunning?.close();
         await pods?.close();
+        await plane?.stop();
         catalog?.close();
         lock.release();
         throw err;
@@ -252,6 +289,7 @@ export function upCommand(program: Command): void {
           }
           stopping = true;
           log.info({ signal }, 'stopping');
+          vizRunning?.close();
           void running.pods
             .close()
             .then(() => running.plane.stop())
@@ -266,4 +304,37 @@ export function upCommand(program: Command): void {
         process.on('SIGTERM', () => stop('SIGTERM'));
       });
     });
+}
+
+interface VizSettings {
+  /** Unset: viz is off. */
+  readonly addr: HostPort | undefined;
+  readonly prometheusUrl: string | undefined;
+  readonly scrapeIntervalMs: number;
+  readonly retentionMs: number;
+}
+
+function vizSettings(flags: UpFlags): VizSettings {
+  const addr = flags.vizAddr === 'off' ? undefined : parseHostPort(flags.vizAddr, '--viz-addr');
+  let prometheusUrl: string | undefined;
+  if (flags.prometheusUrl !== undefined) {
+    let url: URL;
+    try {
+      url = new URL(flags.prometheusUrl);
+    } catch {
+      throw new Error(`--prometheus-url: "${flags.prometheusUrl}" is not a URL`);
+    }
+    if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+      throw new Error(`--prometheus-url: "${flags.prometheusUrl}" is not an http(s) URL`);
+    }
+    if (!addr) throw new Error('--prometheus-url: viz is off (--viz-addr off)');
+    prometheusUrl = url.toString().replace(/\/$/, '');
+  }
+  const scrapeIntervalMs = parseDuration(flags.metricsScrapeInterval, '--metrics-scrape-interval');
+  if (scrapeIntervalMs < 1000) throw new Error('--metrics-scrape-interval: at least 1s');
+  const retentionMs = parseDuration(flags.metricsRetention, '--metrics-retention');
+  if (retentionMs < 2 * scrapeIntervalMs || retentionMs > 3_600_000) {
+    throw new Error('--metrics-retention: from two scrape intervals to 1h');
+  }
+  return { addr, prometheusUrl, scrapeIntervalMs, retentionMs };
 }

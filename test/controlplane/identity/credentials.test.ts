@@ -166,6 +166,8 @@ test('weft up with step-like files: serves, keeps no key, and needs the files ag
     '127.0.0.1:0',
     '--admin-addr',
     '127.0.0.1:0',
+    '--viz-addr',
+    '127.0.0.1:0',
     '--identity-addr',
     '127.0.0.1:0',
   ]);
@@ -213,6 +215,8 @@ test(
         '127.0.0.1:0',
         '--admin-addr',
         '127.0.0.1:0',
+        '--viz-addr',
+        '127.0.0.1:0',
         '--identity-addr',
         '127.0.0.1:0',
         ...args,
@@ -226,7 +230,17 @@ test(
 
 test('weft up refuses a partial set of identity flags (exit 2), and a bad trust domain', T, async () => {
   const stateDir = join(makeTempDir(), 'state');
-  const base = ['up', '--state-dir', stateDir, '--addr', '127.0.0.1:0', '--admin-addr', '127.0.0.1:0'];
+  const base = [
+    'up',
+    '--state-dir',
+    stateDir,
+    '--addr',
+    '127.0.0.1:0',
+    '--admin-addr',
+    '127.0.0.1:0',
+    '--viz-addr',
+    '127.0.0.1:0',
+  ];
   const r = await weft([
     ...base,
     '--identity-issuer-certificate-file',

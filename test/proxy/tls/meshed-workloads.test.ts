@@ -32,7 +32,7 @@ import {
 } from '../../helpers/controlplane.js';
 import { Cleanup, LOOPBACK, viaOutbound, waitFor } from '../../helpers/net.js';
 import { TestPki } from '../../helpers/pki.js';
-import { type Exposition, findSamples, scrape, sumSamples } from '../../helpers/prom.js';
+import { dump, type Exposition, findSamples, scrape, sumSamples } from '../../helpers/prom.js';
 import { type HostPort, type ProxyHandle, parseJsonLine } from '../../helpers/proxy.js';
 
 const T = { timeout: 90_000 };
@@ -179,7 +179,11 @@ describe('workloads meshed by weft up', () => {
         );
       }
       const out = await scrape(client.admin);
-      assert.deepEqual(requestsByTls(out, 'outbound'), { true: load.count }, 'every request over mTLS');
+      assert.deepEqual(
+        requestsByTls(out, 'outbound'),
+        { true: load.count },
+        `every request over mTLS\n${dump(out, 'request_total')}`,
+      );
       assert.deepEqual(new Set(web.clientIds), new Set([CLIENT_ID]));
       await cp.stop();
     },

@@ -1,0 +1,164 @@
+/**
+ * The viz HTTP API's requests as query strings, both ways: the CLI and the dashboard
+ * encode them, the server decodes them (and names the parameter when one is wrong).
+ */
+import { parseDuration } from '../util/duration.js';
+import type { EdgesRequest } from './edges.js';
+import { formatTarget, parseTarget, type VizTarget, VizUsageError } from './resources.js';
+import type { RoutesRequest } from './routes.js';
+import type { NamespacedTarget, StatRequest } from './stat.js';
+
+export const DEFAULT_WINDOW = '1m';
+
+function targetParam(params: URLSearchParams, name: string): VizTarget | undefined {
+  const text = params.get(name);
+  if (text === null || text === '') return undefined;
+  try {
+    return parseTarget(text);
+  } catch (err) {
+    throw new VizUsageError(`${name}: ${(err as Error).message}`);
+  }
+}
+
+function requiredTarget(params: URLSearchParams, name: string): VizTarget {
+  const t = targetParam(params, name);
+  if (!t) throw new VizUsageError(`${name}: missing (e.g. ${name}=deploy/web)`);
+  return t;
+}
+
+export function windowParam(params: URLSearchParams, name = 'window', fallback = DEFAULT_WINDOW): number {
+  const text = params.get(name) ?? fallback;
+  try {
+    return parseDuration(text, name);
+  } catch (err) {
+    throw new VizUsageError((err as Error).message);
+  }
+}
+
+function namespaced(
+  t: VizTarget | undefined,
+  ns: string | null,
+  fallback: string | undefined,
+): NamespacedTarget | undefined {
+  if (!t) return undefined;
+  return { ...t, namespace: ns ?? fallback ?? 'default' };
+}
+
+const set = (p: URLSearchParams, name: string, value: string | undefined): void => {
+  if (value !== undefined) p.set(name, value);
+};
+
+// stat -----------------------------------------------------------------------------------
+
+export interface StatParams {
+  readonly target: VizTarget;
+  /** Unset: all namespaces. */
+  readonly namespace?: string;
+  readonly from?: NamespacedTarget;
+  readonly to?: NamespacedTarget;
+  /** A duration: 10s, 1m. */
+  readonly window?: string;
+}
+
+export function encodeStat(p: StatParams): string {
+  const q = new URLSearchParams({ resource: formatTarget(p.target) });
+  set(q, 'namespace', p.namespace);
+  if (p.from) {
+    q.set('from', formatTarget(p.from));
+    q.set('fromNamespace', p.from.namespace);
+  }
+  if (p.to) {
+    q.set('to', formatTarget(p.to));
+    q.set('toNamespace', p.to.namespace);
+  }
+  set(q, 'window', p.window);
+  return `/api/stat?${q}`;
+}
+
+export function decodeStat(params: URLSearchParams): StatRequest {
+  const namespace = params.get('namespace') ?? undefined;
+  const from = namespaced(targetParam(params, 'from'), params.get('fromNamespace'), namespace);
+  const to = namespaced(targetParam(params, 'to'), params.get('toNamespace'), namespace);
+  return {
+    target: requiredTarget(params, 'resource'),
+    ...(namespace !== undefined ? { namespace } : {}),
+    ...(from ? { from } : {}),
+    ...(to ? { to } : {}),
+    windowMs: windowParam(params),
+  };
+}
+
+// routes ---------------------------------------------------------------------------------
+
+export interface RoutesParams {
+  readonly target: NamespacedTarget;
+  readonly to?: NamespacedTarget;
+  readonly window?: string;
+}
+
+export function encodeRoutes(p: RoutesParams): string {
+  const q = new URLSearchParams({ resource: formatTarget(p.target), namespace: p.target.namespace });
+  if (p.to) {
+    q.set('to', formatTarget(p.to));
+    q.set('toNamespace', p.to.namespace);
+  }
+  set(q, 'window', p.window);
+  return `/api/routes?${q}`;
+}
+
+export function decodeRoutes(params: URLSearchParams, clusterDomain: string): RoutesRequest {
+  const namespace = params.get('namespace') ?? 'default';
+  const target = namespaced(requiredTarget(params, 'resource'), namespace, namespace) as NamespacedTarget;
+  const to = namespaced(targetParam(params, 'to'), params.get('toNamespace'), namespace);
+  return { target, ...(to ? { to } : {}), windowMs: windowParam(params), clusterDomain };
+}
+
+// edges ----------------------------------------------------------------------------------
+
+export interface EdgesParams {
+  readonly kind: VizTarget['kind'];
+  readonly namespace?: string;
+  readonly window?: string;
+}
+
+export function encodeEdges(p: EdgesParams): string {
+  const q = new URLSearchParams({ resource: p.kind });
+  set(q, 'namespace', p.namespace);
+  set(q, 'window', p.window);
+  return `/api/edges?${q}`;
+}
+
+export function decodeEdges(params: URLSearchParams, domain: EdgesRequest['domain']): EdgesRequest {
+  const t = requiredTarget(params, 'resource');
+  const namespace = params.get('namespace') ?? undefined;
+  return {
+    kind: t.kind,
+    ...(namespace !== undefined ? { namespace } : {}),
+    windowMs: windowParam(params),
+    domain,
+  };
+}
+
+// series (charts) ------------------------------------------------------------------------
+
+export interface SeriesParams extends StatParams {
+  /** How far back: 10m. */
+  readonly range?: string;
+  /** Between points: 10s. */
+  readonly step?: string;
+}
+
+export function encodeSeries(p: SeriesParams): string {
+  const q = new URLSearchParams(encodeStat(p).slice('/api/stat?'.length));
+  set(q, 'range', p.range);
+  set(q, 'step', p.step);
+  return `/api/series?${q}`;
+}
+
+export function decodeSeries(params: URLSearchParams): StatRequest & { rangeMs: number; stepMs: number } {
+  const rangeMs = windowParam(params, 'range', '10m');
+  const stepMs = windowParam(params, 'step', '10s');
+  if (stepMs < 1000) throw new VizUsageError('step: at least 1s');
+  if (rangeMs / stepMs > 1000) throw new VizUsageError('range/step: at most 1000 points');
+  return { ...decodeStat(params), rangeMs, stepMs };
+}

@@ -1,0 +1,32 @@
+import type { Catalog, Workload } from '../catalog/catalog.js';
+import type { ScrapeTarget } from './metrics/scraper.js';
+
+function hostPort(w: Workload, port: number): string {
+  return w.address.includes(':') ? `[${w.address}]:${port}` : `${w.address}:${port}`;
+}
+
+/** The labels viz's queries group by, as Linkerd's Prometheus configuration relabels pods. */
+export function targetLabels(w: Workload): Record<string, string> {
+  return { namespace: w.namespace, deployment: w.workload, pod: w.pod, serviceaccount: w.serviceAccount };
+}
+
+/** Every registered proxy that serves its admin endpoint on its address. */
+export function scrapeTargets(catalog: Catalog): ScrapeTarget[] {
+  return catalog.workloads
+    .list()
+    .filter((w) => w.adminPort !== undefined && w.adminPort > 0)
+    .map((w) => ({ url: `http://${hostPort(w, w.adminPort as number)}/metrics`, labels: targetLabels(w) }));
+}
+
+/**
+ * The same targets in Prometheus's HTTP service discovery format (`http_sd_configs`),
+ * so a Prometheus server scrapes exactly what the embedded scraper would.
+ */
+export function prometheusHttpSd(
+  catalog: Catalog,
+): Array<{ targets: string[]; labels: Record<string, string> }> {
+  return catalog.workloads
+    .list()
+    .filter((w) => w.adminPort !== undefined && w.adminPort > 0)
+    .map((w) => ({ targets: [hostPort(w, w.adminPort as number)], labels: targetLabels(w) }));
+}
