@@ -1,0 +1,233 @@
+import type { EdgeRow } from '../../edges.js';
+import { DASH, formatLatency, formatMeshed, formatRps, formatSuccess } from '../../format.js';
+import type { GoldenMetrics } from '../../golden.js';
+import type { RouteRow } from '../../routes.js';
+import type { StatRow } from '../../stat.js';
+import type { History } from '../history.js';
+import { Sparkline } from './sparkline.js';
+
+/** A number's cell: the text as the CLI prints it, the raw value in `data-value` (for tests and tools). */
+function Metric({ name, value, text }: { name: string; value: number | null | undefined; text: string }) {
+  return (
+    <td class="num" data-metric={name} data-value={value ?? ''}>
+      {text}
+    </td>
+  );
+}
+
+const GOLDEN_HEADS = ['Success', 'RPS', 'P50', 'P95', 'P99'];
+
+function GoldenCells({ g }: { g: GoldenMetrics | null }) {
+  return (
+    <>
+      <Metric name="success" value={g?.successRate} text={formatSuccess(g?.successRate)} />
+      <Metric name="rps" value={g?.rps} text={formatRps(g?.rps)} />
+      <Metric name="p50" value={g?.latencyMs.p50} text={formatLatency(g?.latencyMs.p50)} />
+      <Metric name="p95" value={g?.latencyMs.p95} text={formatLatency(g?.latencyMs.p95)} />
+      <Metric name="p99" value={g?.latencyMs.p99} text={formatLatency(g?.latencyMs.p99)} />
+    </>
+  );
+}
+
+function successClass(g: GoldenMetrics | null): string {
+  const sr = g?.successRate;
+  if (sr === null || sr === undefined) return '';
+  return sr < 0.9 ? 'bad' : sr < 0.99 ? 'warn' : 'good';
+}
+
+/** `weft viz stat`'s table, with a link per row and a sparkline of its request rate. */
+export function StatTable(props: {
+  caption: string;
+  rows: readonly StatRow[];
+  history: History;
+  keyOf: (r: StatRow) => string;
+  link?: (r: StatRow) => string | undefined;
+  tcp?: boolean;
+  /** A namespace column (rows from every namespace). */
+  namespaces?: boolean;
+}) {
+  const { caption, rows, history, keyOf, link, tcp, namespaces } = props;
+  if (rows.length === 0) return <p>No resources found.</p>;
+  return (
+    <div class="overflow-auto">
+      <table class="striped stat">
+        <caption class="visually-hidden">{caption}</caption>
+        <thead>
+          <tr>
+            {namespaces ? <th scope="col">Namespace</th> : null}
+            <th scope="col">Name</th>
+            <th scope="col">Meshed</th>
+            {GOLDEN_HEADS.map((h) => (
+              <th scope="col" class="num" key={h}>
+                {h}
+              </th>
+            ))}
+            {tcp ? (
+              <th scope="col" class="num">
+                TCP
+              </th>
+            ) : null}
+            <th scope="col">Last 10 minutes</th>
+          </tr>
+        </thead>
+        <tbody>
+          {rows.map((r) => {
+            const href = link?.(r);
+            return (
+              <tr
+                key={keyOf(r)}
+                data-name={r.name}
+                data-namespace={r.namespace}
+                class={successClass(r.requests)}
+              >
+                {namespaces ? <td>{r.namespace}</td> : null}
+                <th scope="row">{href ? <a href={href}>{r.name}</a> : r.name}</th>
+                <td>{formatMeshed(r.meshed)}</td>
+                <GoldenCells g={r.requests} />
+                {tcp ? (
+                  <Metric
+                    name="tcp"
+                    value={r.tcp?.openConnections}
+                    text={r.tcp ? String(r.tcp.openConnections) : DASH}
+                  />
+                ) : null}
+                <td>
+                  <Sparkline points={history.get(keyOf(r))} label={`${r.name} requests per second`} />
+                </td>
+              </tr>
+            );
+          })}
+        </tbody>
+      </table>
+    </div>
+  );
+}
+
+export const routeKey = (r: RouteRow): string => `${r.authority} ${r.route}`;
+
+/** `weft viz routes`: each route of each service, default routes last. */
+export function RoutesTable({ rows, history }: { rows: readonly RouteRow[]; history: History }) {
+  if (rows.length === 0) return <p>No routes: these services have no ServiceProfile or HTTPRoute.</p>;
+  return (
+    <div class="overflow-auto">
+      <table class="striped routes">
+        <caption class="visually-hidden">Routes of the namespace's services</caption>
+        <thead>
+          <tr>
+            <th scope="col">Service</th>
+            <th scope="col">Route</th>
+            {GOLDEN_HEADS.map((h) => (
+              <th scope="col" class="num" key={h}>
+                {h}
+              </th>
+            ))}
+            <th scope="col">Since opened</th>
+          </tr>
+        </thead>
+        <tbody>
+          {rows.map((r) => (
+            <tr
+              key={routeKey(r)}
+              data-service={r.service}
+              data-route={r.route}
+              class={successClass(r.requests)}
+            >
+              <td>{r.service}</td>
+              <th scope="row">
+                <code>{r.route}</code>
+              </th>
+              <GoldenCells g={r.requests} />
+              <td>
+                <Sparkline points={history.get(routeKey(r))} label={`route ${r.route} requests per second`} />
+              </td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+    </div>
+  );
+}
+
+/** An edge's mutual TLS status, in words. */
+export function MtlsStatus({ edge }: { edge: EdgeRow }) {
+  if (edge.secured) {
+    return (
+      <span class="badge ok" data-mtls="secured" title="every request of the window went over mutual TLS">
+        mTLS
+      </span>
+    );
+  }
+  return (
+    <span class="badge bad" data-mtls="plaintext" title={edge.noTlsReason}>
+      no mTLS{edge.noTlsReason ? `: ${edge.noTlsReason}` : ''}
+    </span>
+  );
+}
+
+export const OUTSIDE = '(outside the mesh)';
+
+function End({
+  ns,
+  name,
+  link,
+}: {
+  ns: string;
+  name: string;
+  link?: ((ns: string, name: string) => string) | undefined;
+}) {
+  if (name === '') return <em>{OUTSIDE}</em>;
+  return link ? <a href={link(ns, name)}>{name}</a> : <span>{name}</span>;
+}
+
+/** `weft viz edges`: who talks to whom, and whether mutual TLS secured it. */
+export function EdgesTable(props: {
+  caption: string;
+  rows: readonly EdgeRow[];
+  link?: (ns: string, name: string) => string;
+  empty?: string;
+}) {
+  const { caption, rows, link, empty } = props;
+  if (rows.length === 0) return <p>{empty ?? 'No traffic between workloads in the window.'}</p>;
+  return (
+    <div class="overflow-auto">
+      <table class="striped edges">
+        <caption class="visually-hidden">{caption}</caption>
+        <thead>
+          <tr>
+            <th scope="col">From</th>
+            <th scope="col">To</th>
+            <th scope="col">mTLS</th>
+            <th scope="col">Client identity</th>
+            <th scope="col">Server identity</th>
+            <th scope="col" class="num">
+              RPS
+            </th>
+          </tr>
+        </thead>
+        <tbody>
+          {rows.map((e) => (
+            <tr
+              key={`${e.srcNamespace}/${e.src}>${e.dstNamespace}/${e.dst}`}
+              data-src={e.src}
+              data-dst={e.dst}
+              data-secured={String(e.secured)}
+            >
+              <td>
+                <End ns={e.srcNamespace} name={e.src} link={link} />
+              </td>
+              <td>
+                <End ns={e.dstNamespace} name={e.dst} link={link} />
+              </td>
+              <td>
+                <MtlsStatus edge={e} />
+              </td>
+              <td class="identity">{e.clientId || DASH}</td>
+              <td class="identity">{e.serverId || DASH}</td>
+              <Metric name="rps" value={e.rps} text={formatRps(e.rps)} />
+            </tr>
+          ))}
+        </tbody>
+      </table>
+    </div>
+  );
+}
