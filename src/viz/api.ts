@@ -162,3 +162,64 @@ export function decodeSeries(params: URLSearchParams): StatRequest & { rangeMs: 
   if (rangeMs / stepMs > 1000) throw new VizUsageError('range/step: at most 1000 points');
   return { ...decodeStat(params), rangeMs, stepMs };
 }
+
+// tap ------------------------------------------------------------------------------------
+
+/** Linkerd's default for `viz tap --max-rps`; the most one tap may ask for. */
+export const DEFAULT_MAX_RPS = 100;
+export const MAX_MAX_RPS = 1000;
+export interface TapQuery {
+  readonly target: VizTarget;
+  readonly namespace: string;
+  readonly to?: VizTarget & { readonly namespace: string };
+  readonly method?: string;
+  readonly path?: string;
+  readonly authority?: string;
+  readonly maxRps: number;
+}
+
+/** The query of `/api/tap` (the names `weft viz tap`'s flags have). */
+export function decodeTap(params: URLSearchParams): TapQuery {
+  const text = params.get('resource');
+  if (!text) throw new VizUsageError('resource: missing (e.g. resource=deploy/web)');
+  const target = parseTarget(text);
+  if (target.kind === 'authority')
+    throw new VizUsageError('tap: give a deployment, pod, namespace or service');
+  const namespace = params.get('namespace') || 'default';
+  const toText = params.get('to');
+  const to = toText
+    ? { ...parseTarget(toText), namespace: params.get('toNamespace') || namespace }
+    : undefined;
+  const maxRps = Number(params.get('maxRps') ?? DEFAULT_MAX_RPS);
+  if (!Number.isFinite(maxRps) || maxRps <= 0 || maxRps > MAX_MAX_RPS) {
+    throw new VizUsageError(`maxRps: ${params.get('maxRps')} is not a rate from 1 to ${MAX_MAX_RPS}`);
+  }
+  const path = params.get('path') || undefined;
+  if (path !== undefined && !path.startsWith('/'))
+    throw new VizUsageError(`path: "${path}" does not start with /`);
+  const opt = (name: string) => params.get(name) || undefined;
+  const method = opt('method');
+  const authority = opt('authority');
+  return {
+    target,
+    namespace,
+    ...(to ? { to } : {}),
+    ...(method ? { method: method.toUpperCase() } : {}),
+    ...(path ? { path } : {}),
+    ...(authority ? { authority } : {}),
+    maxRps,
+  };
+}
+
+export function encodeTap(q: Partial<TapQuery> & { target: VizTarget; namespace: string }): string {
+  const p = new URLSearchParams({ resource: formatTarget(q.target), namespace: q.namespace });
+  if (q.to) {
+    p.set('to', formatTarget(q.to));
+    p.set('toNamespace', q.to.namespace);
+  }
+  if (q.method) p.set('method', q.method);
+  if (q.path) p.set('path', q.path);
+  if (q.authority) p.set('authority', q.authority);
+  if (q.maxRps !== undefined) p.set('maxRps', String(q.maxRps));
+  return `/api/tap?${p}`;
+}

@@ -1,8 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { decodeStat, encodeStat } from '../../src/viz/api.js';
+import { decodeStat, decodeTap, encodeStat, encodeTap } from '../../src/viz/api.js';
 import { parseTarget, VizUsageError } from '../../src/viz/resources.js';
-import { decodeTap, encodeTap } from '../../src/viz/tap-broker.js';
 
 const params = (path: string) => new URL(path, 'http://viz').searchParams;
 

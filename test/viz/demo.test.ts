@@ -6,7 +6,7 @@
  * beside the demo's own traffic (the vote bot).
  */
 import assert from 'node:assert/strict';
-import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { describe, test } from 'node:test';
 import type { EdgeRow } from '../../src/viz/edges.js';
 import type { RouteRow } from '../../src/viz/routes.js';
@@ -15,20 +15,14 @@ import { Load, weft } from '../helpers/controlplane.js';
 import { waitFor } from '../helpers/net.js';
 import { requirePrivileged } from '../helpers/netns.js';
 import { startDemoProcess } from '../helpers/pods.js';
-import { childEnv, REPO_ROOT, trackChild, WEFT_BIN } from '../helpers/proxy.js';
+import { WEFT_BIN } from '../helpers/proxy.js';
+import { near, type Running, runStreaming } from '../helpers/viz.js';
 
 const AUTHORITY = 'viz-test.local';
 const LIST_RATE = 8;
 const VOTE_RATE = 2;
 const RATE = LIST_RATE + VOTE_RATE;
 const NS = 'emojivoto';
-
-function near(actual: number | null | undefined, expected: number, tolerance: number, what: string): void {
-  assert.ok(
-    actual !== null && actual !== undefined && Math.abs(actual - expected) <= expected * tolerance,
-    `${what}: ${actual} is not within ${tolerance * 100}% of ${expected}`,
-  );
-}
 
 describe('viz against the demo', () => {
   test('stat, routes, edges and tap show the demo and the traffic the test sends', {
@@ -47,7 +41,7 @@ describe('viz against the demo', () => {
       '1s',
     ]);
     const loads: Load[] = [];
-    let tap: ChildProcess | undefined;
+    let tap: Running | undefined;
     try {
       const out = await demo.guide(60_000);
       const web = /The voting page: +http:\/\/([\d.]+):8080\//.exec(out)?.[1];
@@ -78,18 +72,18 @@ describe('viz against the demo', () => {
         }),
       );
       // Tap the test's own requests while they flow.
-      const tapped = { out: '' };
-      tap = spawn(
-        WEFT_BIN,
-        ['viz', 'tap', 'deploy/web', '-n', NS, '--authority', AUTHORITY, '--viz-addr', vizAddr],
-        {
-          cwd: REPO_ROOT,
-          env: childEnv({}),
-          stdio: ['ignore', 'pipe', 'pipe'],
-        },
-      );
-      trackChild(tap);
-      tap.stdout?.setEncoding('utf8').on('data', (d: string) => (tapped.out += d));
+      const tapped = runStreaming(WEFT_BIN, [
+        'viz',
+        'tap',
+        'deploy/web',
+        '-n',
+        NS,
+        '--authority',
+        AUTHORITY,
+        '--viz-addr',
+        vizAddr,
+      ]);
+      tap = tapped;
       const started = Date.now();
       await waitFor(() => Date.now() - started > 14_000, 'a window of traffic', 20_000, 200);
       assert.ok(loads.every((l) => l.count > 0) && loads[0]?.failures().length === 0, 'the listing succeeds');
@@ -159,7 +153,7 @@ describe('viz against the demo', () => {
       const statuses = lines.filter((x) => x.startsWith('rsp ')).map((x) => /:status=(\d+)/.exec(x)?.[1]);
       assert.ok(statuses.includes('200') && statuses.includes('500'), statuses.join(','));
     } finally {
-      tap?.kill('SIGINT');
+      tap?.proc.kill('SIGINT');
       await Promise.all(loads.map((l) => l.stop()));
       demo.interrupt();
     }

@@ -27,6 +27,7 @@ import {
 } from '../helpers/controlplane.js';
 import { Cleanup, refusedPort, waitFor } from '../helpers/net.js';
 import { httpSdScrapeConfig, type PrometheusServer, startPrometheus } from '../helpers/prometheus.js';
+import { near } from '../helpers/viz.js';
 
 const T = { timeout: 90_000 };
 const OK_RATE = 30;
@@ -44,13 +45,6 @@ spec:
     - name: fail
       condition: {pathRegex: /fail}
 `;
-
-function near(actual: number | null | undefined, expected: number, tolerance: number, what: string): void {
-  assert.ok(
-    actual !== null && actual !== undefined && Math.abs(actual - expected) <= Math.abs(expected) * tolerance,
-    `${what}: ${actual} is not within ${tolerance * 100}% of ${expected}`,
-  );
-}
 
 describe('viz on Prometheus', () => {
   const cleanup = new Cleanup();

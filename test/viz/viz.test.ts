@@ -5,7 +5,6 @@
  * and `weft viz stat / routes / edges` read through the CLI, as an operator would.
  */
 import assert from 'node:assert/strict';
-import { type ChildProcess, spawn } from 'node:child_process';
 import { after, before, describe, test } from 'node:test';
 import type { EdgeRow } from '../../src/viz/edges.js';
 import type { RouteRow } from '../../src/viz/routes.js';
@@ -22,29 +21,8 @@ import {
   weftOk,
 } from '../helpers/controlplane.js';
 import { Cleanup, waitFor } from '../helpers/net.js';
-import { childEnv, REPO_ROOT, trackChild, WEFT_BIN } from '../helpers/proxy.js';
-
-/** A running CLI command whose output the test reads as it comes. */
-interface Running {
-  readonly proc: ChildProcess;
-  out: string;
-  err: string;
-  readonly exited: Promise<number | null>;
-}
-
-function run(command: string, args: string[]): Running {
-  const proc = spawn(command, args, { cwd: REPO_ROOT, env: childEnv({}), stdio: ['pipe', 'pipe', 'pipe'] });
-  trackChild(proc);
-  const r: Running = {
-    proc,
-    out: '',
-    err: '',
-    exited: new Promise((resolve) => proc.once('close', resolve)),
-  };
-  proc.stdout?.setEncoding('utf8').on('data', (d: string) => (r.out += d));
-  proc.stderr?.setEncoding('utf8').on('data', (d: string) => (r.err += d));
-  return r;
-}
+import { WEFT_BIN } from '../helpers/proxy.js';
+import { near, runStreaming as run } from '../helpers/viz.js';
 
 const T = { timeout: 90_000 };
 const ESC = '\x1b';
@@ -70,14 +48,6 @@ spec:
     - name: idle
       condition: {method: POST, pathRegex: /idle}
 `;
-
-/** Within `tolerance` (a fraction) of `expected`. */
-function near(actual: number | null | undefined, expected: number, tolerance: number, what: string): void {
-  assert.ok(
-    actual !== null && actual !== undefined && Math.abs(actual - expected) <= expected * tolerance,
-    `${what}: ${actual} is not within ${tolerance * 100}% of ${expected}`,
-  );
-}
 
 describe('viz on the embedded metrics', () => {
   const cleanup = new Cleanup();

@@ -7,7 +7,7 @@ import type { PodMode } from '../../pods/manager.js';
 import { formatHostPort, type HostPort, parseHostPort } from '../../util/addr.js';
 import { parseDuration } from '../../util/duration.js';
 import { createLogger, parseLogLevel } from '../../util/log.js';
-import { UsageError } from '../errors.js';
+import { UsageError, usage } from '../errors.js';
 import { DEFAULT_VIZ_ADDR } from './viz.js';
 
 export const DEFAULT_CONTROL_PLANE_ADDR = '127.0.0.1:8086';
@@ -40,14 +40,6 @@ const DNS_DOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9]
 function checkDomain(value: string, flag: string): void {
   if (!DNS_DOMAIN.test(value) || value.length > 253 || value.split('.').some((l) => l.length > 63)) {
     throw new UsageError(`${flag}: "${value}" is not a DNS domain`);
-  }
-}
-
-function usage<T>(parse: () => T): T {
-  try {
-    return parse();
-  } catch (err) {
-    throw new UsageError((err as Error).message);
   }
 }
 

@@ -4,7 +4,7 @@ import type { EdgeRow } from '../../viz/edges.js';
 import type { RouteRow } from '../../viz/routes.js';
 import type { StatRow } from '../../viz/stat.js';
 import type { TapEventView } from '../../viz/tap-events.js';
-import { UsageError } from '../errors.js';
+import { UsageError, usage } from '../errors.js';
 import { table } from '../table.js';
 
 export const DEFAULT_VIZ_ADDR = '127.0.0.1:50750';
@@ -25,11 +25,7 @@ function vizAddrOption(): Option {
 }
 
 function vizAddr(flags: { vizAddr: string }): HostPort {
-  try {
-    return parseHostPort(flags.vizAddr, '--viz-addr');
-  } catch (err) {
-    throw new UsageError((err as Error).message);
-  }
+  return usage(() => parseHostPort(flags.vizAddr, '--viz-addr'));
 }
 
 function outputOption(choices: string[], def: string): Option {
@@ -43,7 +39,7 @@ const windowOption = (): Option =>
     'the window the metrics are computed over (10s, 1m, 10m)',
   ).default('1m');
 
-/** A usage error for what the API refuses as a bad request, an error for the rest. */
+/** GETs an API path (the viz client loads only when a command runs). */
 async function call<T>(addr: HostPort, path: string): Promise<T> {
   const { vizGet } = await import('../../viz/client.js');
   return vizGet<T>(addr, path);
@@ -59,14 +55,12 @@ async function target(text: string, name?: string, what = 'resource') {
   }
 }
 
-async function checkWindow(text: string): Promise<void> {
+async function duration(text: string, flag: string): Promise<number> {
   const { parseDuration } = await import('../../util/duration.js');
-  try {
-    parseDuration(text, '--time-window');
-  } catch (err) {
-    throw new UsageError((err as Error).message);
-  }
+  return usage(() => parseDuration(text, flag));
 }
+
+const checkWindow = (text: string): Promise<number> => duration(text, '--time-window');
 
 function print(text: string): void {
   process.stdout.write(text);
@@ -385,19 +379,13 @@ export function vizCommand(program: Command): void {
         ] as const) {
           if (problem) throw new UsageError(`${what}: "${value}" ${problem}`);
         }
-        const { parseDuration } = await import('../../util/duration.js');
-        let durationMs: number;
-        try {
-          durationMs = parseDuration(flags.tapDuration, '--tap-duration');
-        } catch (err) {
-          throw new UsageError((err as Error).message);
-        }
+        const durationMs = await duration(flags.tapDuration, '--tap-duration');
         const limit = Number(flags.tapRouteLimit);
         if (!Number.isInteger(limit) || limit < 1 || limit > 100) {
           throw new UsageError(`--tap-route-limit: "${flags.tapRouteLimit}" is not a number from 1 to 100`);
         }
         const t = await target(flags.tap, undefined, '--tap');
-        const { encodeTap } = await import('../../viz/tap-broker.js');
+        const { encodeTap } = await import('../../viz/api.js');
         const path = encodeTap({ target: t, namespace: flags.namespace });
         const seen: Array<{ method: string; path: string }> = [];
         const ac = new AbortController();
@@ -480,7 +468,7 @@ async function tapPath(resource: string, name: string | undefined, flags: TapFla
   if (flags.path !== undefined && !flags.path.startsWith('/')) {
     throw new UsageError(`--path: "${flags.path}" does not start with /`);
   }
-  const { encodeTap } = await import('../../viz/tap-broker.js');
+  const { encodeTap } = await import('../../viz/api.js');
   return encodeTap({
     target: t,
     namespace: flags.namespace,
