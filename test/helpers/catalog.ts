@@ -19,6 +19,36 @@ export class MemoryCatalog implements Catalog {
   readonly httpRoutes = new WatchableCollection<HTTPRoute>((r) => r.metadata);
 }
 
+/** A stored object's metadata, in namespace default unless given. */
+function meta(name: string, namespace = 'default') {
+  return {
+    name,
+    namespace,
+    labels: {},
+    annotations: {},
+    uid: `uid-${name}`,
+    resourceVersion: '1',
+    creationTimestamp: '2024-01-01T00:00:00Z',
+  };
+}
+
+/** A stored Deployment of `replicas` pods labelled app=<name>, run as service account <name>. */
+export function deployment(name: string, replicas: number, namespace = 'default'): Deployment {
+  return {
+    apiVersion: 'apps/v1',
+    kind: 'Deployment',
+    metadata: meta(name, namespace),
+    spec: {
+      replicas,
+      selector: { matchLabels: { app: name } },
+      template: {
+        metadata: { labels: { app: name }, annotations: {} },
+        spec: { containers: [], serviceAccountName: name, terminationGracePeriodSeconds: 30 },
+      },
+    },
+  };
+}
+
 /**
  * A stored Service: namespace default, selector app=<name> (`selector: undefined` for
  * none), port 80 → 8080, unless `opts` says otherwise.
@@ -35,15 +65,7 @@ export function service(
   return {
     apiVersion: 'v1',
     kind: 'Service',
-    metadata: {
-      name,
-      namespace: opts.namespace ?? 'default',
-      labels: {},
-      annotations: {},
-      uid: `uid-${name}`,
-      resourceVersion: '1',
-      creationTimestamp: '2024-01-01T00:00:00Z',
-    },
+    metadata: meta(name, opts.namespace),
     spec: {
       type: 'ClusterIP',
       ...('selector' in opts

@@ -5,41 +5,16 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import type { Deployment } from '../../src/catalog/resources.js';
 import { DEFAULT_DOMAIN } from '../../src/identity/names.js';
 import { edges } from '../../src/viz/edges.js';
 import { EmbeddedSource } from '../../src/viz/metrics/embedded.js';
 import { MetricStore } from '../../src/viz/metrics/store.js';
 import { VizUsageError } from '../../src/viz/resources.js';
 import { stat } from '../../src/viz/stat.js';
-import { MemoryCatalog, workload } from '../helpers/catalog.js';
+import { deployment, MemoryCatalog, workload } from '../helpers/catalog.js';
 
 const T0 = 1_700_000_000_000;
 const WINDOW = 60_000;
-
-function deployment(name: string, replicas: number): Deployment {
-  return {
-    apiVersion: 'apps/v1',
-    kind: 'Deployment',
-    metadata: {
-      name,
-      namespace: 'default',
-      labels: {},
-      annotations: {},
-      uid: `uid-${name}`,
-      resourceVersion: '1',
-      creationTimestamp: '2024-01-01T00:00:00Z',
-    },
-    spec: {
-      replicas,
-      selector: { matchLabels: { app: name } },
-      template: {
-        metadata: { labels: { app: name }, annotations: {} },
-        spec: { containers: [], serviceAccountName: name, terminationGracePeriodSeconds: 30 },
-      },
-    },
-  } as unknown as Deployment;
-}
 
 type Series = [name: string, labels: Record<string, string>, perSecond: number];
 

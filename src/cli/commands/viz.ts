@@ -66,6 +66,28 @@ function print(text: string): void {
   process.stdout.write(text);
 }
 
+/**
+ * The rows of an API path, to render as a table; undefined once they have been printed
+ * already (as JSON, or as `empty` when there are none).
+ */
+async function tableRows<R>(
+  addr: HostPort,
+  path: string,
+  output: string,
+  empty: string,
+): Promise<R[] | undefined> {
+  const { rows } = await call<{ rows: R[] }>(addr, path);
+  if (output === 'json') {
+    print(`${JSON.stringify(rows, null, 2)}\n`);
+    return undefined;
+  }
+  if (rows.length === 0) {
+    print(`${empty}\n`);
+    return undefined;
+  }
+  return rows;
+}
+
 export function vizCommand(program: Command): void {
   const viz = program
     .command('viz')
@@ -114,15 +136,8 @@ export function vizCommand(program: Command): void {
           ...(to ? { to: { ...to, namespace: flags.toNamespace ?? flags.namespace } } : {}),
           window: flags.timeWindow,
         });
-        const { rows } = await call<{ rows: StatRow[] }>(addr, path);
-        if (flags.output === 'json') {
-          print(`${JSON.stringify(rows, null, 2)}\n`);
-          return;
-        }
-        if (rows.length === 0) {
-          print('No resources found.\n');
-          return;
-        }
+        const rows = await tableRows<StatRow>(addr, path, flags.output, 'No resources found.');
+        if (!rows) return;
         const { goldenCells, formatMeshed, formatBytesRate, DASH } = await import('../../viz/format.js');
         const wide = flags.output === 'wide';
         const withNs = all && t.kind !== 'namespace';
@@ -182,17 +197,13 @@ export function vizCommand(program: Command): void {
           ...(to ? { to: { ...to, namespace: flags.toNamespace ?? flags.namespace } } : {}),
           window: flags.timeWindow,
         });
-        const { rows } = await call<{ rows: RouteRow[] }>(addr, path);
-        if (flags.output === 'json') {
-          print(`${JSON.stringify(rows, null, 2)}\n`);
-          return;
-        }
-        if (rows.length === 0) {
-          print(
-            'No routes found: the service has no ServiceProfile or HTTPRoute (weft profile --template writes one).\n',
-          );
-          return;
-        }
+        const rows = await tableRows<RouteRow>(
+          addr,
+          path,
+          flags.output,
+          'No routes found: the service has no ServiceProfile or HTTPRoute (weft profile --template writes one).',
+        );
+        if (!rows) return;
         const { goldenCells, formatSuccess, formatRps } = await import('../../viz/format.js');
         if (flags.output === 'wide' && to) {
           const head = [
@@ -250,15 +261,8 @@ export function vizCommand(program: Command): void {
         ...(flags.allNamespaces ? {} : { namespace: flags.namespace }),
         window: flags.timeWindow,
       });
-      const { rows } = await call<{ rows: EdgeRow[] }>(addr, path);
-      if (flags.output === 'json') {
-        print(`${JSON.stringify(rows, null, 2)}\n`);
-        return;
-      }
-      if (rows.length === 0) {
-        print('No edges found.\n');
-        return;
-      }
+      const rows = await tableRows<EdgeRow>(addr, path, flags.output, 'No edges found.');
+      if (!rows) return;
       const src = (r: EdgeRow) => (r.src === '' ? '(unmeshed)' : r.src);
       const dash = (s: string) => (s === '' ? '-' : s);
       if (flags.output === 'wide') {
