@@ -239,6 +239,17 @@ describe('viz on the embedded metrics', () => {
       ['req', 'rsp', 'end'],
     );
 
+    // Read by `head`, which leaves after two lines: tap ends quietly, exit 0.
+    const piped = run('bash', [
+      '-o',
+      'pipefail',
+      '-c',
+      `${WEFT_BIN} viz tap deploy/web --viz-addr ${cp.vizAddr} | head -2`,
+    ]);
+    assert.equal(await piped.exited, 0, piped.err);
+    assert.equal(piped.out.trim().split('\n').length, 2, piped.out);
+    assert.equal(piped.err, '');
+
     // The client's outbound side, as JSON: the destination's labels and the server's identity.
     const out = run(WEFT_BIN, [
       'viz',

@@ -63,7 +63,8 @@ async function duration(text: string, flag: string): Promise<number> {
 const checkWindow = (text: string): Promise<number> => duration(text, '--time-window');
 
 function print(text: string): void {
-  process.stdout.write(text);
+  // After the reader has gone (EPIPE), there is no one to print for.
+  if (!process.stdout.destroyed) process.stdout.write(text);
 }
 
 /**
@@ -484,7 +485,10 @@ async function tapPath(resource: string, name: string | undefined, flags: TapFla
   });
 }
 
-/** Streams tap events until the server ends the tap, `ac` aborts, or Ctrl-C (which ends it cleanly). */
+/**
+ * Streams tap events until the server ends the tap, `ac` aborts, Ctrl-C, or the reader of
+ * the output goes away (`weft viz tap | head`): each ends it cleanly.
+ */
 async function streamTap(
   addr: HostPort,
   path: string,
@@ -493,19 +497,25 @@ async function streamTap(
 ): Promise<void> {
   const { vizStream } = await import('../../viz/client.js');
   const stop = (): void => ac.abort();
+  const outputGone = (err: NodeJS.ErrnoException): void => {
+    if (err.code !== 'EPIPE') throw err;
+    stop();
+  };
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);
+  process.stdout.on('error', outputGone);
   try {
     await vizStream(
       addr,
       path,
       (event, data) => {
-        if (event === 'tap') onEvent(data as TapEventView);
+        if (event === 'tap' && !ac.signal.aborted) onEvent(data as TapEventView);
       },
       ac.signal,
     );
   } finally {
     process.off('SIGINT', stop);
     process.off('SIGTERM', stop);
+    process.stdout.off('error', outputGone);
   }
 }
