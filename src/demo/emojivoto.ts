@@ -91,6 +91,7 @@ export interface RunningDemo {
 function startControlPlane(
   stateDir: string,
   opts: DemoOptions,
+  signal: AbortSignal | undefined,
 ): Promise<{ child: ChildProcess; grpc: HostPort; viz: HostPort }> {
   const child = spawn(
     WEFT_BIN,
@@ -124,6 +125,8 @@ function startControlPlane(
       detached: true,
     },
   );
+  // Stopping (Ctrl-C) stops weft up, which runs in its own process group; it then exits.
+  signal?.addEventListener('abort', () => child.kill('SIGINT'), { once: true });
   return new Promise((resolve, reject) => {
     let out = '';
     child.stdout?.setEncoding('utf8').on('data', (d: string) => {
@@ -144,11 +147,16 @@ function startControlPlane(
   });
 }
 
-/** Resolves once the page answers 200 (its pod runs before its server listens). */
-async function pageUp(url: string): Promise<void> {
+/** Resolves once the page answers 200 (its pod runs before its server listens); rejects if weft up exits first. */
+async function pageUp(url: string, exited: Promise<number | null>): Promise<void> {
   const deadline = Date.now() + 30_000;
   let last = '';
+  let gone = false;
+  void exited.then(() => {
+    gone = true;
+  });
   while (Date.now() < deadline) {
+    if (gone) throw new Error('weft up exited before the voting page answered');
     try {
       const res = await fetch(url, { signal: AbortSignal.timeout(2000) });
       await res.arrayBuffer();
@@ -190,7 +198,15 @@ async function runningPods(
   }
 }
 
-export async function startDemo(opts: DemoOptions, progress: (line: string) => void): Promise<RunningDemo> {
+/**
+ * Starts the demo; `signal` aborting (Ctrl-C) before it is up stops weft up, its pods and
+ * network, removes the state directory, and rejects.
+ */
+export async function startDemo(
+  opts: DemoOptions,
+  progress: (line: string) => void,
+  signal?: AbortSignal,
+): Promise<RunningDemo> {
   const docs = readManifests([MANIFEST], false);
   const resources = validateDocuments(docs);
   const deployments = resources.flatMap((r) =>
@@ -200,7 +216,7 @@ export async function startDemo(opts: DemoOptions, progress: (line: string) => v
   );
   const stateDir = mkdtempSync(join(tmpdir(), 'weft-demo-'));
   progress('starting the control plane (weft up)');
-  const { child, grpc, viz } = await startControlPlane(stateDir, opts).catch((err: Error) => {
+  const { child, grpc, viz } = await startControlPlane(stateDir, opts, signal).catch((err: Error) => {
     rmSync(stateDir, { recursive: true, force: true });
     throw err;
   });
@@ -241,7 +257,7 @@ export async function startDemo(opts: DemoOptions, progress: (line: string) => v
       const web = pods.find((p) => p.workload === 'web');
       const webUrl = `http://${web?.ip}:${webPort}/`;
       progress('waiting for the voting page');
-      await pageUp(webUrl);
+      await pageUp(webUrl, exited);
       return { controlPlane: grpc, viz, stateDir, pods, webUrl, stop, exited };
     } finally {
       resourcesApi.close();

@@ -1,4 +1,5 @@
 /**
+ * @host-network: it adds and removes links on this host, so it runs alone (scripts/run-tests.js).
  * Pods on one host, for real (the runtime directly, then `weft run` through `weft up`; one
  * file, so that the two never run at once): a bridge, a network namespace per pod, proxy-init's rules,
  * the proxy as uid 2102 and the application as uid 1000, with `weft up` reached on the
@@ -502,6 +503,35 @@ describe('weft apply of Deployments', () => {
 });
 
 describe('weft demo', () => {
+  test('Ctrl-C while it starts takes weft up, the pods and their network away too', T, async (t) => {
+    if (!requirePrivileged(t, ['iptables-legacy'])) return;
+    const before = namespaces();
+    const linksBefore = podLinks();
+    const bridge = `wte${process.pid % 10000}`;
+    const demo = startDemoProcess([
+      '--pod-bridge',
+      bridge,
+      '--pod-cidr',
+      '10.211.0.0/16',
+      '--service-cidr',
+      '10.212.0.0/16',
+    ]);
+    // weft up is up and has been asked for the pods: there is something to take away.
+    await waitFor(
+      () => demo.output.err.includes('waiting for the pods'),
+      `the demo starting\n${demo.output.err}`,
+      30_000,
+      20,
+    );
+    demo.interrupt();
+    assert.equal(await demo.exited, 0, demo.output.err);
+    assert.match(demo.output.err, /stopped before it was up/);
+    assert.doesNotMatch(demo.output.out, /Press Ctrl-C/);
+    assert.deepEqual(namespaces(), before, 'no pod namespace is left');
+    assert.deepEqual(newLinks(linksBefore), [], 'no pod veth is left');
+    assert.ok(!existsSync(`/sys/class/net/${bridge}`), 'the bridge is gone');
+  });
+
   test(
     'emojivoto runs meshed as pods: the bot votes over mTLS, the doughnut fails, Ctrl-C cleans up',
     T,

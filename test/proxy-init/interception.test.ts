@@ -1,4 +1,5 @@
 /**
+ * @host-network: it adds and removes links on this host, so it runs alone (scripts/run-tests.js).
  * `weft init` in real network namespaces, with real iptables and real connections: a "pod"
  * namespace and a "peer" one joined by a veth pair. Listeners stand in for the proxy (4140,
  * 4143, 4191) and the application (8080), each answering with its name, so every

@@ -1,4 +1,5 @@
 /**
+ * @host-network: it adds and removes links on this host, so it runs alone (scripts/run-tests.js).
  * The dashboard (src/viz/web, built into dist/web by scripts/build-web.js). First without
  * a browser: the viz server serves index.html for the client-side routes and the hashed
  * assets it names, with the right types and caching, and 404s the rest. Then in headless

@@ -1,4 +1,5 @@
 /**
+ * @host-network: it adds and removes links on this host, so it runs alone (scripts/run-tests.js).
  * viz against the running demo (as root: emojivoto as pods): the test sends its own
  * known traffic to the web pod from the host, outside the mesh (8 req/s listing the
  * ballot, 2 req/s voting for the doughnut, which fails: 80% success at 10 req/s, under

@@ -56,6 +56,11 @@ interface DemoFlags {
 
 async function meshedDemo(opts: DemoFlags, loopback: boolean): Promise<void> {
   const { startDemo, NAMESPACE, VOTING_PROTO } = await import('../../demo/emojivoto.js');
+  // Ctrl-C while it starts: weft up, the pods and their network go away too.
+  const starting = new AbortController();
+  const abort = (): void => starting.abort();
+  process.once('SIGINT', abort);
+  process.once('SIGTERM', abort);
   const demo = await startDemo(
     {
       podBridge: opts.podBridge,
@@ -66,7 +71,19 @@ async function meshedDemo(opts: DemoFlags, loopback: boolean): Promise<void> {
       metricsScrapeInterval: opts.metricsScrapeInterval,
     },
     (line) => process.stderr.write(`weft demo: ${line}\n`),
-  );
+    starting.signal,
+  ).catch((err: Error) => {
+    if (starting.signal.aborted) return undefined;
+    throw err;
+  });
+  process.off('SIGINT', abort);
+  process.off('SIGTERM', abort);
+  if (!demo) {
+    process.stderr.write(
+      'weft demo: stopped before it was up: the pods, their network and the control plane are gone\n',
+    );
+    return;
+  }
   const stop = (): void => {
     process.stderr.write('weft demo: stopping: the pods, their network and the control plane go away\n');
     void demo.stop();

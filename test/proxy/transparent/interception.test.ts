@@ -1,4 +1,5 @@
 /**
+ * @host-network: it adds and removes links on this host, so it runs alone (scripts/run-tests.js).
  * The proxy in transparent mode behind `weft init`, in a real "pod" network namespace:
  * the application and its peer are unaware of the proxy, and the proxy's metrics show it
  * carried each connection. Needs root: see test/helpers/netns.ts.
