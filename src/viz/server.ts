@@ -34,6 +34,8 @@ export type TapHandler = (params: URLSearchParams, signal: AbortSignal) => Async
 /** At most this many live streams (watches and taps) at once. */
 const MAX_STREAMS = 64;
 const MIN_WATCH_MS = 1000;
+/** API paths one watch stream may follow. */
+const MAX_WATCHED_PATHS = 16;
 const HEARTBEAT_MS = 15_000;
 
 const CONTENT_TYPES: Record<string, string> = {
@@ -219,33 +221,54 @@ export class VizServer {
     };
   }
 
-  /** `/api/watch?path=/api/stat?...&every=2s`: the path's answer now and every period after. */
+  /**
+   * `/api/watch?path=/api/stat?...&path=/api/edges?...&every=2s`: each path's answer now
+   * and every period after, as `update` events `{index, body}` (`index`: the path's place
+   * in the query). One stream serves a whole page: a browser keeps at most six
+   * connections to a server, and every stream holds one.
+   */
   private async watch(params: URLSearchParams, req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const path = params.get('path') ?? '';
-    const inner = new URL(path, 'http://viz');
-    if (!path.startsWith('/api/') || ['/api/watch', '/api/tap'].includes(inner.pathname)) {
-      throw new VizUsageError('path: give an API path such as /api/stat?resource=deploy');
+    const paths = params.getAll('path');
+    if (paths.length === 0 || paths.length > MAX_WATCHED_PATHS) {
+      throw new VizUsageError(
+        `path: give 1 to ${MAX_WATCHED_PATHS} API paths such as /api/stat?resource=deploy`,
+      );
     }
+    const inner = paths.map((path) => {
+      const url = new URL(path, 'http://viz');
+      if (!path.startsWith('/api/') || ['/api/watch', '/api/tap'].includes(url.pathname)) {
+        throw new VizUsageError(
+          `path: "${path.slice(0, 100)}" is not an API path such as /api/stat?resource=deploy`,
+        );
+      }
+      return url;
+    });
     const every = windowParam(params, 'every', '2s');
     if (every < MIN_WATCH_MS) throw new VizUsageError(`every: at least ${MIN_WATCH_MS / 1000}s`);
-    // Check the inner request before the stream starts, so a bad one is a 400.
-    const first = await this.evaluate(inner.pathname, inner.searchParams);
+    const round = () => Promise.allSettled(inner.map((url) => this.evaluate(url.pathname, url.searchParams)));
+    // Check the requests before the stream starts, so a bad one is a 400.
+    const first = await round();
+    for (const r of first) if (r.status === 'rejected') throw r.reason;
     const stream = this.openStream(req, res);
-    stream.send('update', first);
+    const send = (results: PromiseSettledResult<unknown>[]): void => {
+      results.forEach((r, index) => {
+        if (r.status === 'fulfilled') stream.send('update', { index, body: r.value });
+        else stream.send('error', { index, error: (r.reason as Error).message });
+      });
+    };
+    send(first);
     while (!stream.signal.aborted) {
       await new Promise<void>((resolve) => {
-        const t = setTimeout(resolve, every);
-        stream.signal.addEventListener('abort', () => {
+        const done = (): void => {
           clearTimeout(t);
+          stream.signal.removeEventListener('abort', done);
           resolve();
-        });
+        };
+        const t = setTimeout(done, every);
+        stream.signal.addEventListener('abort', done);
       });
       if (stream.signal.aborted) break;
-      try {
-        stream.send('update', await this.evaluate(inner.pathname, inner.searchParams));
-      } catch (err) {
-        stream.send('error', { error: (err as Error).message });
-      }
+      send(await round());
     }
   }
 
@@ -258,8 +281,13 @@ export class VizServer {
         if (!stream.send('tap', event)) {
           // The client reads slower than requests arrive: wait for it rather than buffer.
           await new Promise<void>((resolve) => {
-            res.once('drain', resolve);
-            stream.signal.addEventListener('abort', () => resolve());
+            const done = (): void => {
+              res.off('drain', done);
+              stream.signal.removeEventListener('abort', done);
+              resolve();
+            };
+            res.once('drain', done);
+            stream.signal.addEventListener('abort', done);
           });
         }
         if (stream.signal.aborted) break;

@@ -235,9 +235,22 @@ describe('the dashboard in Chromium against the demo', () => {
           [`/namespaces/${NS}`, `Namespace ${NS}`],
           [`/namespaces/${NS}/deployments/web`, 'Deployment web'],
         ] as const) {
+          const watches: string[] = [];
+          const onRequest = (r: { url(): string }): void => {
+            if (new URL(r.url()).pathname === '/api/watch') watches.push(r.url());
+          };
+          page.on('request', onRequest);
           await page.goto(base + path);
           await page.getByRole('heading', { level: 1, name: heading }).waitFor();
           await allLive(page);
+          page.off('request', onRequest);
+          // The page's live views share one stream per refresh period (a browser keeps six
+          // connections to a server, across its tabs): no two streams with the same period.
+          const periods = watches.map((u) => new URL(u).searchParams.get('every'));
+          assert.ok(
+            watches.length >= 1 && new Set(periods).size === watches.length,
+            `${path}: ${watches.join('\n')}`,
+          );
           assert.equal(
             await page.locator('main [role=alert]').count(),
             0,

@@ -6,6 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
+import { vizStream } from '../../src/viz/client.js';
 import type { EdgeRow } from '../../src/viz/edges.js';
 import type { RouteRow } from '../../src/viz/routes.js';
 import type { StatRow } from '../../src/viz/stat.js';
@@ -338,6 +339,38 @@ describe('viz on the embedded metrics', () => {
       await weftOk(cp, ['apply', '-f', '-', '--dry-run'], r.stdout);
     },
   );
+
+  test('one watch stream follows several API paths, each answer tagged with its index', T, async () => {
+    const addr = { host: cp.vizAddr.split(':')[0] as string, port: Number(cp.vizAddr.split(':')[1]) };
+    const stat = '/api/stat?resource=deploy&namespace=default&window=10s';
+    const edges = '/api/edges?resource=deploy&namespace=default&window=10s';
+    const q = new URLSearchParams([
+      ['path', stat],
+      ['path', edges],
+      ['every', '1s'],
+    ]);
+    const seen: Array<{ index: number; body: { rows: unknown[] } }> = [];
+    const ac = new AbortController();
+    await vizStream(
+      addr,
+      `/api/watch?${q}`,
+      (event, data) => {
+        if (event !== 'update') return;
+        seen.push(data as (typeof seen)[number]);
+        if (seen.length >= 4) ac.abort();
+      },
+      ac.signal,
+    );
+    assert.deepEqual(
+      seen.map((e) => e.index),
+      [0, 1, 0, 1],
+    );
+    assert.ok((seen[0]?.body.rows as StatRow[]).some((r) => r.name === 'web'));
+    assert.ok((seen[1]?.body.rows as EdgeRow[]).some((r) => r.src === 'client'));
+    const bad = await fetch(`http://${cp.vizAddr}/api/watch?path=${encodeURIComponent(stat)}&path=/metrics`);
+    assert.equal(bad.status, 400);
+    assert.match(((await bad.json()) as { error: string }).error, /"\/metrics" is not an API path/);
+  });
 
   test('usage mistakes exit 2 and name what is wrong; an unreachable viz exits 1', T, async () => {
     const bad = await weft(['viz', 'stat', 'deployz', '--viz-addr', cp.vizAddr]);

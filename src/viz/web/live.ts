@@ -1,8 +1,8 @@
 /**
- * The API, live: `/api/watch` re-evaluates an API path on the server every few seconds and
- * pushes each answer as a server-sent event, so a page holds one EventSource per view and
- * never polls. Each stream holds one of the browser's six HTTP/1.1 connections to the
- * server, so a page keeps to four streams at most.
+ * The API, live: `/api/watch` re-evaluates API paths on the server every few seconds and
+ * pushes each answer as a server-sent event, so a page never polls. Every view of a page
+ * shares one stream (one per refresh period): a browser keeps at most six HTTP/1.1
+ * connections to a server, across all its tabs, and each stream holds one.
  */
 import { useEffect, useRef, useState } from 'preact/hooks';
 
@@ -64,8 +64,76 @@ export function eventError(e: Event): string | undefined {
   }
 }
 
-export function watchUrl(path: string, every: string): string {
-  return `/api/watch?${new URLSearchParams({ path, every })}`;
+export function watchUrl(paths: readonly string[], every: string): string {
+  const q = new URLSearchParams();
+  for (const p of paths) q.append('path', p);
+  q.set('every', every);
+  return `/api/watch?${q}`;
+}
+
+/** A view following one API path. */
+interface Subscription {
+  readonly path: string;
+  readonly every: string;
+  update(body: unknown): void;
+  /** The server could not answer this path this time; the stream goes on. */
+  failed(message: string): void;
+  state(state: 'reconnecting' | 'failed', why?: string): void;
+}
+
+const subscriptions = new Set<Subscription>();
+const streams: EventSource[] = [];
+let reopening = false;
+
+/** Reopens the page's streams for the current subscriptions, once per turn of the event loop. */
+function reopenSoon(): void {
+  if (reopening) return;
+  reopening = true;
+  setTimeout(() => {
+    reopening = false;
+    for (const es of streams.splice(0)) es.close();
+    const byEvery = new Map<string, Subscription[]>();
+    for (const sub of subscriptions) byEvery.set(sub.every, [...(byEvery.get(sub.every) ?? []), sub]);
+    for (const [every, subs] of byEvery) streams.push(open(subs, every));
+  }, 0);
+}
+
+function open(subs: readonly Subscription[], every: string): EventSource {
+  const url = watchUrl(
+    subs.map((s) => s.path),
+    every,
+  );
+  const es = new EventSource(url);
+  es.addEventListener('update', (e) => {
+    const { index, body } = JSON.parse((e as MessageEvent<string>).data) as { index: number; body: unknown };
+    subs[index]?.update(body);
+  });
+  es.addEventListener('error', (e) => {
+    const message = eventError(e);
+    if (message !== undefined) {
+      const index = indexOf(e);
+      for (const [i, sub] of subs.entries()) if (index === undefined || i === index) sub.failed(message);
+      return;
+    }
+    if (es.readyState === EventSource.CLOSED) {
+      explainStreamFailure(url).then((why) => {
+        if (streams.includes(es)) for (const sub of subs) sub.state('failed', why);
+      });
+    } else {
+      for (const sub of subs) sub.state('reconnecting');
+    }
+  });
+  return es;
+}
+
+/** Which path a server-sent `error` event is about; undefined: the whole stream. */
+function indexOf(e: Event): number | undefined {
+  try {
+    const index = (JSON.parse((e as MessageEvent<string>).data) as { index?: unknown }).index;
+    return typeof index === 'number' ? index : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /**
@@ -80,32 +148,22 @@ export function useWatch<T>(path: string | null, every = '2s', onUpdate?: (data:
   useEffect(() => {
     setLive(INITIAL);
     if (path === null) return;
-    const url = watchUrl(path, every);
-    const es = new EventSource(url);
-    let closed = false;
-    es.addEventListener('update', (e) => {
-      const data = JSON.parse((e as MessageEvent<string>).data) as T;
-      callback.current?.(data);
-      setLive({ data, error: undefined, state: 'live', updatedAt: Date.now() });
-    });
-    es.addEventListener('error', (e) => {
-      const message = eventError(e);
-      if (message !== undefined) {
-        // The server could not answer this time; the stream goes on.
-        setLive((l) => ({ ...l, error: message }));
-        return;
-      }
-      if (es.readyState === EventSource.CLOSED) {
-        explainStreamFailure(url).then((why) => {
-          if (!closed) setLive((l) => ({ ...l, error: why, state: 'failed' }));
-        });
-      } else {
-        setLive((l) => ({ ...l, state: 'reconnecting' }));
-      }
-    });
+    const sub: Subscription = {
+      path,
+      every,
+      update: (body) => {
+        const data = body as T;
+        callback.current?.(data);
+        setLive({ data, error: undefined, state: 'live', updatedAt: Date.now() });
+      },
+      failed: (message) => setLive((l) => ({ ...l, error: message })),
+      state: (state, why) => setLive((l) => ({ ...l, state, ...(why !== undefined ? { error: why } : {}) })),
+    };
+    subscriptions.add(sub);
+    reopenSoon();
     return () => {
-      closed = true;
-      es.close();
+      subscriptions.delete(sub);
+      reopenSoon();
     };
   }, [path, every]);
   return live;
