@@ -365,8 +365,9 @@ describe('viz on the embedded metrics', () => {
       seen.map((e) => e.index),
       [0, 1, 0, 1],
     );
-    assert.ok((seen[0]?.body.rows as StatRow[]).some((r) => r.name === 'web'));
-    assert.ok((seen[1]?.body.rows as EdgeRow[]).some((r) => r.src === 'client'));
+    const [first, second] = seen as [(typeof seen)[number], (typeof seen)[number]];
+    assert.ok((first.body.rows as StatRow[]).some((r) => r.name === 'web'));
+    assert.ok((second.body.rows as EdgeRow[]).some((r) => r.src === 'client'));
     const bad = await fetch(`http://${cp.vizAddr}/api/watch?path=${encodeURIComponent(stat)}&path=/metrics`);
     assert.equal(bad.status, 400);
     assert.match(((await bad.json()) as { error: string }).error, /"\/metrics" is not an API path/);
