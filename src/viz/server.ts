@@ -8,6 +8,7 @@ import { formatHostPort, type HostPort } from '../util/addr.js';
 import type { Logger } from '../util/log.js';
 import { decodeEdges, decodeRoutes, decodeSeries, decodeStat, windowParam } from './api.js';
 import { edges } from './edges.js';
+import { knownResources } from './inventory.js';
 import { type MetricsSource, MetricsSourceError } from './metrics/source.js';
 import { VizUsageError } from './resources.js';
 import { routes } from './routes.js';
@@ -147,13 +148,12 @@ export class VizServer {
         const end = Date.now();
         return { stepMs: r.stepMs, rows: await statSeries(source, r, end - r.rangeMs, end, r.stepMs) };
       }
-      case '/api/namespaces': {
-        const names = new Set<string>();
-        for (const w of catalog.workloads.list()) names.add(w.namespace);
-        for (const s of catalog.services.list()) names.add(s.metadata.namespace);
-        for (const d of catalog.deployments.list()) names.add(d.metadata.namespace);
-        return { namespaces: [...names].sort() };
-      }
+      case '/api/namespaces':
+        return {
+          namespaces: knownResources(catalog, 'namespace')
+            .map((r) => r.name)
+            .sort(),
+        };
       case '/api/info':
         return { metrics: source.name, tap: this.opts.tap !== undefined, maxWindowMs: this.opts.maxWindowMs };
       case '/api/prometheus/targets':

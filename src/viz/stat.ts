@@ -56,6 +56,19 @@ interface Selection {
   readonly tcp: boolean;
 }
 
+/** The labels a selection's rows are grouped by: namespace (where it has one), then name. */
+function groupOf(s: Selection): string[] {
+  return s.nsLabel ? [s.nsLabel, s.nameLabel] : [s.nameLabel];
+}
+
+/** The resource a group key names; undefined for series without the name label (traffic to a name discovery did not know). */
+function resourceOf(s: Selection, key: string): { namespace: string; name: string } | undefined {
+  const labels = keyLabels(key, groupOf(s));
+  const name = labels[s.nameLabel] ?? '';
+  if (name === '') return undefined;
+  return { namespace: s.nsLabel ? (labels[s.nsLabel] ?? '') : '', name };
+}
+
 function ownLabels(kind: VizKind): { ns: string | undefined; name: string } {
   if (kind === 'namespace') return { ns: undefined, name: 'namespace' };
   return { ns: 'namespace', name: kind };
@@ -152,7 +165,7 @@ async function tcpStats(source: MetricsSource, s: Selection, group: string[], wi
 /** `weft viz stat`: one row per resource, known to the catalog or seen in the metrics. */
 export async function stat(catalog: Catalog, source: MetricsSource, req: StatRequest): Promise<StatRow[]> {
   const s = selection(req);
-  const group = s.nsLabel ? [s.nsLabel, s.nameLabel] : [s.nameLabel];
+  const group = groupOf(s);
   const [requests, tcp] = await Promise.all([
     golden(source, { matchers: s.matchers, group, windowMs: req.windowMs }),
     s.tcp ? tcpStats(source, s, group, req.windowMs) : undefined,
@@ -169,11 +182,8 @@ export async function stat(catalog: Catalog, source: MetricsSource, req: StatReq
   const seen = [...requests.keys(), ...(tcp ? [...tcp.open.keys()] : [])];
   for (const key of seen) {
     if (rows.has(key)) continue;
-    const labels = keyLabels(key, group);
-    const name = labels[s.nameLabel] ?? '';
-    // Series without the label (traffic to a name discovery did not know, for example) are not a resource.
-    if (name === '') continue;
-    rows.set(key, { namespace: s.nsLabel ? (labels[s.nsLabel] ?? '') : '', name, meshed: null });
+    const resource = resourceOf(s, key);
+    if (resource) rows.set(key, { ...resource, meshed: null });
   }
   const out: StatRow[] = [];
   for (const [key, r] of rows) {
@@ -210,20 +220,17 @@ export async function statSeries(
   stepMs: number,
 ): Promise<StatSeries[]> {
   const s = selection(req);
-  const group = s.nsLabel ? [s.nsLabel, s.nameLabel] : [s.nameLabel];
   const byKey = await goldenRange(
     source,
-    { matchers: s.matchers, group, windowMs: req.windowMs },
+    { matchers: s.matchers, group: groupOf(s), windowMs: req.windowMs },
     startMs,
     endMs,
     stepMs,
   );
   const out: StatSeries[] = [];
   for (const [key, series] of byKey) {
-    const labels = keyLabels(key, group);
-    const name = labels[s.nameLabel] ?? '';
-    if (name === '') continue;
-    out.push({ namespace: s.nsLabel ? (labels[s.nsLabel] ?? '') : '', name, series });
+    const resource = resourceOf(s, key);
+    if (resource) out.push({ ...resource, series });
   }
   return out.sort((a, b) => a.namespace.localeCompare(b.namespace) || a.name.localeCompare(b.name));
 }

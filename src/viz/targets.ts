@@ -10,12 +10,17 @@ export function targetLabels(w: Workload): Record<string, string> {
   return { namespace: w.namespace, deployment: w.workload, pod: w.pod, serviceaccount: w.serviceAccount };
 }
 
-/** Every registered proxy that serves its admin endpoint on its address. */
-export function scrapeTargets(catalog: Catalog): ScrapeTarget[] {
+/** Every registered proxy that serves its admin endpoint on its address: host:port and labels. */
+function admins(catalog: Catalog): Array<{ addr: string; labels: Record<string, string> }> {
   return catalog.workloads
     .list()
     .filter((w) => w.adminPort !== undefined && w.adminPort > 0)
-    .map((w) => ({ url: `http://${hostPort(w, w.adminPort as number)}/metrics`, labels: targetLabels(w) }));
+    .map((w) => ({ addr: hostPort(w, w.adminPort as number), labels: targetLabels(w) }));
+}
+
+/** What the embedded scraper reads: each registered proxy's /metrics. */
+export function scrapeTargets(catalog: Catalog): ScrapeTarget[] {
+  return admins(catalog).map((a) => ({ url: `http://${a.addr}/metrics`, labels: a.labels }));
 }
 
 /**
@@ -25,8 +30,5 @@ export function scrapeTargets(catalog: Catalog): ScrapeTarget[] {
 export function prometheusHttpSd(
   catalog: Catalog,
 ): Array<{ targets: string[]; labels: Record<string, string> }> {
-  return catalog.workloads
-    .list()
-    .filter((w) => w.adminPort !== undefined && w.adminPort > 0)
-    .map((w) => ({ targets: [hostPort(w, w.adminPort as number)], labels: targetLabels(w) }));
+  return admins(catalog).map((a) => ({ targets: [a.addr], labels: a.labels }));
 }

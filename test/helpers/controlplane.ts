@@ -273,6 +273,35 @@ export async function registeredAt(p: ProxyHandle, timeoutMs = 10_000): Promise<
 }
 
 /**
+ * A proxy in front of the app on `appPort`, registered with the control plane as an
+ * instance (`pod`) of `workload`, labelled app=<workload>; resolves once registered.
+ */
+export async function startWorkloadProxy(
+  cp: { grpcAddr: string },
+  appPort: number,
+  w: { workload: string; pod: string; namespace?: string; serviceAccount?: string },
+  cleanup?: Cleanup,
+  extraArgs: string[] = [],
+): Promise<{ proxy: ProxyHandle; registeredAt: number }> {
+  const proxy = await startProxy([
+    ...baseArgs(appPort),
+    '--destination',
+    cp.grpcAddr,
+    '--workload',
+    w.workload,
+    '--pod',
+    w.pod,
+    ...(w.namespace ? ['--namespace', w.namespace] : []),
+    ...(w.serviceAccount ? ['--service-account', w.serviceAccount] : []),
+    '--label',
+    `app=${w.workload}`,
+    ...extraArgs,
+  ]);
+  cleanup?.add(() => proxy.stop('SIGKILL'));
+  return { proxy, registeredAt: await registeredAt(proxy) };
+}
+
+/**
  * Starts a replica: an HTTP app answering `x-replica: <name>` (after `delayMs`), and a
  * proxy in front of it that registers with the control plane as workload `app`, pod
  * `name`, label app=<app>. Resolves once the registration has succeeded.
@@ -309,23 +338,13 @@ export async function startReplica(
   cleanup?.add(() => app.close());
   const appName = opts.app ?? 'web';
   const namespace = opts.namespace ?? 'default';
-  const p = await startProxy([
-    ...baseArgs(app.port),
-    '--destination',
-    cp.grpcAddr,
-    '--workload',
-    appName,
-    '--pod',
-    opts.name,
-    '--namespace',
-    namespace,
-    '--label',
-    `app=${appName}`,
-    '--shutdown-grace-period',
-    '2s',
-  ]);
-  cleanup?.add(() => p.stop('SIGKILL'));
-  const at = await registeredAt(p);
+  const { proxy: p, registeredAt: at } = await startWorkloadProxy(
+    cp,
+    app.port,
+    { workload: appName, pod: opts.name, namespace },
+    cleanup,
+    ['--shutdown-grace-period', '2s'],
+  );
   return {
     name: opts.name,
     namespace,

@@ -20,18 +20,18 @@ import type {
 import { TapIdentity } from '../../../src/viz/tap/identity.js';
 import {
   type ControlPlaneHandle,
-  registeredAt,
   removeTempDir,
   serviceYaml,
   startClientProxy,
   startControlPlane,
   startReplica,
+  startWorkloadProxy,
   weftOk,
 } from '../../helpers/controlplane.js';
 import { EchoClient, echoService, msg, startGrpcApp } from '../../helpers/grpc.js';
 import { Cleanup, waitFor } from '../../helpers/net.js';
 import { scrape, sumSamples } from '../../helpers/prom.js';
-import { baseArgs, type HostPort, type ProxyHandle, startProxy } from '../../helpers/proxy.js';
+import type { HostPort, ProxyHandle } from '../../helpers/proxy.js';
 import {
   byRequest,
   type Collector,
@@ -174,21 +174,12 @@ describe('tap', () => {
     replicas.set('web-b', b.proxy);
     const grpcApp = await startGrpcApp();
     cleanup.add(() => grpcApp.close());
-    echo = await startProxy([
-      ...baseArgs(grpcApp.port),
-      '--destination',
-      cp.grpcAddr,
-      '--workload',
-      'echo',
-      '--pod',
-      'echo-1',
-      '--service-account',
-      'echo',
-      '--label',
-      'app=echo',
-    ]);
-    cleanup.add(() => echo.stop('SIGKILL'));
-    await registeredAt(echo);
+    ({ proxy: echo } = await startWorkloadProxy(
+      cp,
+      grpcApp.port,
+      { workload: 'echo', pod: 'echo-1', serviceAccount: 'echo' },
+      cleanup,
+    ));
     client = await startClientProxy(cp, 'default', cleanup, 'client');
     tapId = await TapIdentity.start(await stateDirCa(cp.stateDir));
     cleanup.add(() => tapId.close());

@@ -19,10 +19,10 @@ import type { HostPort } from '../../../src/util/addr.js';
 import {
   type ControlPlaneHandle,
   type Replica,
-  registeredAt,
   removeTempDir,
   startControlPlane,
   startReplica,
+  startWorkloadProxy,
   weftOk,
 } from '../../helpers/controlplane.js';
 import { captureLogger } from '../../helpers/identity.js';
@@ -35,7 +35,7 @@ import {
   waitFor,
 } from '../../helpers/net.js';
 import { parseProm, scrape, sumSamples } from '../../helpers/prom.js';
-import { baseArgs, type ProxyHandle, startProxy } from '../../helpers/proxy.js';
+import type { ProxyHandle } from '../../helpers/proxy.js';
 
 const T = { timeout: 30_000 };
 const ECHO = { host: '10.43.0.12', port: 7000 };
@@ -136,21 +136,12 @@ describe('transparent outbound to a Service cluster IP', () => {
     // The echo Service's one endpoint: a line-echo server behind its own meshed proxy.
     const echo = await lineEcho('echo-1');
     cleanup.add(() => echo.close());
-    echoProxy = await startProxy([
-      ...baseArgs(echo.port),
-      '--destination',
-      cp.grpcAddr,
-      '--workload',
-      'echo',
-      '--pod',
-      'echo-1',
-      '--service-account',
-      'echo',
-      '--label',
-      'app=echo',
-    ]);
-    cleanup.add(() => echoProxy.stop('SIGKILL'));
-    await registeredAt(echoProxy);
+    ({ proxy: echoProxy } = await startWorkloadProxy(
+      cp,
+      echo.port,
+      { workload: 'echo', pod: 'echo-1', serviceAccount: 'echo' },
+      cleanup,
+    ));
     web = await startReplica(cp, { name: 'web-1' }, cleanup);
     direct = await lineEcho('direct');
     cleanup.add(() => direct.close());

@@ -56,28 +56,8 @@ export function DependencyGraph(props: {
           {`Dependency graph: ${ids.length} workloads, ${edges.length} edges, ${secured} secured by mutual TLS`}
         </title>
         <defs>
-          <marker
-            id="arrow-ok"
-            viewBox="0 0 10 10"
-            refX="9"
-            refY="5"
-            markerWidth="7"
-            markerHeight="7"
-            orient="auto"
-          >
-            <path d="M0,0L10,5L0,10z" class="arrow ok" />
-          </marker>
-          <marker
-            id="arrow-bad"
-            viewBox="0 0 10 10"
-            refX="9"
-            refY="5"
-            markerWidth="7"
-            markerHeight="7"
-            orient="auto"
-          >
-            <path d="M0,0L10,5L0,10z" class="arrow bad" />
-          </marker>
+          <ArrowHead id="arrow-ok" kind="ok" />
+          <ArrowHead id="arrow-bad" kind="bad" />
         </defs>
         {edges.map((e) => {
           const a = g.nodes.get(nodeId(e.srcNamespace, e.src));
@@ -150,4 +130,13 @@ function edgePath(a: Placed, b: Placed): { d: string; mx: number; my: number } {
   const y2 = b.y + b.height;
   const drop = Math.max(y1, y2) + 40;
   return { d: `M${x1},${y1}C${x1},${drop} ${x2},${drop} ${x2},${y2}`, mx: (x1 + x2) / 2, my: drop - 6 };
+}
+
+/** The head of an edge's arrow, coloured by whether the edge is secured. */
+function ArrowHead({ id, kind }: { id: string; kind: 'ok' | 'bad' }) {
+  return (
+    <marker id={id} viewBox="0 0 10 10" refX="9" refY="5" markerWidth="7" markerHeight="7" orient="auto">
+      <path d="M0,0L10,5L0,10z" class={`arrow ${kind}`} />
+    </marker>
+  );
 }
