@@ -120,8 +120,14 @@ function watchProblems(page: Page): string[] {
   page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
   page.on('requestfailed', (r) => {
     const why = r.failure()?.errorText ?? '';
-    // Streams and fetches the page closes itself (leaving a page, stopping tap) are aborted.
-    if (why === 'net::ERR_ABORTED' && new URL(r.url()).pathname.startsWith('/api/')) return;
+    // Streams and fetches the page closes itself (leaving a page, stopping tap) are aborted,
+    // and so is the icon the browser fetches for a page it is navigating away from.
+    const path = new URL(r.url()).pathname;
+    if (
+      why === 'net::ERR_ABORTED' &&
+      (path.startsWith('/api/') || /^\/assets\/favicon-[0-9a-f]{8}\.svg$/.test(path))
+    )
+      return;
     problems.push(`request failed: ${r.url()} ${why}`);
   });
   page.on('response', (r) => {

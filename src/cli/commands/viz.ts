@@ -466,14 +466,14 @@ async function tapPath(resource: string, name: string | undefined, flags: TapFla
   const t = await target(resource, name);
   if (t.kind === 'authority') throw new UsageError('tap: give a deployment, pod, namespace or service');
   const to = flags.to ? await target(flags.to, undefined, '--to') : undefined;
+  const { encodeTap, MAX_MAX_RPS } = await import('../../viz/api.js');
   const maxRps = Number(flags.maxRps);
-  if (!Number.isFinite(maxRps) || maxRps <= 0 || maxRps > 1000) {
-    throw new UsageError(`--max-rps: "${flags.maxRps}" is not a rate from 1 to 1000`);
+  if (!Number.isFinite(maxRps) || maxRps <= 0 || maxRps > MAX_MAX_RPS) {
+    throw new UsageError(`--max-rps: "${flags.maxRps}" is not a rate from 1 to ${MAX_MAX_RPS}`);
   }
   if (flags.path !== undefined && !flags.path.startsWith('/')) {
     throw new UsageError(`--path: "${flags.path}" does not start with /`);
   }
-  const { encodeTap } = await import('../../viz/api.js');
   return encodeTap({
     target: t,
     namespace: flags.namespace,
