@@ -335,7 +335,8 @@ export function vizCommand(program: Command): void {
     const top = new TopTable();
     const tty = process.stdout.isTTY === true;
     const draw = (): void => {
-      const height = tty ? Math.max(3, (process.stdout.rows ?? 24) - 2) : 20;
+      // A terminal that reports no size (0 rows, as under `script`) is taken to have 24.
+      const height = tty ? Math.max(3, (process.stdout.rows || 24) - 2) : 20;
       const text = table(top.render(height));
       // On a terminal: the alternate screen, redrawn from its top left; otherwise one frame after another.
       print(tty ? `\x1b[H\x1b[2J${text}` : `${text}\n`);
