@@ -57,10 +57,14 @@ const logRecords = (lines: string[], msg: string) =>
 const refreshes = async (admin: HostPort): Promise<number> =>
   sumSamples(await scrape(admin), 'identity_cert_refresh_count');
 
-/** The requests the proxy counted in `direction`, by their tls label. */
+/**
+ * The requests for the test's authority the proxy counted in `direction`, by their tls
+ * label. Only the test's own authority: a request from elsewhere on the host that finds
+ * the proxy's port is not the test's traffic.
+ */
 function requestsByTls(exp: Exposition, direction: string): Record<string, number> {
   const out: Record<string, number> = {};
-  for (const s of findSamples(exp, 'request_total', { direction })) {
+  for (const s of findSamples(exp, 'request_total', { direction, authority: AUTHORITY })) {
     const k = s.labels.tls ?? '';
     out[k] = (out[k] ?? 0) + s.value;
   }
