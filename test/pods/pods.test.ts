@@ -12,6 +12,7 @@ import { execFileSync } from 'node:child_process';
 import { chmodSync, existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
+import { isDeepStrictEqual } from 'node:util';
 import { controlPlaneClient, unary } from '../../src/grpc/client.js';
 import type { LeaseMessage, WorkloadMessage } from '../../src/grpc/protos.js';
 import { identityName } from '../../src/identity/names.js';
@@ -493,8 +494,13 @@ describe('weft apply of Deployments', () => {
       20_000,
       200,
     );
-    assert.deepEqual(namespaces(), before, "the pods' namespaces are gone");
-    assert.deepEqual(newLinks(linksBefore), [], "the pods' veths are gone");
+    // A pod leaves the catalog when its proxy exits; its network goes just after.
+    await waitFor(
+      () => isDeepStrictEqual(namespaces(), before) && newLinks(linksBefore).length === 0,
+      "the pods' namespaces and veths to be gone",
+      10_000,
+      100,
+    );
     assert.equal(await cp.stop('SIGINT'), 0, cp.stderrLines.join('\n'));
     cp = undefined;
     assert.deepEqual(namespaces(), before);
