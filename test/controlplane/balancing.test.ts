@@ -11,7 +11,6 @@ import {
   describeFailures,
   Load,
   type Replica,
-  removeTempDir,
   serviceYaml,
   shares,
   startClientProxy,
@@ -47,9 +46,7 @@ describe('balancing over endpoints from the control plane', () => {
 
   before(async () => {
     // A short lease, so the replica killed below leaves the set within the file's time.
-    cp = await startControlPlane({ leaseDuration: '3s' });
-    cleanup.add(() => removeTempDir(cp.stateDir));
-    cleanup.add(() => cp.kill());
+    cp = await startControlPlane({ leaseDuration: '3s', cleanup });
     await weftOk(cp, ['apply', '-f', '-'], serviceYaml('web-svc'));
     const started = await Promise.all(
       ['web-a', 'web-b', 'web-c'].map((name) => startReplica(cp, { name }, cleanup)),

@@ -11,7 +11,6 @@ import {
   type ControlPlaneHandle,
   describeFailures,
   Load,
-  removeTempDir,
   serviceYaml,
   shares,
   startClientProxy,
@@ -120,9 +119,7 @@ describe('service profiles', () => {
   const clientMetrics = (): Promise<Exposition> => scrape(client.admin);
 
   before(async () => {
-    cp = await startControlPlane();
-    cleanup.add(() => removeTempDir(cp.stateDir));
-    cleanup.add(() => cp.kill());
+    cp = await startControlPlane({ cleanup });
     await weftOk(
       cp,
       ['apply', '-f', '-'],

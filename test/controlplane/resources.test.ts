@@ -75,9 +75,7 @@ describe('weft apply, get and delete against weft up', () => {
 
   before(async () => {
     cleanup.add(() => removeTempDir(dir));
-    cp = await startControlPlane();
-    cleanup.add(() => removeTempDir(cp.stateDir));
-    cleanup.add(() => cp.kill());
+    cp = await startControlPlane({ cleanup });
     await ok(['apply', '-f', '-'], serviceYaml('web-svc', { namespace: 'shop' }));
     replicas = await Promise.all(
       ['web-1', 'web-2'].map((name) => startReplica(cp, { name, namespace: 'shop' }, cleanup)),

@@ -82,6 +82,8 @@ export interface ControlPlaneOptions {
   readyTimeoutMs?: number;
   /** More flags for `weft up` (--identity-* say). */
   extraArgs?: string[];
+  /** Given, it kills weft up and removes the state directory the helper made. */
+  cleanup?: Cleanup;
 }
 
 /** Runs `weft up` on free ports and waits for its "control plane ready" line. */
@@ -105,6 +107,10 @@ export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise
   ];
   const readyOpts = opts.readyTimeoutMs === undefined ? {} : { readyTimeoutMs: opts.readyTimeoutMs };
   const w = await startWeft(args, 'control plane ready', 'SIGINT', {}, readyOpts);
+  if (opts.cleanup) {
+    if (opts.stateDir === undefined) opts.cleanup.add(() => removeTempDir(stateDir));
+    opts.cleanup.add(() => w.stop('SIGKILL'));
+  }
   try {
     const grpc = parseHostPort(w.ready.grpc, 'grpc');
     const admin = parseHostPort(w.ready.admin, 'admin');

@@ -18,7 +18,6 @@ import type { StatRow } from '../../src/viz/stat.js';
 import {
   type ControlPlaneHandle,
   Load,
-  removeTempDir,
   serviceYaml,
   startClientProxy,
   startControlPlane,
@@ -77,9 +76,8 @@ describe('viz on Prometheus', () => {
     cleanup.add(() => prom.stop());
     cp = await startControlPlane({
       extraArgs: ['--viz-addr', `127.0.0.1:${vizPort}`, '--prometheus-url', prom.url],
+      cleanup,
     });
-    cleanup.add(() => removeTempDir(cp.stateDir));
-    cleanup.add(() => cp.kill());
     assert.equal(cp.logs('control plane ready')[0]?.metrics, prom.url);
     await weftOk(
       cp,

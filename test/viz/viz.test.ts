@@ -13,7 +13,6 @@ import type { StatRow } from '../../src/viz/stat.js';
 import {
   type ControlPlaneHandle,
   Load,
-  removeTempDir,
   serviceYaml,
   startClientProxy,
   startControlPlane,
@@ -67,9 +66,7 @@ describe('viz on the embedded metrics', () => {
   };
 
   before(async () => {
-    cp = await startControlPlane({ extraArgs: ['--metrics-scrape-interval', '1s'] });
-    cleanup.add(() => removeTempDir(cp.stateDir));
-    cleanup.add(() => cp.kill());
+    cp = await startControlPlane({ extraArgs: ['--metrics-scrape-interval', '1s'], cleanup });
     await weftOk(
       cp,
       ['apply', '-f', '-'],

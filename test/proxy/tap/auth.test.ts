@@ -16,7 +16,6 @@ import { observe, type TapCredentials, TapError, type TapTarget } from '../../..
 import { TapIdentity } from '../../../src/viz/tap/identity.js';
 import {
   type ControlPlaneHandle,
-  removeTempDir,
   serviceYaml,
   startControlPlane,
   startReplica,
@@ -110,9 +109,7 @@ describe('tap authorization and certificates', () => {
   let target: TapTarget;
 
   before(async () => {
-    cp = await startControlPlane({ extraArgs: ['--identity-issuance-lifetime', '3s'] });
-    cleanup.add(() => removeTempDir(cp.stateDir));
-    cleanup.add(() => cp.kill());
+    cp = await startControlPlane({ extraArgs: ['--identity-issuance-lifetime', '3s'], cleanup });
     await weftOk(cp, ['apply', '-f', '-'], serviceYaml('web-svc', { selector: { app: 'web' } }));
     web = (await startReplica(cp, { name: 'web-a' }, cleanup)).proxy;
     ca = await stateDirCa(cp.stateDir);

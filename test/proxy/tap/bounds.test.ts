@@ -11,7 +11,6 @@ import { observe, TapError, type TapTarget } from '../../../src/viz/tap/client.j
 import { TapIdentity } from '../../../src/viz/tap/identity.js';
 import {
   type ControlPlaneHandle,
-  removeTempDir,
   serviceYaml,
   startControlPlane,
   startReplica,
@@ -36,9 +35,7 @@ describe('tap bounds', () => {
   let target: TapTarget;
 
   before(async () => {
-    cp = await startControlPlane();
-    cleanup.add(() => removeTempDir(cp.stateDir));
-    cleanup.add(() => cp.kill());
+    cp = await startControlPlane({ cleanup });
     await weftOk(cp, ['apply', '-f', '-'], serviceYaml('web-svc', { selector: { app: 'web' } }));
     web = (await startReplica(cp, { name: 'web-a' }, cleanup)).proxy;
     tapId = await TapIdentity.start(await stateDirCa(cp.stateDir));

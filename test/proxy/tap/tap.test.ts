@@ -20,7 +20,6 @@ import type {
 import { TapIdentity } from '../../../src/viz/tap/identity.js';
 import {
   type ControlPlaneHandle,
-  removeTempDir,
   serviceYaml,
   startClientProxy,
   startControlPlane,
@@ -155,9 +154,7 @@ describe('tap', () => {
   };
 
   before(async () => {
-    cp = await startControlPlane();
-    cleanup.add(() => removeTempDir(cp.stateDir));
-    cleanup.add(() => cp.kill());
+    cp = await startControlPlane({ cleanup });
     await weftOk(
       cp,
       ['apply', '-f', '-'],

@@ -19,7 +19,6 @@ import type { HostPort } from '../../../src/util/addr.js';
 import {
   type ControlPlaneHandle,
   type Replica,
-  removeTempDir,
   startControlPlane,
   startReplica,
   startWorkloadProxy,
@@ -120,9 +119,7 @@ describe('transparent outbound to a Service cluster IP', () => {
   const clientMetrics = () => parseProm(client.registry.render());
 
   before(async () => {
-    cp = await startControlPlane();
-    cleanup.add(() => removeTempDir(cp.stateDir));
-    cleanup.add(() => cp.kill());
+    cp = await startControlPlane({ cleanup });
     await weftOk(
       cp,
       ['apply', '-f', '-'],
