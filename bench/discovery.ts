@@ -59,6 +59,23 @@ export function percentiles(values: number[]): LatencyPercentiles {
   };
 }
 
+/** `weft up` on `stateDir` with every listener on a free port, so a bench never meets a running mesh. */
+export function controlPlaneArgs(stateDir: string): string[] {
+  return [
+    'up',
+    '--state-dir',
+    stateDir,
+    '--addr',
+    '127.0.0.1:0',
+    '--admin-addr',
+    '127.0.0.1:0',
+    '--viz-addr',
+    '127.0.0.1:0',
+    '--identity-addr',
+    '127.0.0.1:0',
+  ];
+}
+
 /** Parses the control plane's pino line `"msg":"control plane ready"`; returns its gRPC host:port. */
 export function parseControlPlaneReady(line: string): { host: string; port: number } | undefined {
   if (!line.startsWith('{') || !line.includes('control plane ready')) return undefined;
@@ -204,18 +221,9 @@ export async function runDiscovery(
   const clients: grpc.Client[] = [];
   let renewTimer: NodeJS.Timeout | undefined;
   try {
-    const args = [
-      'up',
-      '--state-dir',
-      join(tempDir, 'discovery-state'),
-      '--addr',
-      '127.0.0.1:0',
-      '--admin-addr',
-      '127.0.0.1:0',
-      '--viz-addr',
-      '127.0.0.1:0',
-    ];
-    result.command = `WEFT_LOG=info bin/weft.js up --state-dir TMP --addr 127.0.0.1:0 --admin-addr 127.0.0.1:0`;
+    const stateDir = join(tempDir, 'discovery-state');
+    const args = controlPlaneArgs(stateDir);
+    result.command = `WEFT_LOG=info bin/weft.js ${args.map((a) => (a === stateDir ? 'TMP' : a)).join(' ')}`;
     log(`${label} starting the control plane`);
     // Run as users run it: the executable (its shebang sets Node's flags), default log level.
     cp = startProcess('control plane', weftBin, args, {

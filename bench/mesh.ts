@@ -8,7 +8,7 @@
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { identityName } from '../src/identity/names.js';
-import { parseControlPlaneReady } from './discovery.js';
+import { controlPlaneArgs, parseControlPlaneReady } from './discovery.js';
 import { repoRoot, weftBin } from './paths.js';
 import { httpGet, probeUntilOk } from './probe.js';
 import { type Managed, runToCompletion, startProcess, stopProcess } from './procs.js';
@@ -192,21 +192,7 @@ export async function startWeftMesh(ctx: TargetContext, options: MeshOptions = {
     const cp = startProcess(
       'weft control plane',
       weftBin,
-      [
-        'up',
-        '--state-dir',
-        join(dir, 'cp'),
-        '--addr',
-        '127.0.0.1:0',
-        '--admin-addr',
-        '127.0.0.1:0',
-        '--viz-addr',
-        '127.0.0.1:0',
-        '--identity-addr',
-        '127.0.0.1:0',
-        '--lease-duration',
-        '30s',
-      ],
+      [...controlPlaneArgs(join(dir, 'cp')), '--lease-duration', '30s'],
       { cwd: repoRoot, env: { ...process.env, WEFT_LOG: 'info' } },
     );
     started.push(cp);

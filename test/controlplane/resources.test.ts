@@ -20,6 +20,7 @@ import {
   startReplica,
   weft,
   weftOk,
+  weftUpArgs,
 } from '../helpers/controlplane.js';
 import { Cleanup, request, waitFor } from '../helpers/net.js';
 import type { ProxyHandle } from '../helpers/proxy.js';
@@ -458,17 +459,7 @@ describe('weft apply, get and delete against weft up', () => {
   });
 
   test('a second weft up names the address the running one serves', T, async () => {
-    const r = await weft([
-      'up',
-      '--state-dir',
-      cp.stateDir,
-      '--addr',
-      '127.0.0.1:0',
-      '--admin-addr',
-      '127.0.0.1:0',
-      '--viz-addr',
-      '127.0.0.1:0',
-    ]);
+    const r = await weft(weftUpArgs(cp.stateDir));
     assert.equal(r.code, 1, failing(r));
     assert.ok(r.stderr.includes(`serving ${cp.grpcAddr}`), r.stderr);
   });

@@ -20,6 +20,7 @@ import {
   startReplica,
   weft,
   weftOk,
+  weftUpArgs,
 } from '../helpers/controlplane.js';
 import { Cleanup, waitFor } from '../helpers/net.js';
 import type { ProxyHandle } from '../helpers/proxy.js';
@@ -104,17 +105,7 @@ describe('control plane restarts', () => {
   });
 
   test('a second weft up on the same state dir refuses, naming the dir', T, async () => {
-    const r = await weft([
-      'up',
-      '--state-dir',
-      stateDir,
-      '--addr',
-      '127.0.0.1:0',
-      '--admin-addr',
-      '127.0.0.1:0',
-      '--viz-addr',
-      '127.0.0.1:0',
-    ]);
+    const r = await weft(weftUpArgs(stateDir));
     assert.equal(r.code, 1, `exit code\nstdout:\n${r.stdout}\nstderr:\n${r.stderr}`);
     assert.match(r.stderr, /another weft control plane/);
     assert.ok(r.stderr.includes(stateDir), `the message names ${stateDir}:\n${r.stderr}`);

@@ -86,23 +86,33 @@ export interface ControlPlaneOptions {
   cleanup?: Cleanup;
 }
 
-/** Runs `weft up` on free ports and waits for its "control plane ready" line. */
-export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise<ControlPlaneHandle> {
-  const stateDir = opts.stateDir ?? makeTempDir('weft-state-');
-  const args = [
+/**
+ * `weft up` on `stateDir` with every listener on a free port (gRPC on `addr`), so that tests
+ * running together never meet on a default port.
+ */
+export function weftUpArgs(stateDir: string, addr = '127.0.0.1:0'): string[] {
+  return [
     'up',
     '--state-dir',
     stateDir,
     '--addr',
-    opts.addr ?? '127.0.0.1:0',
+    addr,
     '--admin-addr',
     '127.0.0.1:0',
     '--viz-addr',
     '127.0.0.1:0',
-    '--lease-duration',
-    opts.leaseDuration ?? '10s',
     '--identity-addr',
     '127.0.0.1:0',
+  ];
+}
+
+/** Runs `weft up` on free ports and waits for its "control plane ready" line. */
+export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise<ControlPlaneHandle> {
+  const stateDir = opts.stateDir ?? makeTempDir('weft-state-');
+  const args = [
+    ...weftUpArgs(stateDir, opts.addr),
+    '--lease-duration',
+    opts.leaseDuration ?? '10s',
     ...(opts.extraArgs ?? []),
   ];
   const readyOpts = opts.readyTimeoutMs === undefined ? {} : { readyTimeoutMs: opts.readyTimeoutMs };
