@@ -3,6 +3,7 @@ import { DEFAULT_WINDOW, encodeEdges, encodeRoutes, encodeSeries, encodeStat } f
 import type { EdgeRow } from '../../edges.js';
 import type { RouteRow } from '../../routes.js';
 import type { StatRow } from '../../stat.js';
+import { Breadcrumb } from '../components/breadcrumb.js';
 import { DependencyGraph } from '../components/graph.js';
 import { LiveSection } from '../components/status.js';
 import { EdgesTable, RoutesTable, routeKey, StatTable } from '../components/tables.js';
@@ -55,17 +56,9 @@ export function NamespacePage({ namespace }: { namespace: string }) {
     '5s',
   );
   const edges = edgesLive.data?.rows ?? [];
-  const link = (ns: string, name: string): string => paths.workload(ns, name);
   return (
     <>
-      <nav aria-label="breadcrumb">
-        <ul>
-          <li>
-            <a href={paths.overview()}>Overview</a>
-          </li>
-          <li>{namespace}</li>
-        </ul>
-      </nav>
+      <Breadcrumb namespace={namespace} />
       <h1>
         Namespace <span class="name">{namespace}</span>
       </h1>
@@ -91,8 +84,12 @@ export function NamespacePage({ namespace }: { namespace: string }) {
         <RoutesTable rows={routesLive.data?.rows ?? []} history={routesHistory} />
       </LiveSection>
       <LiveSection id="edges" title="Edges" live={edgesLive}>
-        <EdgesTable caption={`Calls to and from ${namespace}'s deployments`} rows={edges} link={link} />
-        <DependencyGraph edges={edges} namespace={namespace} link={link} />
+        <EdgesTable
+          caption={`Calls to and from ${namespace}'s deployments`}
+          rows={edges}
+          link={paths.workload}
+        />
+        <DependencyGraph edges={edges} namespace={namespace} link={paths.workload} />
       </LiveSection>
     </>
   );

@@ -2,6 +2,7 @@ import { DEFAULT_WINDOW, encodeEdges, encodeSeries, encodeStat } from '../../api
 import type { EdgeRow } from '../../edges.js';
 import { DASH, formatLatency, formatMeshed, formatRps, formatSuccess } from '../../format.js';
 import type { StatRow, StatSeries } from '../../stat.js';
+import { Breadcrumb } from '../components/breadcrumb.js';
 import { TimeChart } from '../components/chart.js';
 import { DependencyGraph } from '../components/graph.js';
 import { ErrorNote, LiveSection } from '../components/status.js';
@@ -60,20 +61,9 @@ export function WorkloadPage({ namespace, name }: { namespace: string; name: str
   const edges = edgesLive.data?.rows ?? [];
   const inbound = edges.filter((e) => e.dst === name && e.dstNamespace === namespace);
   const outbound = edges.filter((e) => e.src === name && e.srcNamespace === namespace);
-  const link = (ns: string, n: string): string => paths.workload(ns, n);
   return (
     <>
-      <nav aria-label="breadcrumb">
-        <ul>
-          <li>
-            <a href={paths.overview()}>Overview</a>
-          </li>
-          <li>
-            <a href={paths.namespace(namespace)}>{namespace}</a>
-          </li>
-          <li>{name}</li>
-        </ul>
-      </nav>
+      <Breadcrumb namespace={namespace} deployment={name} />
       <div class="title-row">
         <h1>
           Deployment <span class="name">{name}</span>
@@ -125,18 +115,18 @@ export function WorkloadPage({ namespace, name }: { namespace: string; name: str
         <EdgesTable
           caption={`Calls to ${name}`}
           rows={inbound}
-          link={link}
+          link={paths.workload}
           empty="No calls to it from other workloads in the window."
         />
         <h3>Outbound</h3>
         <EdgesTable
           caption={`Calls from ${name}`}
           rows={outbound}
-          link={link}
+          link={paths.workload}
           empty="It called no other workload in the window."
         />
         <h3>Dependencies in {namespace}</h3>
-        <DependencyGraph edges={edges} namespace={namespace} focus={name} link={link} />
+        <DependencyGraph edges={edges} namespace={namespace} focus={name} link={paths.workload} />
       </LiveSection>
     </>
   );
