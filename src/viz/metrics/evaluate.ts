@@ -15,7 +15,7 @@ import { parseFloatGo } from './exposition.js';
 import { checkQuery, checkRange, quantileGrouping } from './promql.js';
 import type { Matcher, Query, Sample, Series } from './query.js';
 import { MetricsSourceError } from './source.js';
-import type { MetricStore, StoredSeries, TargetBlock } from './store.js';
+import { type MetricStore, type StoredSeries, search, type TargetBlock } from './store.js';
 
 /** Prometheus's default `--query.lookback-delta`. */
 export const LOOKBACK_MS = 5 * 60_000;
@@ -128,18 +128,6 @@ export function extrapolatedRate(
 export interface Bucket {
   upperBound: number;
   count: number;
-}
-
-/** Go's sort.Search: the first i in [0, n) for which f is true (n if none), by bisection. */
-function search(n: number, f: (i: number) => boolean): number {
-  let i = 0;
-  let j = n;
-  while (i < j) {
-    const h = (i + j) >>> 1;
-    if (!f(h)) i = h + 1;
-    else j = h;
-  }
-  return i;
 }
 
 /**

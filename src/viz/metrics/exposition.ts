@@ -38,7 +38,7 @@ export interface Exposition {
 
 export interface ParseOptions {
   /** Sample names to keep (default: all). Other lines cost a name scan. */
-  readonly keep?: ReadonlySet<string> | ((name: string) => boolean);
+  readonly keep?: ReadonlySet<string>;
   /** More kept samples than this is an error (Prometheus's `sample_limit`). */
   readonly maxSeries?: number;
   /** Series the caller already knows by their text: their labels are not parsed again. */
@@ -57,7 +57,8 @@ export class ExpositionError extends Error {
 }
 
 const TYPES: ReadonlySet<string> = new Set(['counter', 'gauge', 'histogram', 'summary', 'untyped']);
-const METRIC_NAME = /^[a-zA-Z_:][a-zA-Z0-9_:]*$/;
+/** A valid Prometheus metric name. */
+export const METRIC_NAME = /^[a-zA-Z_:][a-zA-Z0-9_:]*$/;
 const DECIMAL = /^[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?$/;
 const INTEGER = /^-?\d+$/;
 
@@ -98,9 +99,7 @@ function unescapeHelp(s: string): string {
 
 /** Parses a page. Throws ExpositionError naming the line of the first problem. */
 export function parseExposition(text: string, options: ParseOptions = {}): Exposition {
-  const keepOpt = options.keep;
-  const keep: (name: string) => boolean =
-    keepOpt === undefined ? () => true : typeof keepOpt === 'function' ? keepOpt : (n) => keepOpt.has(n);
+  const keep = options.keep;
   const maxSeries = options.maxSeries ?? Number.POSITIVE_INFINITY;
   const known = options.known;
   const samples: ExpositionSample[] = [];
@@ -130,7 +129,7 @@ export function parseExposition(text: string, options: ParseOptions = {}): Expos
     let j = i + 1;
     while (j < end && isNameChar(text.charCodeAt(j))) j++;
     const name = text.slice(i, j);
-    if (!keep(name)) continue;
+    if (keep !== undefined && !keep.has(name)) continue;
     if (samples.length >= maxSeries) {
       throw new ExpositionError(lineNo, `more than ${maxSeries} series (the limit per scrape)`);
     }

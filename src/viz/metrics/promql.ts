@@ -3,10 +3,10 @@
  * backends: names must be valid Prometheus names (a name is never escaped, so it must
  * not be able to change the query), windows and steps whole positive milliseconds.
  */
+import { METRIC_NAME } from './exposition.js';
 import type { Matcher, Query, Selector } from './query.js';
 import { MetricsSourceError } from './source.js';
 
-const METRIC_NAME = /^[a-zA-Z_:][a-zA-Z0-9_:]*$/;
 const LABEL_NAME = /^[a-zA-Z_][a-zA-Z0-9_]*$/;
 const OPS: ReadonlySet<string> = new Set(['=', '!=', '=~', '!~']);
 

@@ -59,8 +59,6 @@ export interface ScraperOptions {
   readonly timeoutMs?: number;
   /** A longer body fails the scrape (default 10 MiB). */
   readonly maxBodyBytes?: number;
-  /** Sample names to keep (default VIZ_METRICS). */
-  readonly metrics?: readonly string[];
   /** Kept series per scrape; more fails the scrape (default: the store's bound per target). */
   readonly maxSeriesPerScrape?: number;
   /** Default: Date.now. */
@@ -178,7 +176,7 @@ export class Scraper {
     this.intervalMs = options.intervalMs ?? DEFAULT_INTERVAL_MS;
     this.timeoutMs = options.timeoutMs ?? Math.min(this.intervalMs, 10_000);
     this.maxBodyBytes = options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
-    this.keep = new Set(options.metrics ?? VIZ_METRICS);
+    this.keep = new Set(VIZ_METRICS);
     this.maxSeries = options.maxSeriesPerScrape ?? store.maxSeriesPerTarget;
     this.clock = options.clock ?? systemClock;
   }
@@ -310,9 +308,8 @@ export class Scraper {
     // `up` goes first, so that a full store still records it while it keeps it.
     let stats: AppendStats;
     try {
-      let unknown = 1;
-      for (const s of samples) if (s.labels !== undefined) unknown++;
-      app.reserve(unknown);
+      // `up` and every sample the cache did not know: `known` has one entry per known sample.
+      app.reserve(1 + samples.length - known.length);
       app.add(UP_RAW, 'up', target.labels, error === undefined ? 1 : 0);
       let k = 0;
       for (const s of samples) {

@@ -15,6 +15,18 @@
  */
 import { setLabel } from './exposition.js';
 
+/** Go's sort.Search: the first i in [0, n) for which f is true (n if none), by bisection. */
+export function search(n: number, f: (i: number) => boolean): number {
+  let i = 0;
+  let j = n;
+  while (i < j) {
+    const h = (i + j) >>> 1;
+    if (!f(h)) i = h + 1;
+    else j = h;
+  }
+  return i;
+}
+
 export type LabelSet = Readonly<Record<string, string>>;
 
 export interface StoreOptions {
@@ -123,26 +135,12 @@ export class TargetBlock {
 
   /** First slot with time >= t (count when none). */
   firstAtOrAfter(t: number): number {
-    let lo = 0;
-    let hi = this.count;
-    while (lo < hi) {
-      const mid = (lo + hi) >>> 1;
-      if (this.timeAt(mid) < t) lo = mid + 1;
-      else hi = mid;
-    }
-    return lo;
+    return search(this.count, (j) => this.timeAt(j) >= t);
   }
 
   /** Last slot with time <= t (-1 when none). */
   lastAtOrBefore(t: number): number {
-    let lo = 0;
-    let hi = this.count;
-    while (lo < hi) {
-      const mid = (lo + hi) >>> 1;
-      if (this.timeAt(mid) <= t) lo = mid + 1;
-      else hi = mid;
-    }
-    return lo - 1;
+    return search(this.count, (j) => this.timeAt(j) > t) - 1;
   }
 
   /**
