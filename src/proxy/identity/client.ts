@@ -13,6 +13,7 @@ import {
   type Registry,
 } from '../../metrics/registry.js';
 import type { Logger } from '../../util/log.js';
+import { after } from '../../util/timer.js';
 import { Backoff } from '../discovery/backoff.js';
 import { buildCsr } from './csr.js';
 import type { LocalIdentity } from './local.js';
@@ -45,8 +46,6 @@ const RENEW_AT = 0.7;
 const MIN_REFRESH_MS = 1000;
 /** How far in the future a new certificate's notBefore may be (clock skew with the CA). */
 const NOT_BEFORE_SKEW_MS = 60_000;
-/** setTimeout's limit (about 24.8 days); longer waits are taken in steps. */
-const MAX_TIMER_MS = 2 ** 31 - 1;
 
 class CertifyError extends Error {
   constructor(
@@ -360,17 +359,4 @@ function errnoMessage(err: unknown): string {
   if (e.code === 'ENOENT') return 'no such file';
   if (e.code === 'EACCES') return 'permission denied';
   return e.message ?? String(err);
-}
-
-/** setTimeout beyond its limit of about 24.8 days (long waits are taken in steps), unref'd. */
-function after(ms: number, fn: () => void): { cancel(): void } {
-  const due = Date.now() + ms;
-  let timer: NodeJS.Timeout;
-  const arm = (): void => {
-    const left = due - Date.now();
-    timer = setTimeout(left > MAX_TIMER_MS ? arm : fn, Math.min(Math.max(0, left), MAX_TIMER_MS));
-    timer.unref();
-  };
-  arm();
-  return { cancel: () => clearTimeout(timer) };
 }

@@ -8,6 +8,7 @@ import { generateKeyPairSync, type KeyObject, X509Certificate } from 'node:crypt
 import type { CertificateAuthority } from '../../controlplane/identity/ca.js';
 import { CONTROL_PLANE_NAMESPACE, tapIdentityName } from '../../identity/names.js';
 import type { Logger } from '../../util/log.js';
+import { after } from '../../util/timer.js';
 import type { TapCredentials } from './client.js';
 
 export interface TapIdentityOptions {
@@ -21,8 +22,6 @@ export interface TapIdentityOptions {
 /** Never renew sooner than this after an issuance. */
 const MIN_RENEW_MS = 500;
 const MAX_RETRY_MS = 60_000;
-/** setTimeout's limit; longer waits are taken in steps. */
-const MAX_TIMER_MS = 2 ** 31 - 1;
 
 /** The certificate in use and when it expires. */
 interface Issued {
@@ -37,7 +36,7 @@ export class TapIdentity {
   readonly #keyPem: string;
   readonly #publicKey: KeyObject;
   #issued: Issued;
-  #timer: NodeJS.Timeout | undefined;
+  #timer: { cancel(): void } | undefined;
   #closed = false;
   #failures = 0;
   readonly #listeners = new Set<(identity: TapIdentity) => void>();
@@ -93,7 +92,7 @@ export class TapIdentity {
   /** Stops renewing. */
   close(): void {
     this.#closed = true;
-    if (this.#timer) clearTimeout(this.#timer);
+    this.#timer?.cancel();
   }
 
   private renewDelay(issued: Issued): number {
@@ -103,16 +102,7 @@ export class TapIdentity {
 
   private schedule(ms: number): void {
     if (this.#closed) return;
-    const due = Date.now() + ms;
-    const arm = (): void => {
-      const left = due - Date.now();
-      this.#timer = setTimeout(
-        left > MAX_TIMER_MS ? arm : () => void this.renew(),
-        Math.min(Math.max(0, left), MAX_TIMER_MS),
-      );
-      this.#timer.unref();
-    };
-    arm();
+    this.#timer = after(ms, () => void this.renew());
   }
 
   private async renew(): Promise<void> {
