@@ -48,6 +48,13 @@ const set = (p: URLSearchParams, name: string, value: string | undefined): void 
   if (value !== undefined) p.set(name, value);
 };
 
+/** A --from or --to resource: `from=deploy/web&fromNamespace=emojivoto`. */
+function setPeer(q: URLSearchParams, name: 'from' | 'to', t: NamespacedTarget | undefined): void {
+  if (!t) return;
+  q.set(name, formatTarget(t));
+  q.set(`${name}Namespace`, t.namespace);
+}
+
 // stat -----------------------------------------------------------------------------------
 
 export interface StatParams {
@@ -60,19 +67,17 @@ export interface StatParams {
   readonly window?: string;
 }
 
-export function encodeStat(p: StatParams): string {
+function statQuery(p: StatParams): URLSearchParams {
   const q = new URLSearchParams({ resource: formatTarget(p.target) });
   set(q, 'namespace', p.namespace);
-  if (p.from) {
-    q.set('from', formatTarget(p.from));
-    q.set('fromNamespace', p.from.namespace);
-  }
-  if (p.to) {
-    q.set('to', formatTarget(p.to));
-    q.set('toNamespace', p.to.namespace);
-  }
+  setPeer(q, 'from', p.from);
+  setPeer(q, 'to', p.to);
   set(q, 'window', p.window);
-  return `/api/stat?${q}`;
+  return q;
+}
+
+export function encodeStat(p: StatParams): string {
+  return `/api/stat?${statQuery(p)}`;
 }
 
 export function decodeStat(params: URLSearchParams): StatRequest {
@@ -98,10 +103,7 @@ export interface RoutesParams {
 
 export function encodeRoutes(p: RoutesParams): string {
   const q = new URLSearchParams({ resource: formatTarget(p.target), namespace: p.target.namespace });
-  if (p.to) {
-    q.set('to', formatTarget(p.to));
-    q.set('toNamespace', p.to.namespace);
-  }
+  setPeer(q, 'to', p.to);
   set(q, 'window', p.window);
   return `/api/routes?${q}`;
 }
@@ -149,7 +151,7 @@ export interface SeriesParams extends StatParams {
 }
 
 export function encodeSeries(p: SeriesParams): string {
-  const q = new URLSearchParams(encodeStat(p).slice('/api/stat?'.length));
+  const q = statQuery(p);
   set(q, 'range', p.range);
   set(q, 'step', p.step);
   return `/api/series?${q}`;
@@ -213,10 +215,7 @@ export function decodeTap(params: URLSearchParams): TapQuery {
 
 export function encodeTap(q: Partial<TapQuery> & { target: VizTarget; namespace: string }): string {
   const p = new URLSearchParams({ resource: formatTarget(q.target), namespace: q.namespace });
-  if (q.to) {
-    p.set('to', formatTarget(q.to));
-    p.set('toNamespace', q.to.namespace);
-  }
+  setPeer(p, 'to', q.to);
   if (q.method) p.set('method', q.method);
   if (q.path) p.set('path', q.path);
   if (q.authority) p.set('authority', q.authority);

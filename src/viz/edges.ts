@@ -1,5 +1,6 @@
 import type { Catalog } from '../catalog/catalog.js';
 import { identityName, type TrustDomain } from '../identity/names.js';
+import { groupKey } from './golden.js';
 import { eq, type Matcher, type Sample } from './metrics/query.js';
 import type { MetricsSource } from './metrics/source.js';
 import { type VizKind, VizUsageError } from './resources.js';
@@ -74,10 +75,21 @@ export async function edges(catalog: Catalog, source: MetricsSource, req: EdgesR
     if (tls && row.serverId !== '') e.row = { ...e.row, serverId: row.serverId };
     rows.set(key, e);
   };
+  // Each source's identity is looked up once: a lookup lists the catalog's workloads.
+  const clientIds = new Map<string, string>();
+  const clientId = (namespace: string, name: string): string => {
+    const key = `${namespace}\u0000${name}`;
+    let id = clientIds.get(key);
+    if (id === undefined) {
+      id = clientIdentity(catalog, k, namespace, name, req.domain);
+      clientIds.set(key, id);
+    }
+    return id;
+  };
   // An edge inside the namespace is in both answers: count each series once.
   const seen = new Set<string>();
   for (const s of [...fromNs, ...toNs]) {
-    const id = outBy.map((l) => s.labels[l] ?? '').join('\u0000');
+    const id = groupKey(s.labels, outBy);
     if (seen.has(id) || s.value <= 0) continue;
     seen.add(id);
     const l = s.labels;
@@ -91,7 +103,7 @@ export async function edges(catalog: Catalog, source: MetricsSource, req: EdgesR
         srcNamespace: l.namespace ?? '',
         dst,
         dstNamespace: l.dst_namespace ?? '',
-        clientId: tls ? clientIdentity(catalog, k, l.namespace ?? '', l[k] as string, req.domain) : '',
+        clientId: tls ? clientId(l.namespace ?? '', l[k] as string) : '',
         serverId: tls ? (l.server_id ?? '') : '',
       },
       s.value,

@@ -1,6 +1,7 @@
 import type { Catalog } from '../catalog/catalog.js';
 import { selects } from '../catalog/selection.js';
 import { profileFor } from '../controlplane/destination/profiles.js';
+import { escapeRegex } from '../profiles/document.js';
 import { type GoldenMetrics, golden, groupKey } from './golden.js';
 import { eq, type Matcher } from './metrics/query.js';
 import type { MetricsSource } from './metrics/source.js';
@@ -30,8 +31,6 @@ export interface RouteRow {
   /** Each attempt (with --to): where retries show. */
   readonly actual: GoldenMetrics | null;
 }
-
-const escapeRegex = (s: string): string => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 
 /** A `dst` matcher for every port of a service. */
 function serviceDst(namespace: string, service: string, clusterDomain: string): Matcher {

@@ -4,7 +4,7 @@ import type { AddressInfo } from 'node:net';
 import { extname, join, normalize, sep } from 'node:path';
 import type { Catalog } from '../catalog/catalog.js';
 import type { TrustDomain } from '../identity/names.js';
-import { formatHostPort, type HostPort } from '../util/addr.js';
+import type { HostPort } from '../util/addr.js';
 import type { Logger } from '../util/log.js';
 import { decodeEdges, decodeRoutes, decodeSeries, decodeStat, windowParam } from './api.js';
 import { edges } from './edges.js';
@@ -327,9 +327,4 @@ export class VizServer {
     });
     res.end(body);
   }
-}
-
-export function formatVizUrl(addr: HostPort): string {
-  const host = addr.host === '0.0.0.0' || addr.host === '::' ? '127.0.0.1' : addr.host;
-  return `http://${formatHostPort({ host, port: addr.port })}`;
 }

@@ -1,6 +1,7 @@
 import type { Catalog, Workload } from '../catalog/catalog.js';
 import { selects } from '../catalog/selection.js';
 import { identityName, type TrustDomain } from '../identity/names.js';
+import { formatHostPort } from '../util/addr.js';
 import type { Logger } from '../util/log.js';
 import { decodeTap, type TapQuery } from './api.js';
 import { dstLabel, formatTarget, type VizTarget, VizUsageError } from './resources.js';
@@ -60,7 +61,7 @@ export function tapMatch(q: TapQuery): TapMatch | undefined {
 }
 
 const addr = (a: { ip: string; port: number } | undefined): string =>
-  a ? (a.ip.includes(':') ? `[${a.ip}]:${a.port}` : `${a.ip}:${a.port}`) : '';
+  a ? formatHostPort({ host: a.ip, port: a.port }) : '';
 
 /** Remembers each request's first event, so its later events read on their own (bounded). */
 class OpenRequests {

@@ -1,9 +1,6 @@
 import type { Catalog, Workload } from '../catalog/catalog.js';
+import { formatHostPort } from '../util/addr.js';
 import type { ScrapeTarget } from './metrics/scraper.js';
-
-function hostPort(w: Workload, port: number): string {
-  return w.address.includes(':') ? `[${w.address}]:${port}` : `${w.address}:${port}`;
-}
 
 /** The labels viz's queries group by, as Linkerd's Prometheus configuration relabels pods. */
 export function targetLabels(w: Workload): Record<string, string> {
@@ -15,7 +12,10 @@ function admins(catalog: Catalog): Array<{ addr: string; labels: Record<string, 
   return catalog.workloads
     .list()
     .filter((w) => w.adminPort !== undefined && w.adminPort > 0)
-    .map((w) => ({ addr: hostPort(w, w.adminPort as number), labels: targetLabels(w) }));
+    .map((w) => ({
+      addr: formatHostPort({ host: w.address, port: w.adminPort as number }),
+      labels: targetLabels(w),
+    }));
 }
 
 /** What the embedded scraper reads: each registered proxy's /metrics. */

@@ -1,3 +1,4 @@
+import { isFailure } from '../metrics/http.js';
 import { formatLatency, formatSuccess } from './format.js';
 import type { TapEventView } from './tap-events.js';
 
@@ -18,14 +19,9 @@ export interface TopRow {
 /** At most this many rows are kept (the least requested go first). */
 const MAX_ROWS = 10_000;
 
-/** A request's end that counts as a failure, as the metrics classify it. */
-export function failed(e: TapEventView): boolean {
-  return (
-    e.reset !== undefined ||
-    (e.status ?? 0) >= 500 ||
-    (e.grpcStatus !== undefined && e.grpcStatus !== 0) ||
-    e.status === undefined
-  );
+/** A request's end that counts as a failure, as the metrics classify it (a reset, or no response, errored). */
+function failed(e: TapEventView): boolean {
+  return isFailure(e.status ?? 0, e.grpcStatus, e.reset !== undefined || e.status === undefined);
 }
 
 /** Who sent a request: the client's pod when the proxy knows it, its identity, else its address. */

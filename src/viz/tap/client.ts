@@ -13,6 +13,7 @@ import {
   type TapMatchMessage,
 } from '../../grpc/protos.js';
 import { dnsNames } from '../../identity/x509.js';
+import { formatHostPort } from '../../util/addr.js';
 
 /** A proxy to tap: where its tap server listens, and the identity its certificate must name. */
 export interface TapTarget {
@@ -210,8 +211,7 @@ export function decodeTapEvent(m: TapEventMessage): TapEvent | undefined {
 }
 
 function where(target: TapTarget): string {
-  const host = target.address.includes(':') ? `[${target.address}]` : target.address;
-  return `${host}:${target.port ?? 0}`;
+  return formatHostPort({ host: target.address, port: target.port ?? 0 });
 }
 
 function toTapError(err: unknown, target: TapTarget): TapError {
