@@ -10,6 +10,9 @@
 import { ROUTES } from './mesh.js';
 import type { CheckResult, DiscoveryResult, Row } from './types.js';
 
+/** A request rate as the table and the checks name it: 1k, 10k, 500. */
+export const rateLabel = (rate: number): string => (rate % 1000 === 0 ? `${rate / 1000}k` : String(rate));
+
 export const LIMITS = {
   addedP50Ms: 0.3,
   addedP99Ms: 1.5,
@@ -153,7 +156,7 @@ function meshRssPerProxy(rows: Row[]): CheckResult {
  * without (weft-mesh): CPU s of the phase over the requests answered 2xx in it.
  */
 function routesAddedCpu(rows: Row[], rate: number): CheckResult {
-  const name = `route matching (${ROUTES} routes) adds < ${LIMITS.routesAddedCpuPct}% CPU per request @${rate % 1000 === 0 ? `${rate / 1000}k` : rate}`;
+  const name = `route matching (${ROUTES} routes) adds < ${LIMITS.routesAddedCpuPct}% CPU per request @${rateLabel(rate)}`;
   const phases = (['weft-mesh-routes', 'weft-mesh'] as const).map((target) => {
     const phase = http1(rows, target)?.fixed[String(rate)];
     return { target, result: phase?.result, cpuS: phase?.usage?.cpuS };

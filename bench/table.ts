@@ -1,5 +1,5 @@
 // Renders a BenchReport as a plain-text table, the check results, and a legend.
-import { perProxyPeak } from './checks.js';
+import { perProxyPeak, rateLabel } from './checks.js';
 import { ROUTES } from './mesh.js';
 import type { BenchReport, DiscoveryResult, LatencyPercentiles, Phase, Row, TargetName } from './types.js';
 
@@ -8,7 +8,6 @@ const signed = (v: number) => `${v >= 0 ? '+' : ''}${v.toFixed(3)}`;
 const int = (v: number) => Math.round(v).toLocaleString('en-US');
 /** Rows with two proxies (client side and server side). */
 const MESHED_TARGETS: readonly TargetName[] = ['weft-mesh', 'weft-mesh-routes', 'haproxy-mtls'];
-const rateLabel = (rate: number) => (rate % 1000 === 0 ? `${rate / 1000}k` : String(rate));
 
 function errorCount(row: Row): number {
   const max = row.max?.result;

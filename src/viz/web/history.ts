@@ -4,9 +4,11 @@
  * numbers beside them without another stream.
  */
 import { useMemo, useRef } from 'preact/hooks';
+import { DEFAULT_WINDOW, encodeSeries, encodeStat } from '../api.js';
 import type { GoldenMetrics } from '../golden.js';
-import type { StatSeries } from '../stat.js';
-import { useFetch } from './live.js';
+import type { VizTarget } from '../resources.js';
+import type { StatRow, StatSeries } from '../stat.js';
+import { type Live, useFetch, useWatch } from './live.js';
 
 export interface Point {
   /** ms since the epoch */
@@ -18,8 +20,8 @@ export interface Point {
 /** How far back sparklines reach. */
 export const HISTORY_MS = 10 * 60_000;
 /** The series seed's range and step. */
-export const SEED_RANGE = '10m';
-export const SEED_STEP = '10s';
+const SEED_RANGE = '10m';
+const SEED_STEP = '10s';
 
 export class History {
   private readonly points = new Map<string, Point[]>();
@@ -29,9 +31,9 @@ export class History {
   }
 
   /** Prepends what the series knew before the first live point. */
-  seed(rows: readonly StatSeries[], keyOf: (namespace: string, name: string) => string): void {
+  seed(rows: readonly StatSeries[]): void {
     for (const r of rows) {
-      const key = keyOf(r.namespace, r.name);
+      const key = statKey(r);
       const live = this.points.get(key) ?? [];
       const first = live[0]?.t ?? Number.POSITIVE_INFINITY;
       const s = r.series;
@@ -51,20 +53,37 @@ export class History {
   }
 }
 
-/**
- * A History seeded from `seriesPath`; feed it with `append` on each live update.
- */
-export function useHistory(seriesPath: string | null): { history: History; seedError: string | undefined } {
-  const ref = useRef<{ path: string | null; history: History } | undefined>(undefined);
+/** A stat row's key in its History: namespace/name. */
+export const statKey = (r: { readonly namespace: string; readonly name: string }): string =>
+  `${r.namespace}/${r.name}`;
+
+/** A History seeded from `seriesPath`; fed with `append` on each live update. */
+function useHistory(seriesPath: string): { history: History; seedError: string | undefined } {
+  const ref = useRef<{ path: string; history: History } | undefined>(undefined);
   if (!ref.current || ref.current.path !== seriesPath)
     ref.current = { path: seriesPath, history: new History() };
   const history = ref.current.history;
   const seed = useFetch<{ rows: StatSeries[] }>(seriesPath);
   // The seed's arrival re-renders the page (useFetch's state); merge it then, once.
   useMemo(() => {
-    if (seed.data) history.seed(seed.data.rows, rowKey);
+    if (seed.data) history.seed(seed.data.rows);
   }, [seed.data, history]);
   return { history, seedError: seed.error };
 }
 
-export const rowKey = (namespace: string, name: string): string => `${namespace}/${name}`;
+/**
+ * A stat table's rows, live (`/api/stat` every 2 s over the last minute), and their
+ * sparklines' History: seeded from the last ten minutes, then a point per update.
+ */
+export function useLiveStat(
+  target: VizTarget,
+  namespace?: string,
+): { live: Live<{ rows: StatRow[] }>; history: History; seedError: string | undefined } {
+  const params = { target, ...(namespace === undefined ? {} : { namespace }), window: DEFAULT_WINDOW };
+  const { history, seedError } = useHistory(encodeSeries({ ...params, range: SEED_RANGE, step: SEED_STEP }));
+  const live = useWatch<{ rows: StatRow[] }>(encodeStat(params), '2s', (d) => {
+    const now = Date.now();
+    for (const r of d.rows) history.append(statKey(r), r.requests, now);
+  });
+  return { live, history, seedError };
+}

@@ -3,7 +3,7 @@ import { DASH, formatLatency, formatMeshed, formatRps, formatSuccess } from '../
 import type { GoldenMetrics } from '../../golden.js';
 import type { RouteRow } from '../../routes.js';
 import type { StatRow } from '../../stat.js';
-import type { History } from '../history.js';
+import { type History, statKey } from '../history.js';
 import { Sparkline } from './sparkline.js';
 
 /** A number's cell: the text as the CLI prints it, the raw value in `data-value` (for tests and tools). */
@@ -40,13 +40,12 @@ export function StatTable(props: {
   caption: string;
   rows: readonly StatRow[];
   history: History;
-  keyOf: (r: StatRow) => string;
   link?: (r: StatRow) => string | undefined;
   tcp?: boolean;
   /** A namespace column (rows from every namespace). */
   namespaces?: boolean;
 }) {
-  const { caption, rows, history, keyOf, link, tcp, namespaces } = props;
+  const { caption, rows, history, link, tcp, namespaces } = props;
   if (rows.length === 0) return <p>No resources found.</p>;
   return (
     <div class="overflow-auto">
@@ -75,7 +74,7 @@ export function StatTable(props: {
             const href = link?.(r);
             return (
               <tr
-                key={keyOf(r)}
+                key={statKey(r)}
                 data-name={r.name}
                 data-namespace={r.namespace}
                 class={successClass(r.requests)}
@@ -92,7 +91,7 @@ export function StatTable(props: {
                   />
                 ) : null}
                 <td>
-                  <Sparkline points={history.get(keyOf(r))} label={`${r.name} requests per second`} />
+                  <Sparkline points={history.get(statKey(r))} label={`${r.name} requests per second`} />
                 </td>
               </tr>
             );

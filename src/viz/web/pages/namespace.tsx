@@ -1,20 +1,14 @@
-import { useRef } from 'preact/hooks';
-import { DEFAULT_WINDOW, encodeEdges, encodeRoutes, encodeSeries, encodeStat } from '../../api.js';
+import { useState } from 'preact/hooks';
+import { DEFAULT_WINDOW, encodeEdges, encodeRoutes } from '../../api.js';
 import type { EdgeRow } from '../../edges.js';
 import type { RouteRow } from '../../routes.js';
-import type { StatRow } from '../../stat.js';
 import { Breadcrumb } from '../components/breadcrumb.js';
 import { DependencyGraph } from '../components/graph.js';
 import { LiveSection } from '../components/status.js';
 import { EdgesTable, RoutesTable, routeKey, StatTable } from '../components/tables.js';
-import { History, rowKey, SEED_RANGE, SEED_STEP, useHistory } from '../history.js';
+import { History, useLiveStat } from '../history.js';
 import { useWatch } from '../live.js';
 import { paths } from '../router.js';
-
-const keyOf = (r: StatRow): string => rowKey(r.namespace, r.name);
-
-const seed = (kind: 'deployment' | 'service', namespace: string): string =>
-  encodeSeries({ target: { kind }, namespace, window: DEFAULT_WINDOW, range: SEED_RANGE, step: SEED_STEP });
 
 /**
  * A namespace: its deployments, services and their routes with live golden metrics, and
@@ -22,26 +16,10 @@ const seed = (kind: 'deployment' | 'service', namespace: string): string =>
  */
 export function NamespacePage({ namespace }: { namespace: string }) {
   const window = DEFAULT_WINDOW;
-  const deploys = useHistory(seed('deployment', namespace));
-  const services = useHistory(seed('service', namespace));
-  const routeHistory = useRef<{ ns: string; h: History } | undefined>(undefined);
-  if (routeHistory.current?.ns !== namespace) routeHistory.current = { ns: namespace, h: new History() };
-  const routesHistory = routeHistory.current.h;
-
-  const append = (h: History) => (d: { rows: StatRow[] }) => {
-    const now = Date.now();
-    for (const r of d.rows) h.append(keyOf(r), r.requests, now);
-  };
-  const deployLive = useWatch<{ rows: StatRow[] }>(
-    encodeStat({ target: { kind: 'deployment' }, namespace, window }),
-    '2s',
-    append(deploys.history),
-  );
-  const svcLive = useWatch<{ rows: StatRow[] }>(
-    encodeStat({ target: { kind: 'service' }, namespace, window }),
-    '2s',
-    append(services.history),
-  );
+  const deploys = useLiveStat({ kind: 'deployment' }, namespace);
+  const services = useLiveStat({ kind: 'service' }, namespace);
+  // The app mounts a new page for each namespace, so this History is the namespace's.
+  const [routesHistory] = useState(() => new History());
   // The routes of every service in front of the namespace's deployments.
   const routesLive = useWatch<{ rows: RouteRow[] }>(
     encodeRoutes({ target: { kind: 'deployment', namespace }, window }),
@@ -62,22 +40,20 @@ export function NamespacePage({ namespace }: { namespace: string }) {
       <h1>
         Namespace <span class="name">{namespace}</span>
       </h1>
-      <LiveSection id="deployments" title="Deployments" live={deployLive} extraError={deploys.seedError}>
+      <LiveSection id="deployments" title="Deployments" live={deploys.live} extraError={deploys.seedError}>
         <StatTable
           caption={`Golden metrics per deployment in ${namespace}`}
-          rows={deployLive.data?.rows ?? []}
+          rows={deploys.live.data?.rows ?? []}
           history={deploys.history}
-          keyOf={keyOf}
           link={(r) => paths.workload(r.namespace, r.name)}
           tcp
         />
       </LiveSection>
-      <LiveSection id="services" title="Services" live={svcLive} extraError={services.seedError}>
+      <LiveSection id="services" title="Services" live={services.live} extraError={services.seedError}>
         <StatTable
           caption={`Golden metrics per service in ${namespace}, as their clients see them`}
-          rows={svcLive.data?.rows ?? []}
+          rows={services.live.data?.rows ?? []}
           history={services.history}
-          keyOf={keyOf}
         />
       </LiveSection>
       <LiveSection id="routes" title="Routes" live={routesLive}>

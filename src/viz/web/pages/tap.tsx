@@ -1,4 +1,5 @@
 import { useEffect, useRef, useState } from 'preact/hooks';
+import { DEFAULT_MAX_RPS } from '../../api.js';
 import { DASH, formatLatency } from '../../format.js';
 import type { TapEventView } from '../../tap-events.js';
 import { ErrorNote } from '../components/status.js';
@@ -29,7 +30,7 @@ const DEFAULTS: Filters = {
   method: '',
   path: '',
   authority: '',
-  maxRps: '100',
+  maxRps: String(DEFAULT_MAX_RPS),
 };
 
 const METHODS = ['GET', 'POST', 'PUT', 'PATCH', 'DELETE', 'HEAD', 'OPTIONS'];
