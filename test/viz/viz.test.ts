@@ -282,10 +282,12 @@ describe('viz on the embedded metrics', () => {
   });
 
   test('top: the busiest paths, redrawn in place on a terminal', T, async () => {
-    // `script` gives the command a terminal; Ctrl-C is typed into it.
+    // `script` gives the command a terminal; Ctrl-C is typed into it. It runs the command
+    // through $SHELL -c, or /bin/sh when SHELL is unset (as under CI): dash forks rather than
+    // exec, and the Ctrl-C would kill it too (script then exits 130), so exec replaces it.
     const top = run('script', [
       '-qfec',
-      `${WEFT_BIN} viz top deploy/web --viz-addr ${cp.vizAddr}`,
+      `exec ${WEFT_BIN} viz top deploy/web --viz-addr ${cp.vizAddr}`,
       '/dev/null',
     ]);
     const HEADER = /SOURCE\s+DESTINATION\s+METHOD\s+PATH\s+COUNT\s+BEST\s+WORST\s+LAST\s+SUCCESS_RATE/;
@@ -304,7 +306,7 @@ describe('viz on the embedded metrics', () => {
     } finally {
       top.proc.stdin?.write('\x03');
     }
-    assert.equal(await top.exited, 0, top.out);
+    assert.equal(await top.exited, 0, `the exit status\n${top.out}\n${top.err}`);
     assert.ok(top.out.startsWith(`${ESC}[?1049h`), 'the alternate screen');
     // Leaving the alternate screen, top prints its last table where it stays on the terminal.
     const after = top.out.slice(top.out.lastIndexOf(`${ESC}[?1049l`));
