@@ -59,14 +59,17 @@ export function percentiles(values: number[]): LatencyPercentiles {
   };
 }
 
-/** `weft up` on `stateDir` with every listener on a free port, so a bench never meets a running mesh. */
-export function controlPlaneArgs(stateDir: string): string[] {
+/**
+ * `weft up` on `stateDir` with every listener on a free port (gRPC on `addr`), so a bench never
+ * meets a running mesh, and tests running together never meet on a default port.
+ */
+export function controlPlaneArgs(stateDir: string, addr = '127.0.0.1:0'): string[] {
   return [
     'up',
     '--state-dir',
     stateDir,
     '--addr',
-    '127.0.0.1:0',
+    addr,
     '--admin-addr',
     '127.0.0.1:0',
     '--viz-addr',

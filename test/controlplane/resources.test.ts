@@ -10,6 +10,7 @@ import { parse as parseYaml } from 'yaml';
 import { startEchoApp } from '../helpers/apps.js';
 import {
   type ControlPlaneHandle,
+  controlPlaneArgs,
   controlPlaneMetric,
   makeTempDir,
   type Replica,
@@ -20,7 +21,6 @@ import {
   startReplica,
   weft,
   weftOk,
-  weftUpArgs,
 } from '../helpers/controlplane.js';
 import { Cleanup, request, waitFor } from '../helpers/net.js';
 import type { ProxyHandle } from '../helpers/proxy.js';
@@ -459,7 +459,7 @@ describe('weft apply, get and delete against weft up', () => {
   });
 
   test('a second weft up names the address the running one serves', T, async () => {
-    const r = await weft(weftUpArgs(cp.stateDir));
+    const r = await weft(controlPlaneArgs(cp.stateDir));
     assert.equal(r.code, 1, failing(r));
     assert.ok(r.stderr.includes(`serving ${cp.grpcAddr}`), r.stderr);
   });

@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import {
   type ControlPlaneHandle,
+  controlPlaneArgs,
   controlPlaneMetric,
   describeFailures,
   Load,
@@ -20,7 +21,6 @@ import {
   startReplica,
   weft,
   weftOk,
-  weftUpArgs,
 } from '../helpers/controlplane.js';
 import { Cleanup, waitFor } from '../helpers/net.js';
 import type { ProxyHandle } from '../helpers/proxy.js';
@@ -105,7 +105,7 @@ describe('control plane restarts', () => {
   });
 
   test('a second weft up on the same state dir refuses, naming the dir', T, async () => {
-    const r = await weft(weftUpArgs(stateDir));
+    const r = await weft(controlPlaneArgs(stateDir));
     assert.equal(r.code, 1, `exit code\nstdout:\n${r.stdout}\nstderr:\n${r.stderr}`);
     assert.match(r.stderr, /another weft control plane/);
     assert.ok(r.stderr.includes(stateDir), `the message names ${stateDir}:\n${r.stderr}`);

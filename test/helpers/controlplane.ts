@@ -8,6 +8,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import http from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { controlPlaneArgs } from '../../bench/discovery.js';
 import { type Cleanup, type HttpUpstream, refusedPort, startHttpServer, waitFor } from './net.js';
 import { scrape } from './prom.js';
 import {
@@ -23,6 +24,9 @@ import {
   trackChild,
   WEFT_BIN,
 } from './proxy.js';
+
+/** The bench's `weft up` command line: every listener on a free port. */
+export { controlPlaneArgs };
 
 // ---------------------------------------------------------------------------------------
 // Temporary directories
@@ -86,31 +90,11 @@ export interface ControlPlaneOptions {
   cleanup?: Cleanup;
 }
 
-/**
- * `weft up` on `stateDir` with every listener on a free port (gRPC on `addr`), so that tests
- * running together never meet on a default port.
- */
-export function weftUpArgs(stateDir: string, addr = '127.0.0.1:0'): string[] {
-  return [
-    'up',
-    '--state-dir',
-    stateDir,
-    '--addr',
-    addr,
-    '--admin-addr',
-    '127.0.0.1:0',
-    '--viz-addr',
-    '127.0.0.1:0',
-    '--identity-addr',
-    '127.0.0.1:0',
-  ];
-}
-
 /** Runs `weft up` on free ports and waits for its "control plane ready" line. */
 export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise<ControlPlaneHandle> {
   const stateDir = opts.stateDir ?? makeTempDir('weft-state-');
   const args = [
-    ...weftUpArgs(stateDir, opts.addr),
+    ...controlPlaneArgs(stateDir, opts.addr),
     '--lease-duration',
     opts.leaseDuration ?? '10s',
     ...(opts.extraArgs ?? []),

@@ -12,7 +12,7 @@ import {
   missingIdentityFlags,
   persistUserCredentials,
 } from '../../../src/controlplane/identity/credentials.js';
-import { makeTempDir, startControlPlane, weft, weftUpArgs } from '../../helpers/controlplane.js';
+import { controlPlaneArgs, makeTempDir, startControlPlane, weft } from '../../helpers/controlplane.js';
 import { makeRoot, makeSigned } from './fixtures.js';
 
 const SETTINGS = { trustDomain: 'cluster.local', issuanceLifetimeMs: 86_400_000, clockSkewMs: 20_000 };
@@ -158,7 +158,7 @@ test('weft up with step-like files: serves, keeps no key, and needs the files ag
   } finally {
     await cp.stop();
   }
-  const again = await weft(weftUpArgs(stateDir));
+  const again = await weft(controlPlaneArgs(stateDir));
   assert.equal(again.code, 1, again.stderr);
   assert.match(
     again.stderr,
@@ -195,7 +195,7 @@ test(
     ];
     for (const [args, message] of cases) {
       const stateDir = join(makeTempDir(), 'state');
-      const r = await weft([...weftUpArgs(stateDir), ...args]);
+      const r = await weft([...controlPlaneArgs(stateDir), ...args]);
       assert.equal(r.code, 1, r.stderr);
       assert.match(r.stderr, message);
       assert.equal(existsSync(stateDir), false, 'nothing written');
@@ -205,7 +205,7 @@ test(
 
 test('weft up refuses a partial set of identity flags (exit 2), and a bad trust domain', T, async () => {
   const stateDir = join(makeTempDir(), 'state');
-  const base = weftUpArgs(stateDir);
+  const base = controlPlaneArgs(stateDir);
   const r = await weft([
     ...base,
     '--identity-issuer-certificate-file',
