@@ -34,3 +34,9 @@ export function dnsNames(subjectAltName: string | undefined): string[] {
   for (const part of subjectAltName.split(', ')) if (part.startsWith('DNS:')) names.push(part.slice(4));
   return names;
 }
+
+/** The identity a certificate proves: its one DNS name; undefined if it has none or several. */
+export function certificateIdentity(subjectAltName: string | undefined): string | undefined {
+  const names = dnsNames(subjectAltName);
+  return names.length === 1 ? names[0] : undefined;
+}

@@ -6,7 +6,7 @@
 import * as grpc from '@grpc/grpc-js';
 import { type ObserveRequestMessage, serviceConstructor, type TapEventMessage } from '../../grpc/protos.js';
 import { DEFAULT_DOMAIN, type TrustDomain } from '../../identity/names.js';
-import { dnsNames } from '../../identity/x509.js';
+import { certificateIdentity, dnsNames } from '../../identity/x509.js';
 import {
   CounterFamily,
   type CounterSeries,
@@ -292,9 +292,9 @@ export class TapServer {
 
   private observe(call: ObserveCall): void {
     const expected = this.opts.clientIdentity;
-    const names = dnsNames(call.getAuthContext().sslPeerCertificate?.subjectaltname);
-    const seen = names.length === 0 ? undefined : names.join(', ');
-    if (names.length !== 1 || seen !== expected) {
+    const san = call.getAuthContext().sslPeerCertificate?.subjectaltname;
+    const seen = dnsNames(san).join(', ') || undefined;
+    if (certificateIdentity(san) !== expected) {
       const details = `tap is only for ${expected}; this client is ${seen ?? 'not identified by its certificate'}`;
       this.opts.log.warn({ client: seen ?? null, peer: call.getPeer() }, 'refused a tap client');
       this.refuse(call, grpc.status.PERMISSION_DENIED, 'permission_denied', details);

@@ -1,11 +1,11 @@
 import type { Socket } from 'node:net';
 import tls from 'node:tls';
-import { dnsNames } from '../../identity/x509.js';
+import { certificateIdentity, dnsNames } from '../../identity/x509.js';
 import { formatHostPort, type HostPort } from '../../util/addr.js';
 import type { Logger } from '../../util/log.js';
 import type { LocalIdentity } from '../identity/local.js';
 import type { Connector } from '../layers/connect.js';
-import { certificateIdentity, classifyTlsError, MeshTlsError } from './errors.js';
+import { classifyTlsError, MeshTlsError } from './errors.js';
 import type { TlsMetrics } from './metrics.js';
 
 /** ALPN for HTTP/2 between proxies, and for opaque TCP behind a transport header. */

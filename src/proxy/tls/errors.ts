@@ -1,4 +1,3 @@
-import { dnsNames } from '../../identity/x509.js';
 
 /**
  * Why a TLS handshake between proxies failed, as a metric label and a sentence for the
@@ -71,10 +70,4 @@ export function classifyTlsError(err: unknown, peer: string): MeshTlsError {
   const detail =
     reason === 'handshake' ? `: ${typeof code === 'string' ? code : (err as Error)?.message}` : '';
   return new MeshTlsError(reason, `TLS with ${peer} refused: ${DESCRIPTIONS[reason]}${detail}`);
-}
-
-/** The identity a certificate proves: its one DNS name; undefined if it has none or several. */
-export function certificateIdentity(subjectAltName: string | undefined): string | undefined {
-  const names = dnsNames(subjectAltName);
-  return names.length === 1 ? names[0] : undefined;
 }

@@ -1,9 +1,10 @@
 import type { Socket } from 'node:net';
 import tls from 'node:tls';
+import { certificateIdentity } from '../../identity/x509.js';
 import type { Logger } from '../../util/log.js';
 import type { LocalIdentity } from '../identity/local.js';
 import { ALPN_H2, ALPN_TRANSPORT, HANDSHAKE_TIMEOUT_MS } from './client.js';
-import { certificateIdentity, classifyTlsError, type verifyReason } from './errors.js';
+import { classifyTlsError, type verifyReason } from './errors.js';
 import type { TlsMetrics } from './metrics.js';
 import { type Peer, PeerCache, TLS_ANONYMOUS_CLIENT } from './peer.js';
 

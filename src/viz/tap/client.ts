@@ -12,7 +12,7 @@ import {
   type TapEventMessage,
   type TapMatchMessage,
 } from '../../grpc/protos.js';
-import { dnsNames } from '../../identity/x509.js';
+import { certificateIdentity, dnsNames } from '../../identity/x509.js';
 import { formatHostPort } from '../../util/addr.js';
 
 /** A proxy to tap: where its tap server listens, and the identity its certificate must name. */
@@ -260,8 +260,8 @@ function connectError(details: string): string {
 /** Accepts only a certificate whose one DNS name is exactly `identity`. */
 function checkIdentity(identity: string): (host: string, cert: PeerCertificate) => Error | undefined {
   return (_host, cert) => {
+    if (certificateIdentity(cert.subjectaltname) === identity) return undefined;
     const names = dnsNames(cert.subjectaltname);
-    if (names.length === 1 && names[0] === identity) return undefined;
     return new Error(
       `the tap server's certificate names ${names.length === 0 ? 'no DNS name' : names.join(', ')}, not ${identity}`,
     );
