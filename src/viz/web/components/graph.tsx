@@ -1,5 +1,6 @@
 import type { EdgeRow } from '../../edges.js';
 import { formatRps } from '../../format.js';
+import { paths } from '../router.js';
 import { layout, type Placed } from './layout.js';
 import { OUTSIDE } from './tables.js';
 
@@ -18,9 +19,8 @@ export function DependencyGraph(props: {
   namespace: string;
   /** The workload this page is about (drawn highlighted, and present even without traffic). */
   focus?: string;
-  link?: (ns: string, name: string) => string;
 }) {
-  const { edges, namespace, focus, link } = props;
+  const { edges, namespace, focus } = props;
   const names = new Map<string, { ns: string; name: string }>();
   if (focus !== undefined) names.set(nodeId(namespace, focus), { ns: namespace, name: focus });
   for (const e of edges) {
@@ -93,8 +93,8 @@ export function DependencyGraph(props: {
               key={n.id}
               data-node={text}
             >
-              {link && info && info.name !== '' && !focused ? (
-                <a href={link(info.ns, info.name)}>{box}</a>
+              {info && info.name !== '' && !focused ? (
+                <a href={paths.workload(info.ns, info.name)}>{box}</a>
               ) : (
                 box
               )}

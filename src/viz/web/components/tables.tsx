@@ -4,6 +4,7 @@ import type { GoldenMetrics } from '../../golden.js';
 import type { RouteRow } from '../../routes.js';
 import type { StatRow } from '../../stat.js';
 import { type History, statKey } from '../history.js';
+import { paths } from '../router.js';
 import { Sparkline } from './sparkline.js';
 
 /** A number's cell: the text as the CLI prints it, the raw value in `data-value` (for tests and tools). */
@@ -165,27 +166,14 @@ export function MtlsStatus({ edge }: { edge: EdgeRow }) {
 
 export const OUTSIDE = '(outside the mesh)';
 
-function End({
-  ns,
-  name,
-  link,
-}: {
-  ns: string;
-  name: string;
-  link?: ((ns: string, name: string) => string) | undefined;
-}) {
+function End({ ns, name }: { ns: string; name: string }) {
   if (name === '') return <em>{OUTSIDE}</em>;
-  return link ? <a href={link(ns, name)}>{name}</a> : <span>{name}</span>;
+  return <a href={paths.workload(ns, name)}>{name}</a>;
 }
 
 /** `weft viz edges`: who talks to whom, and whether mutual TLS secured it. */
-export function EdgesTable(props: {
-  caption: string;
-  rows: readonly EdgeRow[];
-  link?: (ns: string, name: string) => string;
-  empty?: string;
-}) {
-  const { caption, rows, link, empty } = props;
+export function EdgesTable(props: { caption: string; rows: readonly EdgeRow[]; empty?: string }) {
+  const { caption, rows, empty } = props;
   if (rows.length === 0) return <p>{empty ?? 'No traffic between workloads in the window.'}</p>;
   return (
     <div class="overflow-auto">
@@ -212,10 +200,10 @@ export function EdgesTable(props: {
               data-secured={String(e.secured)}
             >
               <td>
-                <End ns={e.srcNamespace} name={e.src} link={link} />
+                <End ns={e.srcNamespace} name={e.src} />
               </td>
               <td>
-                <End ns={e.dstNamespace} name={e.dst} link={link} />
+                <End ns={e.dstNamespace} name={e.dst} />
               </td>
               <td>
                 <MtlsStatus edge={e} />

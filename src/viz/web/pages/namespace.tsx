@@ -60,12 +60,8 @@ export function NamespacePage({ namespace }: { namespace: string }) {
         <RoutesTable rows={routesLive.data?.rows ?? []} history={routesHistory} />
       </LiveSection>
       <LiveSection id="edges" title="Edges" live={edgesLive}>
-        <EdgesTable
-          caption={`Calls to and from ${namespace}'s deployments`}
-          rows={edges}
-          link={paths.workload}
-        />
-        <DependencyGraph edges={edges} namespace={namespace} link={paths.workload} />
+        <EdgesTable caption={`Calls to and from ${namespace}'s deployments`} rows={edges} />
+        <DependencyGraph edges={edges} namespace={namespace} />
       </LiveSection>
     </>
   );

@@ -115,18 +115,16 @@ export function WorkloadPage({ namespace, name }: { namespace: string; name: str
         <EdgesTable
           caption={`Calls to ${name}`}
           rows={inbound}
-          link={paths.workload}
           empty="No calls to it from other workloads in the window."
         />
         <h3>Outbound</h3>
         <EdgesTable
           caption={`Calls from ${name}`}
           rows={outbound}
-          link={paths.workload}
           empty="It called no other workload in the window."
         />
         <h3>Dependencies in {namespace}</h3>
-        <DependencyGraph edges={edges} namespace={namespace} focus={name} link={paths.workload} />
+        <DependencyGraph edges={edges} namespace={namespace} focus={name} />
       </LiveSection>
     </>
   );
