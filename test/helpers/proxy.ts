@@ -16,6 +16,8 @@ export interface ProxyHandle {
   inbound: HostPort;
   outbound: HostPort;
   admin: HostPort;
+  /** The tap server's address, when the proxy serves tap (it has an identity). */
+  tap?: HostPort;
   proc: ChildProcess;
   /** Every stdout line so far (pino JSON lines). */
   stdoutLines: string[];
@@ -218,6 +220,7 @@ export async function startProxy(
       inbound: parseHostPort(w.ready.inbound, 'inbound'),
       outbound: parseHostPort(w.ready.outbound, 'outbound'),
       admin: parseHostPort(w.ready.admin, 'admin'),
+      ...(w.ready.tap !== undefined ? { tap: parseHostPort(w.ready.tap, 'tap') } : {}),
       proc: w.proc,
       stdoutLines: w.stdoutLines,
       stderrLines: w.stderrLines,

@@ -115,7 +115,7 @@ describe('tap authorization and certificates', () => {
     ca = await stateDirCa(cp.stateDir);
     tapId = await TapIdentity.start(ca);
     cleanup.add(() => tapId.close());
-    target = await tapTarget(web, WEB_ID);
+    target = tapTarget(web, WEB_ID);
   });
 
   after(() => cleanup.run());

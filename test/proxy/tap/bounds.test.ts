@@ -40,7 +40,7 @@ describe('tap bounds', () => {
     web = (await startReplica(cp, { name: 'web-a' }, cleanup)).proxy;
     tapId = await TapIdentity.start(await stateDirCa(cp.stateDir));
     cleanup.add(() => tapId.close());
-    target = await tapTarget(web, WEB_ID);
+    target = tapTarget(web, WEB_ID);
   });
 
   after(() => cleanup.run());

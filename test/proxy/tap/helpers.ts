@@ -1,5 +1,5 @@
 /**
- * Tap test helpers: a proxy's tap address (from its log), viz's tap identity issued by the
+ * Tap test helpers: a proxy's tap address (from its ready record), viz's tap identity issued by the
  * CA of a running `weft up` (built from its state directory's credentials, as `weft up`
  * builds it), and a collector of a tap stream's events.
  */
@@ -16,32 +16,21 @@ import {
 } from '../../../src/viz/tap/client.js';
 import { waitFor } from '../../helpers/net.js';
 import { scrape, sumSamples } from '../../helpers/prom.js';
-import { type HostPort, type ProxyHandle, parseHostPort, parseJsonLine } from '../../helpers/proxy.js';
+import type { HostPort, ProxyHandle } from '../../helpers/proxy.js';
 
-/** The tap server's address, from the proxy's "tap server listening" log line. */
-export async function tapAddr(p: ProxyHandle): Promise<HostPort> {
-  let addr: HostPort | undefined;
-  await waitFor(
-    () => {
-      for (const line of p.stdoutLines) {
-        const rec = parseJsonLine(line);
-        if (rec?.msg === 'tap server listening') {
-          addr = parseHostPort(rec.tap, 'tap');
-          return true;
-        }
-      }
-      return false;
-    },
-    `a "tap server listening" line\n${p.stdoutLines.join('\n')}`,
-    10_000,
-    10,
-  );
-  return addr as HostPort;
+/** The tap server's address, from the proxy's "proxy ready" record. */
+export function tapAddr(p: ProxyHandle): HostPort {
+  if (!p.tap) {
+    throw new Error(
+      `the proxy serves no tap (no identity?): its "proxy ready" record has no tap address\n${p.stdoutLines.join('\n')}`,
+    );
+  }
+  return p.tap;
 }
 
 /** A proxy's tap target: its tap address and the identity it proves. */
-export async function tapTarget(p: ProxyHandle, identity: string): Promise<TapTarget> {
-  const addr = await tapAddr(p);
+export function tapTarget(p: ProxyHandle, identity: string): TapTarget {
+  const addr = tapAddr(p);
   return { address: addr.host, port: addr.port, identity };
 }
 

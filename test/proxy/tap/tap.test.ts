@@ -139,16 +139,12 @@ describe('tap', () => {
 
   const inboundOf = (replica: string): HostPort => (replicas.get(replica) as ProxyHandle).inbound;
   const tapReplica = async (name: string, request = {}): Promise<Collector> => {
-    const c = await startTap(
-      await tapTarget(replicas.get(name) as ProxyHandle, WEB_ID),
-      tapId.current,
-      request,
-    );
+    const c = await startTap(tapTarget(replicas.get(name) as ProxyHandle, WEB_ID), tapId.current, request);
     taps.add(() => c.close());
     return c;
   };
   const tapClient = async (request = {}): Promise<Collector> => {
-    const c = await startTap(await tapTarget(client, CLIENT_ID), tapId.current, request);
+    const c = await startTap(tapTarget(client, CLIENT_ID), tapId.current, request);
     taps.add(() => c.close());
     return c;
   };
@@ -301,7 +297,7 @@ describe('tap', () => {
   });
 
   test('gRPC: the end event carries the grpc_status, on both proxies', T, async () => {
-    const echoTap = await startTap(await tapTarget(echo, ECHO_ID), tapId.current);
+    const echoTap = await startTap(tapTarget(echo, ECHO_ID), tapId.current);
     taps.add(() => echoTap.close());
     const clientTap = await tapClient({ match: { authority: 'echo-svc:80' } });
     const grpcClient = new EchoClient(`127.0.0.1:${client.outbound.port}`, undefined, {
@@ -469,7 +465,7 @@ describe('tap', () => {
     };
     const want: Record<string, number> = {};
     for (const [pod, p] of [...replicas.entries(), ['echo-1', echo], ['client-1', client]] as const) {
-      want[pod] = (await tapAddr(p)).port;
+      want[pod] = tapAddr(p).port;
     }
     await waitFor(
       () => Object.entries(want).every(([pod, port]) => registered()[pod] === port),
