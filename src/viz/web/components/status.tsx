@@ -37,15 +37,13 @@ export function LiveSection(props: {
   live: Live<unknown>;
   extraError?: string | undefined;
   children: ComponentChildren;
-  actions?: ComponentChildren;
 }) {
-  const { id, title, live, extraError, children, actions } = props;
+  const { id, title, live, extraError, children } = props;
   return (
     <section id={id} aria-labelledby={`${id}-title`} data-updated-at={live.updatedAt} data-state={live.state}>
       <div class="section-head">
         <h2 id={`${id}-title`}>{title}</h2>
         <LiveState live={live} />
-        {actions}
       </div>
       <ErrorNote error={live.error} />
       <ErrorNote error={extraError} />
