@@ -182,24 +182,19 @@ export interface TapQuery {
 
 /** The query of `/api/tap` (the names `weft viz tap`'s flags have). */
 export function decodeTap(params: URLSearchParams): TapQuery {
-  const text = params.get('resource');
-  if (!text) throw new VizUsageError('resource: missing (e.g. resource=deploy/web)');
-  const target = parseTarget(text);
+  const opt = (name: string) => params.get(name) || undefined;
+  const target = requiredTarget(params, 'resource');
   if (target.kind === 'authority')
     throw new VizUsageError('tap: give a deployment, pod, namespace or service');
-  const namespace = params.get('namespace') || 'default';
-  const toText = params.get('to');
-  const to = toText
-    ? { ...parseTarget(toText), namespace: params.get('toNamespace') || namespace }
-    : undefined;
+  const namespace = opt('namespace') ?? 'default';
+  const to = namespaced(targetParam(params, 'to'), opt('toNamespace') ?? null, namespace);
   const maxRps = Number(params.get('maxRps') ?? DEFAULT_MAX_RPS);
   if (!Number.isFinite(maxRps) || maxRps <= 0 || maxRps > MAX_MAX_RPS) {
     throw new VizUsageError(`maxRps: ${params.get('maxRps')} is not a rate from 1 to ${MAX_MAX_RPS}`);
   }
-  const path = params.get('path') || undefined;
+  const path = opt('path');
   if (path !== undefined && !path.startsWith('/'))
     throw new VizUsageError(`path: "${path}" does not start with /`);
-  const opt = (name: string) => params.get(name) || undefined;
   const method = opt('method');
   const authority = opt('authority');
   return {
@@ -216,9 +211,9 @@ export function decodeTap(params: URLSearchParams): TapQuery {
 export function encodeTap(q: Partial<TapQuery> & { target: VizTarget; namespace: string }): string {
   const p = new URLSearchParams({ resource: formatTarget(q.target), namespace: q.namespace });
   setPeer(p, 'to', q.to);
-  if (q.method) p.set('method', q.method);
-  if (q.path) p.set('path', q.path);
-  if (q.authority) p.set('authority', q.authority);
+  set(p, 'method', q.method);
+  set(p, 'path', q.path);
+  set(p, 'authority', q.authority);
   if (q.maxRps !== undefined) p.set('maxRps', String(q.maxRps));
   return `/api/tap?${p}`;
 }

@@ -33,6 +33,8 @@ test('bad parameters are usage errors naming the parameter', () => {
     ['/api/stat?resource=deploy&window=soon', /window: "soon" is not a duration/],
     ['/api/stat?resource=deploy/', /resource: "deploy\/" is not <kind>\/<name>/],
     ['/api/tap?resource=au/x', /tap: give a deployment, pod, namespace or service/],
+    ['/api/tap?resource=widgets', /resource: "widgets" is not a resource kind/],
+    ['/api/tap?resource=deploy&to=widgets', /to: "widgets" is not a resource kind/],
     ['/api/tap?resource=deploy&maxRps=5000', /maxRps: 5000 is not a rate from 1 to 1000/],
     ['/api/tap?resource=deploy&path=api', /path: "api" does not start with \//],
   ] as const) {
