@@ -23,7 +23,7 @@ import {
 } from '../../helpers/controlplane.js';
 import { testCa } from '../../helpers/identity.js';
 import { Cleanup, refusedPort, request } from '../../helpers/net.js';
-import { findSamples, scrape } from '../../helpers/prom.js';
+import { scrape, sumSamples } from '../../helpers/prom.js';
 import { type ProxyHandle, parseJsonLine } from '../../helpers/proxy.js';
 import { collect, openStreams, startTap, stateDirCa, tapTarget } from './helpers.js';
 
@@ -121,10 +121,7 @@ describe('tap authorization and certificates', () => {
   after(() => cleanup.run());
 
   const refusals = async (reason: string): Promise<number> =>
-    findSamples(await scrape(web.admin), 'tap_observe_refused_total', { reason }).reduce(
-      (a, s) => a + s.value,
-      0,
-    );
+    sumSamples(await scrape(web.admin), 'tap_observe_refused_total', { reason });
 
   test("viz's tap identity observes", T, async () => {
     assert.equal(tapId.name, tapIdentityName());
