@@ -19,9 +19,9 @@ export interface Point {
 
 /** How far back sparklines reach. */
 export const HISTORY_MS = 10 * 60_000;
-/** The series seed's range and step. */
-const SEED_RANGE = '10m';
-const SEED_STEP = '10s';
+/** The series seed's range and step (also the workload page's charts'). */
+export const SEED_RANGE = '10m';
+export const SEED_STEP = '10s';
 
 export class History {
   private readonly points = new Map<string, Point[]>();

@@ -7,12 +7,12 @@ import { TimeChart } from '../components/chart.js';
 import { DependencyGraph } from '../components/graph.js';
 import { ErrorNote, LiveSection } from '../components/status.js';
 import { EdgesTable } from '../components/tables.js';
+import { SEED_RANGE, SEED_STEP } from '../history.js';
 import { useWatch } from '../live.js';
 import { paths } from '../router.js';
 
 const percent = (v: number): string => `${Math.round(v * 1000) / 10}%`;
 const rps = (v: number): string => (v < 10 ? v.toFixed(1) : String(Math.round(v)));
-const ms = (v: number): string => formatLatency(v);
 
 function Golden({ row }: { row: StatRow }) {
   const g = row.requests;
@@ -48,7 +48,7 @@ export function WorkloadPage({ namespace, name }: { namespace: string; name: str
   const target = { kind: 'deployment' as const, name };
   const stat = useWatch<{ rows: StatRow[] }>(encodeStat({ target, namespace, window: DEFAULT_WINDOW }));
   const series = useWatch<{ stepMs: number; rows: StatSeries[] }>(
-    encodeSeries({ target, namespace, window: DEFAULT_WINDOW, range: '10m', step: '10s' }),
+    encodeSeries({ target, namespace, window: DEFAULT_WINDOW, range: SEED_RANGE, step: SEED_STEP }),
     '10s',
   );
   const edgesLive = useWatch<{ rows: EdgeRow[] }>(
@@ -106,7 +106,7 @@ export function WorkloadPage({ namespace, name }: { namespace: string; name: str
               { label: 'p95', values: s?.p95 ?? [], color: '#d97706' },
               { label: 'p99', values: s?.p99 ?? [], color: '#dc2626' },
             ]}
-            format={ms}
+            format={formatLatency}
           />
         </div>
       </LiveSection>
