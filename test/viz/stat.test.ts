@@ -15,6 +15,7 @@ import { deployment, MemoryCatalog, workload } from '../helpers/catalog.js';
 
 const T0 = 1_700_000_000_000;
 const WINDOW = 60_000;
+const at = T0 + 60_000;
 
 type Series = [name: string, labels: Record<string, string>, perSecond: number];
 
@@ -58,17 +59,14 @@ function setup() {
     ['response_total', { direction: 'outbound', classification: 'success', ...dst }, 4],
     ['response_total', { direction: 'outbound', classification: 'failure', ...dst }, 1],
   ]);
-  const source = new EmbeddedSource({ store });
+  // Queries evaluate at the end of the fed minute.
+  const source = new EmbeddedSource({ store, clock: { now: () => at } });
   return { catalog, source };
 }
 
-const at = T0 + 60_000;
-
 test("stat reads a deployment inbound, and lists the catalog's deployments with or without traffic", async () => {
   const { catalog, source } = setup();
-  // Evaluate at the end of the fed minute.
-  const evaluate = { ...source, instant: (q: Parameters<typeof source.instant>[0]) => source.instant(q, at) };
-  const rows = await stat(catalog, evaluate as typeof source, {
+  const rows = await stat(catalog, source, {
     target: { kind: 'deployment' },
     namespace: 'default',
     windowMs: WINDOW,
@@ -88,9 +86,7 @@ test("stat reads a deployment inbound, and lists the catalog's deployments with 
 });
 
 test('--from, --to and services read the client side, labelled by the destination', async () => {
-  const { catalog, source } = setup();
-  const evaluate = { ...source, instant: (q: Parameters<typeof source.instant>[0]) => source.instant(q, at) };
-  const s = evaluate as typeof source;
+  const { catalog, source: s } = setup();
   const from = await stat(catalog, s, {
     target: { kind: 'deployment', name: 'web' },
     namespace: 'default',
@@ -128,8 +124,7 @@ test('--from, --to and services read the client side, labelled by the destinatio
 
 test('edges pair each client with its destination and the identities both proved', async () => {
   const { catalog, source } = setup();
-  const evaluate = { ...source, instant: (q: Parameters<typeof source.instant>[0]) => source.instant(q, at) };
-  const rows = await edges(catalog, evaluate as typeof source, {
+  const rows = await edges(catalog, source, {
     kind: 'deployment',
     namespace: 'default',
     windowMs: WINDOW,
