@@ -1,3 +1,4 @@
+import { useMemo } from 'preact/hooks';
 import type { EdgeRow } from '../../edges.js';
 import { formatRps } from '../../format.js';
 import { paths } from '../router.js';
@@ -21,23 +22,30 @@ export function DependencyGraph(props: {
   focus?: string;
 }) {
   const { edges, namespace, focus } = props;
-  const names = new Map<string, { ns: string; name: string }>();
-  if (focus !== undefined) names.set(nodeId(namespace, focus), { ns: namespace, name: focus });
-  for (const e of edges) {
-    names.set(nodeId(e.srcNamespace, e.src), { ns: e.srcNamespace, name: e.src });
-    names.set(nodeId(e.dstNamespace, e.dst), { ns: e.dstNamespace, name: e.dst });
-  }
-  const label = (id: string): string => {
-    const n = names.get(id);
-    if (!n || n.name === '') return OUTSIDE;
-    return n.ns === namespace ? n.name : `${n.name}.${n.ns}`;
-  };
-  const ids = [...names.keys()].sort();
-  if (ids.length === 0) return <p>No traffic between workloads in the window.</p>;
-  const g = layout(
-    ids.map((id) => ({ id, width: Math.max(60, label(id).length * CHAR_W + 20), height: NODE_H })),
-    edges.map((e) => ({ from: nodeId(e.srcNamespace, e.src), to: nodeId(e.dstNamespace, e.dst) })),
-  );
+  // The page re-renders with each update of its other sections; lay out only when these change.
+  const { names, label, ids, g } = useMemo(() => {
+    const names = new Map<string, { ns: string; name: string }>();
+    if (focus !== undefined) names.set(nodeId(namespace, focus), { ns: namespace, name: focus });
+    for (const e of edges) {
+      names.set(nodeId(e.srcNamespace, e.src), { ns: e.srcNamespace, name: e.src });
+      names.set(nodeId(e.dstNamespace, e.dst), { ns: e.dstNamespace, name: e.dst });
+    }
+    const label = (id: string): string => {
+      const n = names.get(id);
+      if (!n || n.name === '') return OUTSIDE;
+      return n.ns === namespace ? n.name : `${n.name}.${n.ns}`;
+    };
+    const ids = [...names.keys()].sort();
+    const g =
+      ids.length === 0
+        ? undefined
+        : layout(
+            ids.map((id) => ({ id, width: Math.max(60, label(id).length * CHAR_W + 20), height: NODE_H })),
+            edges.map((e) => ({ from: nodeId(e.srcNamespace, e.src), to: nodeId(e.dstNamespace, e.dst) })),
+          );
+    return { names, label, ids, g };
+  }, [edges, namespace, focus]);
+  if (g === undefined) return <p>No traffic between workloads in the window.</p>;
   const width = g.width + PAD * 2;
   const height = g.height + PAD * 2 + 30;
   const secured = edges.filter((e) => e.secured).length;
