@@ -107,6 +107,7 @@ describe('scraper', () => {
       ]);
       for (let i = 0; i < 4; i++) {
         web.requests.inc(50);
+        web.response(200, undefined, false).inc(50);
         pages.set('/proxy', registry.render());
         const round = await src.scrapeOnce();
         assert.deepEqual(
@@ -119,7 +120,7 @@ describe('scraper', () => {
       // 50, 100, 150, 200 at 0, 10, 20, 30 s: the window holds exactly 30 s of samples.
       const requests: Query = {
         kind: 'rate',
-        selector: { metric: 'request_total', matchers: [] },
+        selector: { metric: 'response_total', matchers: [] },
         windowMs: 30_000,
         by: ['pod', 'exported_pod', 'job', 'instance'],
       };
@@ -141,6 +142,7 @@ describe('scraper', () => {
         { labels: { job: 'test', pod: 'web-1' }, value: 1 },
       ]);
       assert.equal([...src.store.select('process_cpu_seconds_total')].length, 0);
+      assert.equal([...src.store.select('request_total')].length, 0); // on the page, not read by viz
       assert.equal([...src.store.select('response_latency_ms_bucket')].length, 0); // no series yet
       assert.deepEqual(
         [...src.store.select('up')].map((s) => s.labels),
