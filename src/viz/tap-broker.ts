@@ -67,7 +67,7 @@ const addr = (a: { ip: string; port: number } | undefined): string =>
 class OpenRequests {
   private readonly byId = new Map<
     string,
-    { method: string; authority: string; path: string; status?: number }
+    { method: string; authority: string; path: string; status?: number; latencyMs?: number }
   >();
 
   request(e: TapEvent & { type: 'req' }): void {
@@ -100,6 +100,7 @@ class OpenRequests {
     const req = this.byId.get(e.id) ?? { method: '', authority: '', path: '' };
     if (e.type === 'rsp') {
       req.status = e.status;
+      req.latencyMs = e.latencyMs;
       return { ...base, ...req, status: e.status, latencyMs: e.latencyMs };
     }
     this.byId.delete(e.id);
@@ -109,6 +110,7 @@ class OpenRequests {
       authority: req.authority,
       path: req.path,
       ...(req.status !== undefined ? { status: req.status } : {}),
+      ...(req.latencyMs !== undefined ? { latencyMs: req.latencyMs } : {}),
       ...(e.durationMs !== undefined ? { durationMs: e.durationMs } : {}),
       responseBytes: e.responseBytes,
       ...(e.grpcStatus !== undefined ? { grpcStatus: e.grpcStatus } : {}),

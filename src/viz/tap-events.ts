@@ -29,7 +29,7 @@ export interface TapEventView {
   readonly route?: string;
   /** rsp, end: the response status. */
   readonly status?: number;
-  /** rsp: from the request to the response's headers. */
+  /** rsp, end: from the request to the response's headers. */
   readonly latencyMs?: number;
   /** end: from the response's headers to its end. */
   readonly durationMs?: number;

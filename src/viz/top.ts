@@ -35,20 +35,15 @@ function destinationOf(e: TapEventView): string {
 
 /**
  * `weft viz top`: tap events folded into the busiest paths. A request counts when its
- * response ends; its latency is the time to the response's headers.
+ * response ends; its latency is the time to the response's headers, which viz's `end`
+ * events carry over from their `rsp`.
  */
 export class TopTable {
   private readonly rows = new Map<string, TopRow>();
-  private readonly latency = new Map<string, number>();
 
   add(e: TapEventView): void {
-    if (e.type === 'req') return;
-    if (e.type === 'rsp') {
-      if (e.latencyMs !== undefined) this.latency.set(e.id, e.latencyMs);
-      return;
-    }
-    const latency = this.latency.get(e.id) ?? 0;
-    this.latency.delete(e.id);
+    if (e.type !== 'end') return;
+    const latency = e.latencyMs ?? 0;
     const source = sourceOf(e);
     const destination = destinationOf(e);
     const key = [source, destination, e.method, e.path].join('\u0000');

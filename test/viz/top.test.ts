@@ -29,7 +29,7 @@ function events(
   return [
     { ...base, type: 'req' as const },
     { ...base, type: 'rsp' as const, status, latencyMs },
-    { ...base, type: 'end' as const, status, durationMs: 0.5, responseBytes: 12, ...extra },
+    { ...base, type: 'end' as const, status, latencyMs, durationMs: 0.5, responseBytes: 12, ...extra },
   ];
 }
 
