@@ -12,15 +12,15 @@ import { after } from '../../util/timer.js';
 import type { TapCredentials } from './client.js';
 
 export interface TapIdentityOptions {
-  /** Renew when this fraction of the certificate's lifetime has passed (0.7). */
-  readonly renewAt?: number;
-  /** The first retry after a failed issuance (1 s), doubling to 60 s. */
-  readonly retryMs?: number;
   readonly log?: Logger;
 }
 
+/** Renew when this fraction of the certificate's remaining lifetime has passed (as the proxy does). */
+const RENEW_AT = 0.7;
 /** Never renew sooner than this after an issuance. */
 const MIN_RENEW_MS = 500;
+/** The first retry after a failed issuance, doubling up to MAX_RETRY_MS. */
+const RETRY_MS = 1000;
 const MAX_RETRY_MS = 60_000;
 
 /** The certificate in use and when it expires. */
@@ -97,7 +97,7 @@ export class TapIdentity {
 
   private renewDelay(issued: Issued): number {
     const lifetime = issued.notAfter.getTime() - Date.now();
-    return Math.max(MIN_RENEW_MS, (this.opts.renewAt ?? 0.7) * lifetime);
+    return Math.max(MIN_RENEW_MS, RENEW_AT * lifetime);
   }
 
   private schedule(ms: number): void {
@@ -119,7 +119,7 @@ export class TapIdentity {
       this.schedule(this.renewDelay(issued));
       for (const l of this.#listeners) l(this);
     } catch (err) {
-      const retry = Math.min(MAX_RETRY_MS, (this.opts.retryMs ?? 1000) * 2 ** this.#failures++);
+      const retry = Math.min(MAX_RETRY_MS, RETRY_MS * 2 ** this.#failures++);
       this.opts.log?.warn(
         { identity: this.name, error: (err as Error).message, retryInMs: retry },
         'tap certificate renewal failed; the current one stays in use',
