@@ -14,8 +14,6 @@ export interface PrometheusSourceOptions {
   readonly timeoutMs?: number;
   /** A longer answer is refused (default 16 MiB). */
   readonly maxResponseBytes?: number;
-  /** Extra request headers (e.g. authorization for a proxy in front of Prometheus). */
-  readonly headers?: Readonly<Record<string, string>>;
 }
 
 export const DEFAULT_PROMETHEUS_TIMEOUT_MS = 10_000;
@@ -33,10 +31,11 @@ interface ApiAnswer {
 
 export class PrometheusSource implements MetricsSource {
   readonly name: string;
-  private readonly base: URL;
+  /** The instant and range query endpoints' URLs. */
+  private readonly queryUrl: string;
+  private readonly rangeUrl: string;
   private readonly timeoutMs: number;
   private readonly maxBytes: number;
-  private readonly headers: Readonly<Record<string, string>>;
   private readonly inFlight = new Set<AbortController>();
   private closed = false;
 
@@ -52,22 +51,22 @@ export class PrometheusSource implements MetricsSource {
       throw new MetricsSourceError(`invalid Prometheus URL ${url}: not http or https`);
     }
     if (!base.pathname.endsWith('/')) base.pathname += '/';
-    this.base = base;
+    this.queryUrl = new URL('api/v1/query', base).href;
+    this.rangeUrl = new URL('api/v1/query_range', base).href;
     this.name = url;
     this.timeoutMs = options.timeoutMs ?? DEFAULT_PROMETHEUS_TIMEOUT_MS;
     this.maxBytes = options.maxResponseBytes ?? DEFAULT_MAX_RESPONSE_BYTES;
-    this.headers = options.headers ?? {};
   }
 
   async instant(query: Query, atMs: number = Date.now()): Promise<Sample[]> {
     const promql = renderQuery(query);
-    const data = await this.call('api/v1/query', { query: promql, time: isoTime(atMs) }, promql);
-    const result = expectResult(data, 'vector', this.endpoint('api/v1/query'), promql);
+    const data = await this.call(this.queryUrl, { query: promql, time: isoTime(atMs) }, promql);
+    const result = expectResult(data, 'vector', this.queryUrl, promql);
     const out: Sample[] = [];
     for (const item of result) {
       const labels = metricOf(item);
       const value = sampleValue((item as { value?: unknown }).value);
-      if (!labels || value === undefined) throw this.malformed('api/v1/query', promql, item);
+      if (!labels || value === undefined) throw this.malformed(this.queryUrl, promql, item);
       if (!Number.isNaN(value[1])) out.push({ labels, value: value[1] });
     }
     return out;
@@ -77,17 +76,17 @@ export class PrometheusSource implements MetricsSource {
     checkRange(query, startMs, endMs, stepMs);
     const promql = renderQuery(query);
     const params = { query: promql, start: isoTime(startMs), end: isoTime(endMs), step: `${stepMs}ms` };
-    const data = await this.call('api/v1/query_range', params, promql);
-    const result = expectResult(data, 'matrix', this.endpoint('api/v1/query_range'), promql);
+    const data = await this.call(this.rangeUrl, params, promql);
+    const result = expectResult(data, 'matrix', this.rangeUrl, promql);
     const out: Series[] = [];
     for (const item of result) {
       const labels = metricOf(item);
       const values = (item as { values?: unknown }).values;
-      if (!labels || !Array.isArray(values)) throw this.malformed('api/v1/query_range', promql, item);
+      if (!labels || !Array.isArray(values)) throw this.malformed(this.rangeUrl, promql, item);
       const points: Array<readonly [number, number]> = [];
       for (const v of values) {
         const p = sampleValue(v);
-        if (!p) throw this.malformed('api/v1/query_range', promql, item);
+        if (!p) throw this.malformed(this.rangeUrl, promql, item);
         if (!Number.isNaN(p[1])) points.push(p);
       }
       if (points.length > 0) out.push({ labels, points });
@@ -101,23 +100,18 @@ export class PrometheusSource implements MetricsSource {
     for (const c of this.inFlight) c.abort(new MetricsSourceError(`${this.name}: source closed`));
   }
 
-  private endpoint(path: string): string {
-    return new URL(path, this.base).href;
-  }
-
-  private malformed(path: string, promql: string, item: unknown): MetricsSourceError {
+  private malformed(url: string, promql: string, item: unknown): MetricsSourceError {
     return new MetricsSourceError(
-      `${this.endpoint(path)} answered ${promql} with a malformed series: ${JSON.stringify(item).slice(0, 200)}`,
+      `${url} answered ${promql} with a malformed series: ${JSON.stringify(item).slice(0, 200)}`,
     );
   }
 
   /** POSTs the form and returns `data` of a successful answer; anything else throws. */
   private async call(
-    path: string,
+    url: string,
     params: Record<string, string>,
     promql: string,
   ): Promise<ApiAnswer['data']> {
-    const url = this.endpoint(path);
     if (this.closed) throw new MetricsSourceError(`${url}: source closed`);
     const body = new URLSearchParams({ ...params, timeout: `${this.timeoutMs}ms` });
     const controller = new AbortController();
@@ -132,7 +126,7 @@ export class PrometheusSource implements MetricsSource {
         res = await fetch(url, {
           method: 'POST',
           body,
-          headers: { ...this.headers, accept: 'application/json' },
+          headers: { accept: 'application/json' },
           signal: controller.signal,
         });
       } catch (err) {
