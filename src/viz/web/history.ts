@@ -3,7 +3,7 @@
  * step), then one point per live update of the table they sit in, so they move with the
  * numbers beside them without another stream.
  */
-import { useMemo, useRef } from 'preact/hooks';
+import { useMemo, useState } from 'preact/hooks';
 import { DEFAULT_WINDOW, encodeSeries, encodeStat } from '../api.js';
 import type { GoldenMetrics } from '../golden.js';
 import type { VizTarget } from '../resources.js';
@@ -57,18 +57,28 @@ export class History {
 export const statKey = (r: { readonly namespace: string; readonly name: string }): string =>
   `${r.namespace}/${r.name}`;
 
-/** A History seeded from `seriesPath`; fed with `append` on each live update. */
-function useHistory(seriesPath: string): { history: History; seedError: string | undefined } {
-  const ref = useRef<{ path: string; history: History } | undefined>(undefined);
-  if (!ref.current || ref.current.path !== seriesPath)
-    ref.current = { path: seriesPath, history: new History() };
-  const history = ref.current.history;
-  const seed = useFetch<{ rows: StatSeries[] }>(seriesPath);
+/**
+ * Rows with golden metrics, live (`path` every 2 s), and their sparklines' History: a point
+ * per row (keyed by `keyOf`) per update, after what the series at `seedPath` knew if there
+ * is one (its rows are keyed by statKey). The History lives as long as the component: the
+ * app mounts a page per namespace and deployment, so a mounted page's paths never change.
+ */
+export function useLiveHistory<R extends { readonly requests: GoldenMetrics | null }>(
+  path: string,
+  keyOf: (r: R) => string,
+  seedPath?: string,
+): { live: Live<{ rows: R[] }>; history: History; seedError: string | undefined } {
+  const [history] = useState(() => new History());
+  const seed = useFetch<{ rows: StatSeries[] }>(seedPath ?? null);
   // The seed's arrival re-renders the page (useFetch's state); merge it then, once.
   useMemo(() => {
     if (seed.data) history.seed(seed.data.rows);
   }, [seed.data, history]);
-  return { history, seedError: seed.error };
+  const live = useWatch<{ rows: R[] }>(path, '2s', (d) => {
+    const now = Date.now();
+    for (const r of d.rows) history.append(keyOf(r), r.requests, now);
+  });
+  return { live, history, seedError: seed.error };
 }
 
 /**
@@ -80,10 +90,9 @@ export function useLiveStat(
   namespace?: string,
 ): { live: Live<{ rows: StatRow[] }>; history: History; seedError: string | undefined } {
   const params = { target, ...(namespace === undefined ? {} : { namespace }), window: DEFAULT_WINDOW };
-  const { history, seedError } = useHistory(encodeSeries({ ...params, range: SEED_RANGE, step: SEED_STEP }));
-  const live = useWatch<{ rows: StatRow[] }>(encodeStat(params), '2s', (d) => {
-    const now = Date.now();
-    for (const r of d.rows) history.append(statKey(r), r.requests, now);
-  });
-  return { live, history, seedError };
+  return useLiveHistory<StatRow>(
+    encodeStat(params),
+    statKey,
+    encodeSeries({ ...params, range: SEED_RANGE, step: SEED_STEP }),
+  );
 }

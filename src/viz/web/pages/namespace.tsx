@@ -1,4 +1,3 @@
-import { useState } from 'preact/hooks';
 import { DEFAULT_WINDOW, encodeEdges, encodeRoutes } from '../../api.js';
 import type { EdgeRow } from '../../edges.js';
 import type { RouteRow } from '../../routes.js';
@@ -6,7 +5,7 @@ import { Breadcrumb } from '../components/breadcrumb.js';
 import { DependencyGraph } from '../components/graph.js';
 import { LiveSection } from '../components/status.js';
 import { EdgesTable, RoutesTable, routeKey, StatTable } from '../components/tables.js';
-import { History, useLiveStat } from '../history.js';
+import { useLiveHistory, useLiveStat } from '../history.js';
 import { useWatch } from '../live.js';
 import { paths } from '../router.js';
 
@@ -18,16 +17,10 @@ export function NamespacePage({ namespace }: { namespace: string }) {
   const window = DEFAULT_WINDOW;
   const deploys = useLiveStat({ kind: 'deployment' }, namespace);
   const services = useLiveStat({ kind: 'service' }, namespace);
-  // The app mounts a new page for each namespace, so this History is the namespace's.
-  const [routesHistory] = useState(() => new History());
-  // The routes of every service in front of the namespace's deployments.
-  const routesLive = useWatch<{ rows: RouteRow[] }>(
+  // The routes of every service in front of the namespace's deployments (no series to seed them).
+  const routes = useLiveHistory<RouteRow>(
     encodeRoutes({ target: { kind: 'deployment', namespace }, window }),
-    '2s',
-    (d) => {
-      const now = Date.now();
-      for (const r of d.rows) routesHistory.append(routeKey(r), r.requests, now);
-    },
+    routeKey,
   );
   const edgesLive = useWatch<{ rows: EdgeRow[] }>(
     encodeEdges({ kind: 'deployment', namespace, window }),
@@ -56,8 +49,8 @@ export function NamespacePage({ namespace }: { namespace: string }) {
           history={services.history}
         />
       </LiveSection>
-      <LiveSection id="routes" title="Routes" live={routesLive}>
-        <RoutesTable rows={routesLive.data?.rows ?? []} history={routesHistory} />
+      <LiveSection id="routes" title="Routes" live={routes.live}>
+        <RoutesTable rows={routes.live.data?.rows ?? []} history={routes.history} />
       </LiveSection>
       <LiveSection id="edges" title="Edges" live={edgesLive}>
         <EdgesTable caption={`Calls to and from ${namespace}'s deployments`} rows={edges} />
