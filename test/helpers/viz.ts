@@ -1,6 +1,23 @@
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { weft } from './controlplane.js';
 import { childEnv, REPO_ROOT, trackChild } from './proxy.js';
+
+/** `weft viz ARGS --viz-addr VIZADDR -o json`: asserts it exits 0 and returns its parsed output. */
+export async function vizJson<R>(vizAddr: string, args: string[]): Promise<R> {
+  const r = await weft(['viz', ...args, '--viz-addr', vizAddr, '-o', 'json']);
+  assert.equal(r.code, 0, `weft viz ${args.join(' ')}: ${r.stderr}`);
+  return JSON.parse(r.stdout) as R;
+}
+
+/**
+ * Waits 14 s while traffic flows: rates over a 10 s window need a window's worth of
+ * scrapes, and a few more seconds. A fixed wait on purpose: there is nothing to poll for.
+ */
+export function trafficWindow(): Promise<void> {
+  return sleep(14_000);
+}
 
 /** `actual` is within `tolerance` (a fraction) of `expected`. */
 export function near(

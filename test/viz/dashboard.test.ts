@@ -21,10 +21,10 @@ import { formatRps } from '../../src/viz/format.js';
 import type { MetricsSource } from '../../src/viz/metrics/source.js';
 import { VizServer } from '../../src/viz/server.js';
 import type { StatRow } from '../../src/viz/stat.js';
-import { weft } from '../helpers/controlplane.js';
 import { waitFor } from '../helpers/net.js';
 import { requirePrivileged } from '../helpers/netns.js';
 import { type DemoProcess, startDemoProcess } from '../helpers/pods.js';
+import { vizJson } from '../helpers/viz.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 const NS = 'emojivoto';
@@ -210,11 +210,7 @@ describe('the dashboard in Chromium against the demo', () => {
       const base = /^The dashboard: +(http:\/\/[\d.:]+)\/?$/m.exec(out)?.[1];
       assert.ok(base, `the demo's guide names no dashboard:\n${out}`);
       const vizAddr = base.replace('http://', '');
-      const stat = async (): Promise<StatRow[]> => {
-        const r = await weft(['viz', 'stat', 'deploy', '-n', NS, '-o', 'json', '--viz-addr', vizAddr]);
-        assert.equal(r.code, 0, r.stderr);
-        return JSON.parse(r.stdout) as StatRow[];
-      };
+      const stat = (): Promise<StatRow[]> => vizJson<StatRow[]>(vizAddr, ['stat', 'deploy', '-n', NS]);
       // The bot's traffic, scraped: web, emoji and voting answer requests.
       await waitFor(
         async () => {

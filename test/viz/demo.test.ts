@@ -12,12 +12,12 @@ import { describe, test } from 'node:test';
 import type { EdgeRow } from '../../src/viz/edges.js';
 import type { RouteRow } from '../../src/viz/routes.js';
 import type { StatRow } from '../../src/viz/stat.js';
-import { Load, weft } from '../helpers/controlplane.js';
+import { Load } from '../helpers/controlplane.js';
 import { waitFor } from '../helpers/net.js';
 import { requirePrivileged } from '../helpers/netns.js';
 import { startDemoProcess } from '../helpers/pods.js';
 import { WEFT_BIN } from '../helpers/proxy.js';
-import { near, type Running, runStreaming } from '../helpers/viz.js';
+import { near, type Running, runStreaming, trafficWindow, vizJson } from '../helpers/viz.js';
 
 const AUTHORITY = 'viz-test.local';
 // Doughnut votes are kept rare: a run of 7 failures in a row would make web's proxy take
@@ -54,11 +54,7 @@ describe('viz against the demo', () => {
         out,
         new RegExp(`Golden metrics: +weft viz stat deploy -n ${NS} --viz-addr ${vizAddr}\\n`),
       );
-      const viz = async <R>(args: string[]): Promise<R> => {
-        const r = await weft(['viz', ...args, '-n', NS, '-t', '10s', '-o', 'json', '--viz-addr', vizAddr]);
-        assert.equal(r.code, 0, `weft viz ${args.join(' ')}: ${r.stderr}`);
-        return JSON.parse(r.stdout) as R;
-      };
+      const viz = <R>(args: string[]): Promise<R> => vizJson<R>(vizAddr, [...args, '-n', NS, '-t', '10s']);
       // The guide's profile for voting-svc: per-route metrics of web's calls to it.
       const apply = /^Per-route metrics: +(weft profile .*)$/m.exec(out)?.[1];
       assert.ok(apply, out);
@@ -87,8 +83,7 @@ describe('viz against the demo', () => {
         vizAddr,
       ]);
       tap = tapped;
-      const started = Date.now();
-      await waitFor(() => Date.now() - started > 14_000, 'a window of traffic', 20_000, 200);
+      await trafficWindow();
       assert.ok(loads.every((l) => l.count > 0) && loads[0]?.failures().length === 0, 'the listing succeeds');
       assert.ok(
         (loads[1]?.samples ?? []).every((s) => s.status === 500),

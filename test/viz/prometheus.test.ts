@@ -22,12 +22,11 @@ import {
   startClientProxy,
   startControlPlane,
   startReplica,
-  weft,
   weftOk,
 } from '../helpers/controlplane.js';
-import { Cleanup, refusedPort, waitFor } from '../helpers/net.js';
+import { Cleanup, refusedPort } from '../helpers/net.js';
 import { httpSdScrapeConfig, type PrometheusServer, startPrometheus } from '../helpers/prometheus.js';
-import { near } from '../helpers/viz.js';
+import { near, trafficWindow, vizJson } from '../helpers/viz.js';
 
 const T = { timeout: 90_000 };
 
@@ -58,11 +57,7 @@ describe('viz on Prometheus', () => {
   let prom: PrometheusServer;
   let embedded: EmbeddedSource;
 
-  const viz = async <R>(args: string[]): Promise<R> => {
-    const r = await weft(['viz', ...args, '--viz-addr', cp.vizAddr, '-o', 'json', '-t', WINDOW]);
-    assert.equal(r.code, 0, `weft viz ${args.join(' ')}: ${r.stderr}`);
-    return JSON.parse(r.stdout) as R;
-  };
+  const viz = <R>(args: string[]): Promise<R> => vizJson<R>(cp.vizAddr, [...args, '-t', WINDOW]);
 
   before(async () => {
     // Prometheus first, discovering the proxies at viz's address before weft up listens there.
@@ -116,8 +111,7 @@ describe('viz on Prometheus', () => {
       new Load(client.outbound, { authority: 'api-svc:80', path: '/fail', rate: FAIL_RATE, concurrency: 2 }),
     ];
     cleanup.add(() => Promise.all(loads.map((l) => l.stop())));
-    const started = Date.now();
-    await waitFor(() => Date.now() - started > 14_000, 'a window of traffic', 20_000, 200);
+    await trafficWindow();
   });
 
   after(() => cleanup.run());

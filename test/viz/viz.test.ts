@@ -22,7 +22,7 @@ import {
 } from '../helpers/controlplane.js';
 import { Cleanup, waitFor } from '../helpers/net.js';
 import { WEFT_BIN } from '../helpers/proxy.js';
-import { near, runStreaming as run } from '../helpers/viz.js';
+import { near, runStreaming as run, trafficWindow, vizJson } from '../helpers/viz.js';
 
 const T = { timeout: 90_000 };
 const ESC = '\x1b';
@@ -54,11 +54,7 @@ describe('viz on the embedded metrics', () => {
   let cp: ControlPlaneHandle;
   const loads: Load[] = [];
 
-  const viz = async <T>(args: string[]): Promise<T> => {
-    const r = await weft(['viz', ...args, '--viz-addr', cp.vizAddr, '-o', 'json']);
-    assert.equal(r.code, 0, `weft viz ${args.join(' ')}: ${r.stderr}`);
-    return JSON.parse(r.stdout) as T;
-  };
+  const viz = <T>(args: string[]): Promise<T> => vizJson<T>(cp.vizAddr, args);
   const vizTable = async (args: string[]): Promise<string> => {
     const r = await weft(['viz', ...args, '--viz-addr', cp.vizAddr]);
     assert.equal(r.code, 0, `weft viz ${args.join(' ')}: ${r.stderr}`);
@@ -87,9 +83,7 @@ describe('viz on the embedded metrics', () => {
       new Load(client.outbound, { authority: 'web-svc:80', path: '/fail', rate: FAIL_RATE, concurrency: 2 }),
     );
     cleanup.add(() => Promise.all(loads.map((l) => l.stop())));
-    // Rates need a window's worth of scrapes: the window, and a few more seconds.
-    const started = Date.now();
-    await waitFor(() => Date.now() - started > 14_000, 'a window of traffic', 20_000, 200);
+    await trafficWindow();
   });
 
   after(() => cleanup.run());
