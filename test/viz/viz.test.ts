@@ -21,7 +21,7 @@ import {
   weftOk,
 } from '../helpers/controlplane.js';
 import { Cleanup, waitFor } from '../helpers/net.js';
-import { WEFT_BIN } from '../helpers/proxy.js';
+import { parseHostPort, WEFT_BIN } from '../helpers/proxy.js';
 import { near, runStreaming as run, trafficWindow, vizJson } from '../helpers/viz.js';
 
 const T = { timeout: 90_000 };
@@ -338,7 +338,7 @@ describe('viz on the embedded metrics', () => {
   );
 
   test('one watch stream follows several API paths, each answer tagged with its index', T, async () => {
-    const addr = { host: cp.vizAddr.split(':')[0] as string, port: Number(cp.vizAddr.split(':')[1]) };
+    const addr = parseHostPort(cp.vizAddr, 'viz');
     const stat = '/api/stat?resource=deploy&namespace=default&window=10s';
     const edges = '/api/edges?resource=deploy&namespace=default&window=10s';
     const q = new URLSearchParams([
