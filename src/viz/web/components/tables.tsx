@@ -16,16 +16,48 @@ function Metric({ name, value, text }: { name: string; value: number | null | un
   );
 }
 
-const GOLDEN_HEADS = ['Success', 'RPS', 'P50', 'P95', 'P99'];
+/** The golden metrics, in the order the tables and the workload page show them. */
+export const GOLDEN_METRICS: ReadonlyArray<{
+  /** Its `data-metric`. */
+  readonly key: string;
+  /** Its table column's head. */
+  readonly head: string;
+  /** Its name on its own. */
+  readonly label: string;
+  readonly value: (g: GoldenMetrics | null) => number | null | undefined;
+  readonly format: (v: number | null | undefined) => string;
+}> = [
+  {
+    key: 'success',
+    head: 'Success',
+    label: 'Success rate',
+    value: (g) => g?.successRate,
+    format: formatSuccess,
+  },
+  { key: 'rps', head: 'RPS', label: 'Requests', value: (g) => g?.rps, format: formatRps },
+  { key: 'p50', head: 'P50', label: 'P50 latency', value: (g) => g?.latencyMs.p50, format: formatLatency },
+  { key: 'p95', head: 'P95', label: 'P95 latency', value: (g) => g?.latencyMs.p95, format: formatLatency },
+  { key: 'p99', head: 'P99', label: 'P99 latency', value: (g) => g?.latencyMs.p99, format: formatLatency },
+];
+
+function GoldenHeads() {
+  return (
+    <>
+      {GOLDEN_METRICS.map((m) => (
+        <th scope="col" class="num" key={m.key}>
+          {m.head}
+        </th>
+      ))}
+    </>
+  );
+}
 
 function GoldenCells({ g }: { g: GoldenMetrics | null }) {
   return (
     <>
-      <Metric name="success" value={g?.successRate} text={formatSuccess(g?.successRate)} />
-      <Metric name="rps" value={g?.rps} text={formatRps(g?.rps)} />
-      <Metric name="p50" value={g?.latencyMs.p50} text={formatLatency(g?.latencyMs.p50)} />
-      <Metric name="p95" value={g?.latencyMs.p95} text={formatLatency(g?.latencyMs.p95)} />
-      <Metric name="p99" value={g?.latencyMs.p99} text={formatLatency(g?.latencyMs.p99)} />
+      {GOLDEN_METRICS.map((m) => (
+        <Metric key={m.key} name={m.key} value={m.value(g)} text={m.format(m.value(g))} />
+      ))}
     </>
   );
 }
@@ -57,11 +89,7 @@ export function StatTable(props: {
             {namespaces ? <th scope="col">Namespace</th> : null}
             <th scope="col">Name</th>
             <th scope="col">Meshed</th>
-            {GOLDEN_HEADS.map((h) => (
-              <th scope="col" class="num" key={h}>
-                {h}
-              </th>
-            ))}
+            <GoldenHeads />
             {tcp ? (
               <th scope="col" class="num">
                 TCP
@@ -116,11 +144,7 @@ export function RoutesTable({ rows, history }: { rows: readonly RouteRow[]; hist
           <tr>
             <th scope="col">Service</th>
             <th scope="col">Route</th>
-            {GOLDEN_HEADS.map((h) => (
-              <th scope="col" class="num" key={h}>
-                {h}
-              </th>
-            ))}
+            <GoldenHeads />
             <th scope="col">Since opened</th>
           </tr>
         </thead>

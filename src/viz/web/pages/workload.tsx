@@ -1,12 +1,12 @@
 import { DEFAULT_WINDOW, encodeEdges, encodeSeries, encodeStat } from '../../api.js';
 import type { EdgeRow } from '../../edges.js';
-import { DASH, formatLatency, formatMeshed, formatRps, formatSuccess } from '../../format.js';
+import { DASH, formatLatency, formatMeshed } from '../../format.js';
 import type { StatRow, StatSeries } from '../../stat.js';
 import { Breadcrumb } from '../components/breadcrumb.js';
 import { TimeChart } from '../components/chart.js';
 import { DependencyGraph } from '../components/graph.js';
 import { ErrorNote, LiveSection } from '../components/status.js';
-import { EdgesTable } from '../components/tables.js';
+import { EdgesTable, GOLDEN_METRICS } from '../components/tables.js';
 import { SEED_RANGE, SEED_STEP } from '../history.js';
 import { useWatch } from '../live.js';
 import { paths } from '../router.js';
@@ -14,14 +14,12 @@ import { paths } from '../router.js';
 const percent = (v: number): string => `${Math.round(v * 1000) / 10}%`;
 const rps = (v: number): string => (v < 10 ? v.toFixed(1) : String(Math.round(v)));
 
+type Item = [key: string, name: string, text: string, value: number | null | undefined];
+
 function Golden({ row }: { row: StatRow }) {
   const g = row.requests;
-  const items: Array<[string, string, string, number | null | undefined]> = [
-    ['success', 'Success rate', formatSuccess(g?.successRate), g?.successRate],
-    ['rps', 'Requests', formatRps(g?.rps), g?.rps],
-    ['p50', 'P50 latency', formatLatency(g?.latencyMs.p50), g?.latencyMs.p50],
-    ['p95', 'P95 latency', formatLatency(g?.latencyMs.p95), g?.latencyMs.p95],
-    ['p99', 'P99 latency', formatLatency(g?.latencyMs.p99), g?.latencyMs.p99],
+  const items: Item[] = [
+    ...GOLDEN_METRICS.map((m): Item => [m.key, m.label, m.format(m.value(g)), m.value(g)]),
     ['meshed', 'Meshed', formatMeshed(row.meshed), row.meshed?.meshed],
     ['tcp', 'TCP connections', row.tcp ? String(row.tcp.openConnections) : DASH, row.tcp?.openConnections],
   ];
