@@ -14,6 +14,7 @@
 import assert from 'node:assert/strict';
 import type http from 'node:http';
 import { after, before, describe, test } from 'node:test';
+import { renderLabels } from '../../../src/metrics/registry.js';
 import { EmbeddedSource } from '../../../src/viz/metrics/embedded.js';
 import { evaluateInstant, evaluateRange } from '../../../src/viz/metrics/evaluate.js';
 import { parseFloatGo } from '../../../src/viz/metrics/exposition.js';
@@ -30,10 +31,7 @@ const SCRAPES = 17;
 const FAILED_SCRAPE = 12;
 
 function line(name: string, labels: Record<string, string>, value: number): string {
-  const l = Object.entries(labels)
-    .map(([k, v]) => `${k}="${v.replace(/\\/g, '\\\\').replace(/"/g, '\\"')}"`)
-    .join(',');
-  return `${name}{${l}} ${value}\n`;
+  return `${name}${renderLabels(Object.entries(labels))} ${value}\n`;
 }
 
 const BOUNDS = ['1', '5', '10', '50', '100', '+Inf'];

@@ -6,6 +6,7 @@
 import assert from 'node:assert/strict';
 import type http from 'node:http';
 import { after, before, describe, test } from 'node:test';
+import { renderLabels } from '../../../src/metrics/registry.js';
 import { PrometheusSource } from '../../../src/viz/metrics/prometheus.js';
 import { eq, type Query } from '../../../src/viz/metrics/query.js';
 import { MetricsSourceError } from '../../../src/viz/metrics/source.js';
@@ -51,7 +52,7 @@ describe('PrometheusSource with the real Prometheus', () => {
   let source: PrometheusSource;
 
   before(async () => {
-    const page = `# TYPE things gauge\nthings{v="${NASTY.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n')}"} 42\nthings{v="plain"} 1\n`;
+    const page = `# TYPE things gauge\nthings${renderLabels([['v', NASTY]])} 42\nthings{v="plain"} 1\n`;
     const target = await startHttpServer((_req, res: http.ServerResponse) => res.end(page));
     cleanup.add(() => target.close());
     // Found by HTTP service discovery (the helper's other way to give Prometheus targets).
