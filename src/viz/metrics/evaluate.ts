@@ -12,7 +12,7 @@
  * Evaluation times are whole milliseconds, as in Prometheus (fractions are dropped).
  */
 import { parseFloatGo } from './exposition.js';
-import { checkQuery, checkRange, quantileGrouping } from './promql.js';
+import { checkInstant, checkRange, quantileGrouping } from './promql.js';
 import type { Matcher, Query, Sample, Series } from './query.js';
 import { MetricsSourceError } from './source.js';
 import { type MetricStore, type StoredSeries, search, type TargetBlock } from './store.js';
@@ -398,8 +398,7 @@ function buffers(p: Plan): { sums: Float64Array; has: Uint8Array; scratch: Float
 
 /** Evaluates `query` at `atMs`. Throws MetricsSourceError for a query it cannot answer. */
 export function evaluateInstant(store: MetricStore, query: Query, atMs: number): Sample[] {
-  checkQuery(query);
-  if (!Number.isFinite(atMs)) throw new MetricsSourceError(`invalid evaluation time ${atMs}`);
+  checkInstant(query, atMs);
   const p = plan(store, query);
   const { sums, has, scratch } = buffers(p);
   evaluateAt(p, Math.trunc(atMs), sums, has, scratch);

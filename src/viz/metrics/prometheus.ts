@@ -5,7 +5,7 @@
  * and what went wrong.
  */
 import { parseFloatGo } from './exposition.js';
-import { checkRange, renderQuery } from './promql.js';
+import { checkInstant, checkRange, renderCheckedQuery } from './promql.js';
 import type { Query, Sample, Series } from './query.js';
 import { type MetricsSource, MetricsSourceError } from './source.js';
 
@@ -59,7 +59,8 @@ export class PrometheusSource implements MetricsSource {
   }
 
   async instant(query: Query, atMs: number = Date.now()): Promise<Sample[]> {
-    const promql = renderQuery(query);
+    checkInstant(query, atMs);
+    const promql = renderCheckedQuery(query);
     const data = await this.call(this.queryUrl, { query: promql, time: isoTime(atMs) }, promql);
     const result = expectResult(data, 'vector', this.queryUrl, promql);
     const out: Sample[] = [];
@@ -74,7 +75,7 @@ export class PrometheusSource implements MetricsSource {
 
   async range(query: Query, startMs: number, endMs: number, stepMs: number): Promise<Series[]> {
     checkRange(query, startMs, endMs, stepMs);
-    const promql = renderQuery(query);
+    const promql = renderCheckedQuery(query);
     const params = { query: promql, start: isoTime(startMs), end: isoTime(endMs), step: `${stepMs}ms` };
     const data = await this.call(this.rangeUrl, params, promql);
     const result = expectResult(data, 'matrix', this.rangeUrl, promql);
@@ -175,8 +176,8 @@ export class PrometheusSource implements MetricsSource {
   }
 }
 
+/** A time checkInstant or checkRange found finite. */
 function isoTime(ms: number): string {
-  if (!Number.isFinite(ms)) throw new MetricsSourceError(`invalid evaluation time ${ms}`);
   return new Date(ms).toISOString();
 }
 

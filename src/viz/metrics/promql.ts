@@ -68,6 +68,12 @@ export function checkQuery(query: Query): void {
   if (query.kind === 'quantile' && typeof query.q !== 'number') fail(query, 'the quantile is not a number');
 }
 
+/** Throws MetricsSourceError when `query` or its evaluation time is not one both backends can answer. */
+export function checkInstant(query: Query, atMs: number): void {
+  checkQuery(query);
+  if (!Number.isFinite(atMs)) throw new MetricsSourceError(`invalid evaluation time ${atMs}`);
+}
+
 /** Throws MetricsSourceError when a range query's times are not ones Prometheus accepts. */
 export function checkRange(query: Query, startMs: number, endMs: number, stepMs: number): void {
   checkQuery(query);
@@ -133,6 +139,11 @@ export function quantileGrouping(by: readonly string[]): string[] {
 /** The PromQL for `query` (checked first). */
 export function renderQuery(query: Query): string {
   checkQuery(query);
+  return renderCheckedQuery(query);
+}
+
+/** The PromQL for `query`, which checkQuery (or checkInstant, checkRange) has passed. */
+export function renderCheckedQuery(query: Query): string {
   const selector = renderSelector(query.selector);
   switch (query.kind) {
     case 'rate':
