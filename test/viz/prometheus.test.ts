@@ -143,6 +143,8 @@ describe('viz on Prometheus', () => {
     for (const q of queries) {
       const [p, e] = await Promise.all([golden(source, q, at), golden(embedded, q, at)]);
       assert.deepEqual([...e.keys()].sort(), [...p.keys()].sort(), `groups of ${q.group}`);
+      // Equal but empty would compare nothing.
+      assert.ok(p.size > 0, `no groups of ${q.prefix ?? ''}${q.group} from either backend`);
       for (const [key, fromProm] of p) {
         const fromEmbedded = e.get(key) as GoldenMetrics;
         const what = `${q.prefix ?? ''}${q.group.join(',')}=${key}`;
