@@ -100,3 +100,29 @@ test('misuse: exit 2 naming the flag or argument', T, async () => {
   // A name that is not valid is refused before the file is read.
   await fails(['--open-api', 'no/such.swagger', '-n', 'NS', 'web-svc'], 2, /^weft: --namespace: "NS" /);
 });
+
+test(
+  'the profile name, <name>.<namespace>.svc.<domain>, is at most 253 characters: weft profile and weft viz profile refuse a longer one alike, exit 2',
+  T,
+  async () => {
+    const domain = Array(4).fill('a'.repeat(60)).join('.');
+    const tooLong =
+      /^weft: the profile name: "web-svc\.default\.svc\.a{60}(\.a{60}){3}" must be no more than 253 characters\n$/;
+    await fails(['--template', 'web-svc', '--cluster-domain', domain], 2, tooLong);
+    // viz profile checks before it asks viz for anything: no viz listens here.
+    const r = await weft([
+      'viz',
+      'profile',
+      'web-svc',
+      '--tap',
+      'deploy/web',
+      '--cluster-domain',
+      domain,
+      '--viz-addr',
+      '127.0.0.1:1',
+    ]);
+    assert.equal(r.code, 2, r.stderr);
+    assert.equal(r.stdout, '');
+    assert.match(r.stderr, tooLong);
+  },
+);

@@ -16,6 +16,23 @@ function check(what: string, value: string, problem: string | undefined): void {
   if (problem) throw new UsageError(`${what}: "${value}" ${problem}`);
 }
 
+/**
+ * A profile's Service name (the argument `what` names), --namespace and --cluster-domain,
+ * and the profile's name they make, `<name>.<namespace>.svc.<domain>` (at most 253
+ * characters); a usage error (exit 2) names the one that is wrong. `weft profile` and
+ * `weft viz profile` both check their arguments with it.
+ */
+export function checkProfileTarget(
+  what: string,
+  t: { name: string; namespace: string; clusterDomain: string },
+): void {
+  check(what, t.name, dns1123LabelError(t.name));
+  check('--namespace', t.namespace, dns1123LabelError(t.namespace));
+  check('--cluster-domain', t.clusterDomain, dns1123SubdomainError(t.clusterDomain));
+  const fqdn = `${t.name}.${t.namespace}.svc.${t.clusterDomain}`;
+  check('the profile name', fqdn, dns1123SubdomainError(fqdn));
+}
+
 /** The profile's YAML, from whichever one source the flags name. */
 async function generate(name: string, flags: ProfileFlags): Promise<string> {
   const target = { name, namespace: flags.namespace, clusterDomain: flags.clusterDomain };
@@ -69,11 +86,7 @@ export function profileCommand(program: Command): void {
             : `profile: give only one of ${given.join(', ')}`,
         );
       }
-      check('name', name, dns1123LabelError(name));
-      check('--namespace', flags.namespace, dns1123LabelError(flags.namespace));
-      check('--cluster-domain', flags.clusterDomain, dns1123SubdomainError(flags.clusterDomain));
-      const fqdn = `${name}.${flags.namespace}.svc.${flags.clusterDomain}`;
-      check('the profile name', fqdn, dns1123SubdomainError(fqdn));
+      checkProfileTarget('name', { name, namespace: flags.namespace, clusterDomain: flags.clusterDomain });
       const yaml = await generate(name, flags);
       await new Promise<void>((resolve, reject) => {
         process.stdout.write(yaml, (err) => (err ? reject(err) : resolve()));

@@ -6,6 +6,7 @@ import type { StatRow } from '../../viz/stat.js';
 import type { TapEventView } from '../../viz/tap-events.js';
 import { UsageError, usage } from '../errors.js';
 import { table } from '../table.js';
+import { checkProfileTarget } from './profile.js';
 
 export const DEFAULT_VIZ_ADDR = '127.0.0.1:50750';
 
@@ -377,14 +378,11 @@ export function vizCommand(program: Command): void {
         },
       ) => {
         const addr = vizAddr(flags);
-        const { dns1123LabelError, dns1123SubdomainError } = await import('../../catalog/names.js');
-        for (const [what, value, problem] of [
-          ['service', service, dns1123LabelError(service)],
-          ['--namespace', flags.namespace, dns1123LabelError(flags.namespace)],
-          ['--cluster-domain', flags.clusterDomain, dns1123SubdomainError(flags.clusterDomain)],
-        ] as const) {
-          if (problem) throw new UsageError(`${what}: "${value}" ${problem}`);
-        }
+        checkProfileTarget('service', {
+          name: service,
+          namespace: flags.namespace,
+          clusterDomain: flags.clusterDomain,
+        });
         const durationMs = await duration(flags.tapDuration, '--tap-duration');
         const limit = Number(flags.tapRouteLimit);
         if (!Number.isInteger(limit) || limit < 1 || limit > 100) {
