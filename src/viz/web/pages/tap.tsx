@@ -1,4 +1,5 @@
 import { useEffect, useRef, useState } from 'preact/hooks';
+import { isFailure } from '../../../metrics/http.js';
 import { DEFAULT_MAX_RPS } from '../../api.js';
 import { DASH, formatLatency } from '../../format.js';
 import type { TapEventView } from '../../tap-events.js';
@@ -278,7 +279,8 @@ export function TapPage({ query }: { query: URLSearchParams }) {
               {rows.current.map((r) => {
                 const e = r.req;
                 const status = r.end?.status ?? r.rsp?.status;
-                const failed = (status !== undefined && status >= 500) || r.end?.reset !== undefined;
+                // As the metrics classify it (5xx, a non-zero gRPC status, a reset); no status yet is not a failure.
+                const failed = isFailure(status ?? 0, r.end?.grpcStatus, r.end?.reset !== undefined);
                 return (
                   <tr key={r.id} data-id={r.id} class={failed ? 'bad' : ''}>
                     <td>{new Date(e.time).toLocaleTimeString()}</td>
