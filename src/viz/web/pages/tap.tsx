@@ -3,6 +3,7 @@ import { isFailure } from '../../../metrics/http.js';
 import { DEFAULT_MAX_RPS } from '../../api.js';
 import { DASH, formatLatency } from '../../format.js';
 import type { TapEventView } from '../../tap-events.js';
+import { grpcStatusName } from '../../tap-format.js';
 import { ErrorNote } from '../components/status.js';
 import { eventError, explainStreamFailure, useFetch } from '../live.js';
 import { navigate, paths } from '../router.js';
@@ -294,7 +295,7 @@ export function TapPage({ query }: { query: URLSearchParams }) {
                     </td>
                     <td data-status={status ?? ''}>
                       {r.end?.reset ? `reset (${r.end.reset})` : (status ?? '…')}
-                      {r.end?.grpcStatus !== undefined ? ` grpc ${r.end.grpcStatus}` : ''}
+                      {r.end?.grpcStatus !== undefined ? ` grpc ${grpcStatusName(r.end.grpcStatus)}` : ''}
                     </td>
                     <td class="num">
                       {r.rsp?.latencyMs !== undefined ? formatLatency(r.rsp.latencyMs) : DASH}
