@@ -1,5 +1,7 @@
 import type { Catalog } from '../catalog/catalog.js';
+import type { Service } from '../catalog/resources.js';
 import { selects } from '../catalog/selection.js';
+import { serviceFqdn } from '../controlplane/destination/names.js';
 import { profileFor } from '../controlplane/destination/profiles.js';
 import { escapeRegex } from '../profiles/document.js';
 import { type GoldenMetrics, golden, groupKey } from './golden.js';
@@ -37,7 +39,7 @@ function serviceDst(namespace: string, service: string, clusterDomain: string): 
   return {
     label: 'dst',
     op: '=~',
-    value: `${escapeRegex(`${service}.${namespace}.svc.${clusterDomain}`)}:[0-9]+`,
+    value: `${escapeRegex(serviceFqdn({ namespace, service }, clusterDomain))}:[0-9]+`,
   };
 }
 
@@ -49,17 +51,19 @@ function serviceOf(dst: string, clusterDomain: string): string {
   return host.slice(0, -suffix.length).split('.')[0] ?? host;
 }
 
-/** The services (namespace, name) whose routes the request is about, for routes without traffic. */
-function servicesOf(catalog: Catalog, req: RoutesRequest): Array<{ namespace: string; name: string }> {
+/** The Services whose routes the request is about, for routes without traffic. */
+function servicesOf(catalog: Catalog, req: RoutesRequest): Service[] {
   const t = req.to ?? req.target;
-  if (t.kind === 'service') return t.name === undefined ? [] : [{ namespace: t.namespace, name: t.name }];
+  if (t.kind === 'service') {
+    const service = t.name === undefined ? undefined : catalog.services.get(t.namespace, t.name);
+    return service ? [service] : [];
+  }
   const instances = catalog.workloads
     .list(t.namespace)
     .filter((w) => t.name === undefined || (t.kind === 'pod' ? w.pod : w.workload) === t.name);
   return catalog.services
     .list(t.namespace)
-    .filter((s) => instances.some((w) => selects(s.spec.selector, w.labels)))
-    .map((s) => ({ namespace: s.metadata.namespace, name: s.metadata.name }));
+    .filter((s) => instances.some((w) => selects(s.spec.selector, w.labels)));
 }
 
 /** `weft viz routes`: the golden metrics of each profile route, with the routes that had no traffic. */
@@ -97,10 +101,9 @@ export async function routes(
     to ? golden(source, { prefix: 'route_actual_', matchers, group, windowMs: req.windowMs }) : undefined,
   ]);
   const rows = new Map<string, { dst: string; route: string }>();
-  for (const svc of servicesOf(catalog, req)) {
-    const service = catalog.services.get(svc.namespace, svc.name);
-    for (const port of service?.spec.ports ?? []) {
-      const ref = { namespace: svc.namespace, service: svc.name, port: port.port };
+  for (const service of servicesOf(catalog, req)) {
+    for (const port of service.spec.ports) {
+      const ref = { namespace: service.metadata.namespace, service: service.metadata.name, port: port.port };
       const profile = profileFor(catalog, ref, target.namespace, clusterDomain);
       if (profile.routes.length === 0) continue;
       const dst = `${profile.fullyQualifiedName}:${port.port}`;
