@@ -5,79 +5,49 @@
  * JSON, which Prometheus's YAML reader takes), e.g.
  *
  *   const prom = await startPrometheus({
- *     scrapeConfigs: [staticScrapeConfig('proxies', [`127.0.0.1:${port}`], { labels: { pod: 'a' } })],
+ *     scrapeConfigs: [staticScrapeConfig('proxies', [`127.0.0.1:${port}`])],
  *     scrapeInterval: '1s',
  *   });
  *   cleanup.add(() => prom.stop());
  *
  * or with `httpSdScrapeConfig('proxies', sd.url)` and a target list served by startHttpSd().
  */
-import { type ChildProcess, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { existsSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import http from 'node:http';
-import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { LOOPBACK, listen, waitFor } from './net.js';
+import { LOOPBACK, listen, refusedPort, waitFor } from './net.js';
+import { trackChild } from './proxy.js';
 
 export const PROMETHEUS_BIN = process.env.WEFT_TEST_PROMETHEUS ?? '/usr/bin/prometheus';
-
-/** Whether the binary is there (tests that need it can skip with a clear reason otherwise). */
-export function havePrometheus(): boolean {
-  return existsSync(PROMETHEUS_BIN);
-}
 
 /** One `scrape_configs` entry, as Prometheus's config has it (snake_case keys). */
 export type ScrapeConfig = Record<string, unknown>;
 
 export interface PrometheusOptions {
   readonly scrapeConfigs: readonly ScrapeConfig[];
-  /** Global scrape interval (default `1s`); the scrape timeout defaults to the same. */
+  /** Global scrape interval (default `1s`), and the scrape timeout. */
   readonly scrapeInterval?: string;
-  readonly scrapeTimeout?: string;
-  /** More command-line flags. */
-  readonly extraArgs?: readonly string[];
-  /** How long to wait for `/-/ready` (default 20 s). */
-  readonly readyTimeoutMs?: number;
 }
 
 export interface PrometheusServer {
   /** `http://127.0.0.1:<port>`. */
   readonly url: string;
   readonly port: number;
-  readonly dir: string;
-  /** What Prometheus wrote to stderr (its log), the last 64 KiB. */
-  logs(): string;
   /** GET an API path with query parameters; resolves with the parsed JSON `data` of a success. */
   api(path: string, params?: Record<string, string>): Promise<unknown>;
   stop(): Promise<void>;
 }
 
-export function staticScrapeConfig(
-  job: string,
-  targets: readonly string[],
-  options: { labels?: Record<string, string>; scrapeInterval?: string; metricsPath?: string } = {},
-): ScrapeConfig {
-  return {
-    job_name: job,
-    ...(options.scrapeInterval ? { scrape_interval: options.scrapeInterval } : {}),
-    ...(options.metricsPath ? { metrics_path: options.metricsPath } : {}),
-    static_configs: [{ targets, ...(options.labels ? { labels: options.labels } : {}) }],
-  };
+export function staticScrapeConfig(job: string, targets: readonly string[]): ScrapeConfig {
+  return { job_name: job, static_configs: [{ targets }] };
 }
 
-export function httpSdScrapeConfig(
-  job: string,
-  sdUrl: string,
-  options: { refreshInterval?: string; scrapeInterval?: string } = {},
-): ScrapeConfig {
-  return {
-    job_name: job,
-    ...(options.scrapeInterval ? { scrape_interval: options.scrapeInterval } : {}),
-    http_sd_configs: [{ url: sdUrl, refresh_interval: options.refreshInterval ?? '1s' }],
-  };
+/** A job whose targets come from `sdUrl`, refreshed every second. */
+export function httpSdScrapeConfig(job: string, sdUrl: string): ScrapeConfig {
+  return { job_name: job, http_sd_configs: [{ url: sdUrl, refresh_interval: '1s' }] };
 }
 
 export interface TargetGroup {
@@ -87,48 +57,24 @@ export interface TargetGroup {
 
 export interface HttpSd {
   readonly url: string;
-  /** Replaces the target groups served from now on. */
-  set(groups: readonly TargetGroup[]): void;
   close(): Promise<void>;
 }
 
-/** An HTTP service discovery endpoint (the JSON http_sd_configs reads) whose targets the test sets. */
-export async function startHttpSd(groups: readonly TargetGroup[] = []): Promise<HttpSd> {
-  let current = groups;
+/** An HTTP service discovery endpoint (the JSON http_sd_configs reads) serving `groups`. */
+export async function startHttpSd(groups: readonly TargetGroup[]): Promise<HttpSd> {
+  const body = JSON.stringify(groups.map((g) => ({ targets: g.targets, labels: g.labels ?? {} })));
   const server = http.createServer((_req, res) => {
     res.writeHead(200, { 'content-type': 'application/json' });
-    res.end(JSON.stringify(current.map((g) => ({ targets: g.targets, labels: g.labels ?? {} }))));
+    res.end(body);
   });
   const port = await listen(server);
   return {
     url: `http://${LOOPBACK}:${port}/sd`,
-    set: (g) => {
-      current = g;
-    },
     close: async () => {
       server.closeAllConnections();
       await new Promise<void>((r) => server.close(() => r()));
     },
   };
-}
-
-async function freePort(): Promise<number> {
-  const s = net.createServer();
-  const port = await listen(s);
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
-}
-
-const running = new Set<ChildProcess>();
-let exitHookInstalled = false;
-
-function installExitHook(): void {
-  if (exitHookInstalled) return;
-  exitHookInstalled = true;
-  // A test that crashes must not leave a Prometheus behind.
-  process.on('exit', () => {
-    for (const p of running) p.kill('SIGKILL');
-  });
 }
 
 async function getJson(url: string): Promise<{ status: number; body: unknown }> {
@@ -145,13 +91,12 @@ async function getJson(url: string): Promise<{ status: number; body: unknown }> 
 
 /** Starts Prometheus and waits until it is ready. */
 export async function startPrometheus(options: PrometheusOptions): Promise<PrometheusServer> {
-  installExitHook();
   const dir = await mkdtemp(join(tmpdir(), 'weft-prometheus-'));
   const interval = options.scrapeInterval ?? '1s';
   const config = {
     global: {
       scrape_interval: interval,
-      scrape_timeout: options.scrapeTimeout ?? interval,
+      scrape_timeout: interval,
       evaluation_interval: interval,
     },
     scrape_configs: options.scrapeConfigs,
@@ -162,9 +107,9 @@ export async function startPrometheus(options: PrometheusOptions): Promise<Prome
   // The port is found free, then given to Prometheus: another process may take it in
   // between, so a failed start is tried again on a new port.
   for (let attempt = 0; attempt < 3; attempt++) {
-    const port = await freePort();
+    const port = await refusedPort();
     try {
-      return await launch(dir, configFile, port, options);
+      return await launch(dir, configFile, port);
     } catch (err) {
       lastError = err as Error;
     }
@@ -173,12 +118,7 @@ export async function startPrometheus(options: PrometheusOptions): Promise<Prome
   throw lastError ?? new Error('prometheus did not start');
 }
 
-async function launch(
-  dir: string,
-  configFile: string,
-  port: number,
-  options: PrometheusOptions,
-): Promise<PrometheusServer> {
+async function launch(dir: string, configFile: string, port: number): Promise<PrometheusServer> {
   const url = `http://${LOOPBACK}:${port}`;
   const args = [
     `--config.file=${configFile}`,
@@ -186,10 +126,11 @@ async function launch(
     `--web.listen-address=${LOOPBACK}:${port}`,
     '--storage.tsdb.retention.time=1h',
     '--log.level=info',
-    ...(options.extraArgs ?? []),
   ];
   const proc = spawn(PROMETHEUS_BIN, args, { stdio: ['ignore', 'ignore', 'pipe'] });
-  running.add(proc);
+  // A test that crashes or is interrupted must not leave a Prometheus behind.
+  trackChild(proc);
+  // Its log (stderr), the last 64 KiB: named when it exits before it is ready.
   let log = '';
   proc.stderr?.setEncoding('utf8');
   proc.stderr?.on('data', (d: string) => {
@@ -198,7 +139,6 @@ async function launch(
   let exited = false;
   const exit = once(proc, 'exit').then(() => {
     exited = true;
-    running.delete(proc);
   });
   const stop = async (): Promise<void> => {
     if (!exited) {
@@ -220,7 +160,7 @@ async function launch(
         }
       },
       'prometheus /-/ready',
-      options.readyTimeoutMs ?? 20_000,
+      20_000,
       100,
     );
   } catch (err) {
@@ -233,8 +173,6 @@ async function launch(
   return {
     url,
     port,
-    dir,
-    logs: () => log,
     api: async (path, params = {}) => {
       const q = new URLSearchParams(params).toString();
       const { status, body } = await getJson(`${url}${path}${q ? `?${q}` : ''}`);
