@@ -1,7 +1,9 @@
+import { once } from 'node:events';
 import { readFile } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { extname, join, normalize, sep } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Catalog } from '../catalog/catalog.js';
 import type { TrustDomain } from '../identity/names.js';
 import type { HostPort } from '../util/addr.js';
@@ -258,16 +260,11 @@ export class VizServer {
     };
     send(first);
     while (!stream.signal.aborted) {
-      await new Promise<void>((resolve) => {
-        const done = (): void => {
-          clearTimeout(t);
-          stream.signal.removeEventListener('abort', done);
-          resolve();
-        };
-        const t = setTimeout(done, every);
-        stream.signal.addEventListener('abort', done);
-      });
-      if (stream.signal.aborted) break;
+      try {
+        await sleep(every, undefined, { signal: stream.signal });
+      } catch {
+        break; // aborted: the client went away or viz is stopping
+      }
       send(await round());
     }
   }
@@ -280,15 +277,11 @@ export class VizServer {
       for await (const event of handler(params, stream.signal)) {
         if (!stream.send('tap', event)) {
           // The client reads slower than requests arrive: wait for it rather than buffer.
-          await new Promise<void>((resolve) => {
-            const done = (): void => {
-              res.off('drain', done);
-              stream.signal.removeEventListener('abort', done);
-              resolve();
-            };
-            res.once('drain', done);
-            stream.signal.addEventListener('abort', done);
-          });
+          try {
+            await once(res, 'drain', { signal: stream.signal });
+          } catch {
+            break; // aborted: the client went away or viz is stopping
+          }
         }
         if (stream.signal.aborted) break;
       }
