@@ -36,11 +36,8 @@ describe('control plane restarts', () => {
   let client: ProxyHandle;
 
   /** Starts `weft up` on the state dir and gRPC port of the first run. */
-  const restart = async (): Promise<ControlPlaneHandle> => {
-    const next = await startControlPlane({ stateDir, addr: `127.0.0.1:${port}` });
-    cleanup.add(() => next.kill());
-    return next;
-  };
+  const restart = (): Promise<ControlPlaneHandle> =>
+    startControlPlane({ stateDir, addr: `127.0.0.1:${port}`, cleanup });
   /** Waits until the client proxy's Destination watch is open on the current control plane. */
   const clientWatching = (): Promise<void> =>
     waitFor(
@@ -52,8 +49,7 @@ describe('control plane restarts', () => {
 
   before(async () => {
     cleanup.add(() => removeTempDir(stateDir));
-    cp = await startControlPlane({ stateDir });
-    cleanup.add(() => cp.kill());
+    cp = await startControlPlane({ stateDir, cleanup });
     port = cp.grpc.port;
     await weftOk(cp, ['apply', '-f', '-'], serviceYaml('web-svc'));
     await Promise.all(['web-a', 'web-b', 'web-c'].map((name) => startReplica(cp, { name }, cleanup)));

@@ -76,8 +76,7 @@ describe('workloads meshed by weft up', () => {
     'traffic between two workload proxies is mutual TLS by default, naming both identities',
     T,
     async () => {
-      const cp = await startControlPlane();
-      cleanup.add(() => cp.kill());
+      const cp = await startControlPlane({ cleanup });
       const { web, client } = await meshedPair(cp);
       const load = new Load(client.outbound, { authority: AUTHORITY, concurrency: 4, total: 40 });
       await load.done;
@@ -124,8 +123,7 @@ describe('workloads meshed by weft up', () => {
           '10s',
         ];
       });
-      let cp = await startControlPlane({ extraArgs: issuerFlags[0] });
-      cleanup.add(() => cp.kill());
+      let cp = await startControlPlane({ extraArgs: issuerFlags[0], cleanup });
       const { web, client } = await meshedPair(cp);
       const proxies = [web.proxy, client];
 
@@ -160,8 +158,8 @@ describe('workloads meshed by weft up', () => {
           stateDir: cp.stateDir,
           addr: cp.grpcAddr,
           extraArgs: [...(issuerFlags[1] as string[]), '--identity-addr', cp.identityAddr],
+          cleanup,
         });
-        cleanup.add(() => cp.kill());
         t.diagnostic(`${load.count - before} requests while weft up restarted`);
         await waitFor(
           async () => (await servedIssuers()).every((f) => f === fingerprints[1]),
@@ -194,8 +192,7 @@ describe('workloads meshed by weft up', () => {
   );
 
   test('refusals show in the proxy log and metrics, and nothing reaches the app', T, async () => {
-    const cp = await startControlPlane();
-    cleanup.add(() => cp.kill());
+    const cp = await startControlPlane({ cleanup });
     const { web, client } = await meshedPair(cp);
     const served = web.servedAt.length;
 
