@@ -113,7 +113,9 @@ export function upCommand(program: Command): void {
       const clockSkewMs = usage(() =>
         parseDuration(flags.identityClockSkewAllowance, '--identity-clock-skew-allowance'),
       );
-      const viz = usage(() => vizSettings(flags));
+      const viz = await vizSettings(flags).catch((err: Error) => {
+        throw new UsageError(err.message);
+      });
       const files = {
         trustAnchorsFile: flags.identityTrustAnchorsFile,
         issuerCertificateFile: flags.identityIssuerCertificateFile,
@@ -306,19 +308,13 @@ interface VizSettings {
   readonly retentionMs: number;
 }
 
-function vizSettings(flags: UpFlags): VizSettings {
+async function vizSettings(flags: UpFlags): Promise<VizSettings> {
   const addr = flags.vizAddr === 'off' ? undefined : parseHostPort(flags.vizAddr, '--viz-addr');
   let prometheusUrl: string | undefined;
   if (flags.prometheusUrl !== undefined) {
-    let url: URL;
-    try {
-      url = new URL(flags.prometheusUrl);
-    } catch {
-      throw new Error(`--prometheus-url: "${flags.prometheusUrl}" is not a URL`);
-    }
-    if (url.protocol !== 'http:' && url.protocol !== 'https:') {
-      throw new Error(`--prometheus-url: "${flags.prometheusUrl}" is not an http(s) URL`);
-    }
+    // Loaded only with the flag, so other commands (the proxy above all) do not carry it.
+    const { parsePrometheusUrl } = await import('../../viz/metrics/prometheus.js');
+    const url = parsePrometheusUrl(flags.prometheusUrl, '--prometheus-url');
     if (!addr) throw new Error('--prometheus-url: viz is off (--viz-addr off)');
     prometheusUrl = url.toString().replace(/\/$/, '');
   }

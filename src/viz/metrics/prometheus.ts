@@ -29,6 +29,23 @@ interface ApiAnswer {
   data?: { resultType?: unknown; result?: unknown };
 }
 
+/**
+ * A Prometheus base URL as given (`weft up --prometheus-url`, PrometheusSource): parsed,
+ * and http or https. Throws MetricsSourceError naming `what` (the flag), the URL and the problem.
+ */
+export function parsePrometheusUrl(url: string, what = 'Prometheus URL'): URL {
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    throw new MetricsSourceError(`${what}: ${JSON.stringify(url)} is not a URL`);
+  }
+  if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') {
+    throw new MetricsSourceError(`${what}: ${JSON.stringify(url)} is not an http(s) URL`);
+  }
+  return parsed;
+}
+
 export class PrometheusSource implements MetricsSource {
   readonly name: string;
   /** The instant and range query endpoints' URLs. */
@@ -41,15 +58,8 @@ export class PrometheusSource implements MetricsSource {
 
   /** `url`: Prometheus's base URL (e.g. `http://prometheus:9090`, or with a path prefix). */
   constructor(url: string, options: PrometheusSourceOptions = {}) {
-    let base: URL;
-    try {
-      base = new URL(url);
-    } catch {
-      throw new MetricsSourceError(`invalid Prometheus URL ${JSON.stringify(url)}`);
-    }
-    if (base.protocol !== 'http:' && base.protocol !== 'https:') {
-      throw new MetricsSourceError(`invalid Prometheus URL ${url}: not http or https`);
-    }
+    const base = parsePrometheusUrl(url);
+    // A base without a trailing slash would lose its last path segment to `api/v1/...`.
     if (!base.pathname.endsWith('/')) base.pathname += '/';
     this.queryUrl = new URL('api/v1/query', base).href;
     this.rangeUrl = new URL('api/v1/query_range', base).href;
