@@ -4,13 +4,14 @@
  * bounded per-stream queue is full, instead of buffering them.
  */
 import assert from 'node:assert/strict';
-import http from 'node:http';
 import { after, before, describe, test } from 'node:test';
 import { identityName } from '../../../src/identity/names.js';
 import { observe, TapError, type TapTarget } from '../../../src/viz/tap/client.js';
 import { TapIdentity } from '../../../src/viz/tap/identity.js';
 import {
   type ControlPlaneHandle,
+  describeFailures,
+  Load,
   serviceYaml,
   startControlPlane,
   startReplica,
@@ -82,26 +83,16 @@ describe('tap bounds', () => {
     await stream.opened;
     // Nobody reads the stream for now: the client's buffer, gRPC's and HTTP/2's windows
     // fill, and the proxy's queue with them.
-    const agent = new http.Agent({ keepAlive: true, maxSockets: 16 });
-    let next = 0;
-    const worker = async (): Promise<void> => {
-      while (next < requests) {
-        next++;
-        await new Promise<void>((resolve, reject) => {
-          const req = http.request(
-            { host: web.inbound.host, port: web.inbound.port, path: `/flood/${next}`, agent },
-            (res) => {
-              res.resume();
-              res.on('end', () => resolve());
-            },
-          );
-          req.on('error', reject);
-          req.end();
-        });
-      }
-    };
-    await Promise.all(Array.from({ length: 16 }, worker));
-    agent.destroy();
+    // 16 workers on keep-alive connections straight to the replica's inbound listener.
+    const load = new Load(web.inbound, {
+      authority: `${web.inbound.host}:${web.inbound.port}`,
+      path: '/flood',
+      total: requests,
+      concurrency: 16,
+    });
+    await load.done;
+    assert.equal(load.count, requests);
+    assert.deepEqual(load.failures(), [], describeFailures(load.failures()));
     const emitted = 3 * requests;
     let dropped = 0;
     await waitFor(
