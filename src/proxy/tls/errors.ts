@@ -1,4 +1,3 @@
-
 /**
  * Why a TLS handshake between proxies failed, as a metric label and a sentence for the
  * log and the `weft-proxy-error` header. Nothing here ever falls back to plaintext.
