@@ -179,6 +179,8 @@ describe('viz on the embedded metrics', () => {
     const home = outbound.find((r) => r.route === 'home');
     near(home?.requests?.rps, OK_RATE, 0.15, 'outbound home rps');
     near(home?.actual?.rps, OK_RATE, 0.15, 'outbound home actual rps');
+    const actualLatency = home?.actual?.latencyMs;
+    assert.ok(actualLatency && (actualLatency.p50 ?? 0) > 0, JSON.stringify(home?.actual));
     const table = await vizTable(['routes', 'svc/web-svc', '-t', WINDOW]);
     assert.match(table, /^ROUTE\s+SERVICE\s+SUCCESS\s+RPS\s+LATENCY_P50\s+LATENCY_P95\s+LATENCY_P99\n/);
     assert.match(table, /\nfail\s+web-svc\s+0\.00%\s/);

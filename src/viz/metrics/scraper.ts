@@ -20,8 +20,7 @@ import type { AppendStats, LabelSet, MetricStore, StoredSeries } from './store.j
  * The families viz reads (sample names: a histogram's `_bucket` series): `golden.ts` reads
  * `<prefix>response_total` and `<prefix>response_latency_ms` for the prefixes '', `route_`
  * and `route_actual_`, `edges.ts` reads `response_total`, `stat.ts` the TCP gauge and byte
- * counters. Not kept though read: `route_actual_response_latency_ms_bucket` (the per-attempt
- * latency of routes with `--to`, which no view shows), so it has no series here.
+ * counters.
  */
 export const VIZ_METRICS: readonly string[] = [
   'response_total',
@@ -29,6 +28,7 @@ export const VIZ_METRICS: readonly string[] = [
   'route_response_total',
   'route_response_latency_ms_bucket',
   'route_actual_response_total',
+  'route_actual_response_latency_ms_bucket',
   'tcp_open_connections',
   'tcp_read_bytes_total',
   'tcp_write_bytes_total',
