@@ -64,8 +64,9 @@ export async function startProgram(
   const stdout: string[] = [];
   const stderr: string[] = [];
   let exitCode: number | null | undefined;
+  // 'close', not 'exit': by then every line the program wrote has been read.
   const exited = new Promise<number | null>((resolve) =>
-    proc.once('exit', (code) => {
+    proc.once('close', (code) => {
       exitCode = code;
       resolve(code);
     }),

@@ -126,8 +126,7 @@ describe('vote-bot behind http_proxy', () => {
       assert.equal(r.host, 'web-svc.emojivoto:80');
       assert.equal(r.auth, `Basic ${Buffer.from('bot:s3cret').toString('base64')}`);
     }
-    const votes = logsWith(s.voting, 'voted').length;
-    assert.ok(votes >= 2, `the voting service counted ${votes} votes`);
+    await waitFor(() => logsWith(s.voting, 'voted').length >= 2, 'the voting service to log two votes');
   });
 
   it('goes direct to a host in no_proxy', async () => {

@@ -103,7 +103,12 @@ describe('voting service', () => {
       { Shortcode: ':100:', Votes: 1 },
       { Shortcode: ':poop:', Votes: 1 },
     ]);
-    assert.ok(logsWith(voting, 'failing the vote for doughnut').length === 1);
+    // The log line travels over the child's stdout pipe, which can arrive after the gRPC answer.
+    await waitFor(
+      () => logsWith(voting, 'failing the vote for doughnut').length >= 1,
+      'the doughnut failure log',
+    );
+    assert.equal(logsWith(voting, 'failing the vote for doughnut').length, 1);
   });
 
   it('counts doughnut votes when FAILURE_RATE=0', async () => {
@@ -245,7 +250,10 @@ describe('vote-bot', () => {
     }
     assert.ok(!board.some((b) => b.shortcode === ':doughnut:'), 'no doughnut vote is ever counted');
     // The web service saw the bot's traffic: ballots listed and votes cast through gRPC.
-    assert.ok(logsWith(s.voting, 'voted').length >= counted.length);
+    await waitFor(
+      () => logsWith(s.voting, 'voted').length >= counted.length,
+      'the voting service to log the votes',
+    );
 
     assert.equal(await bot.stop('SIGTERM'), 0);
     assert.ok(logsWith(bot, 'stopped').length === 1);
