@@ -151,8 +151,9 @@ export function startWeft(
   const stdoutLines: string[] = [];
   const stderrLines: string[] = [];
   let exitCode: number | null | undefined;
+  // 'close', not 'exit': by then every line the process wrote has been read.
   const exited = new Promise<number | null>((resolve) => {
-    proc.once('exit', (code) => {
+    proc.once('close', (code) => {
       exitCode = code;
       resolve(code);
     });

@@ -359,7 +359,10 @@ describe('Identity through weft up', () => {
         );
         assert.equal(await certifyCount(cp.admin, 'ok'), 1);
         assert.equal(await certifyCount(cp.admin, 'token_malformed'), 1);
-        assert.ok(cp.logs('certify refused').some((l) => l.reason === 'token_malformed'));
+        await waitFor(
+          () => cp.logs('certify refused').some((l) => l.reason === 'token_malformed'),
+          'the refusal logged with its reason',
+        );
 
         await unary(registry, 'register', { ...w, starting: false }, 5000);
         assert.match(await endpoints(), /"ready":true/);
