@@ -39,6 +39,8 @@ const OK_RATE = 30;
 const FAIL_RATE = 10;
 const RATE = OK_RATE + FAIL_RATE;
 const WINDOW = '10s';
+/** Inside the (50, 100] ms latency bucket, with room for the proxies' own time. */
+const SERVER_DELAY_MS = 60;
 
 const PROFILE = `apiVersion: weft.io/v1alpha2
 kind: ServiceProfile
@@ -84,9 +86,13 @@ describe('viz on Prometheus', () => {
       {
         name: 'api-a',
         app: 'api',
+        // Every answer waits SERVER_DELAY_MS, so the latencies sit in one wide bucket rather
+        // than spreading over the narrow 1 ms buckets where one slow request moves a p99.
         respond: (req, res) => {
-          res.writeHead(req.url === '/fail' ? 503 : 200);
-          res.end();
+          setTimeout(() => {
+            res.writeHead(req.url === '/fail' ? 503 : 200);
+            res.end();
+          }, SERVER_DELAY_MS);
         },
       },
       cleanup,
@@ -149,8 +155,8 @@ describe('viz on Prometheus', () => {
         const fromEmbedded = e.get(key) as GoldenMetrics;
         const what = `${q.prefix ?? ''}${q.group.join(',')}=${key}`;
         // Stated tolerance: rates within 10%, success within 2 points, latency percentiles within
-        // one histogram bucket of each other (the scrapes' windows differ by up to a second, and a
-        // p99 of a few hundred requests moves across a bucket with one slow request).
+        // one histogram bucket of each other (the scrapes' windows differ by up to a second, so
+        // each counts a slightly different set of requests).
         near(fromEmbedded.rps, fromProm.rps, 0.1, `${what} rps`);
         assert.ok(
           Math.abs((fromEmbedded.successRate ?? -1) - (fromProm.successRate ?? -1)) <= 0.02,
@@ -162,6 +168,10 @@ describe('viz on Prometheus', () => {
             a !== null && b !== null && Math.abs(bucketOf(a) - bucketOf(b)) <= 1,
             `${what} ${k}: ${a} ms and ${b} ms are more than a bucket apart`,
           );
+        }
+        // Most requests take the server's delay and a little more: both medians in (50, 100].
+        for (const p50 of [fromEmbedded.latencyMs.p50, fromProm.latencyMs.p50]) {
+          assert.ok(p50 !== null && p50 > 50 && p50 <= 100, `${what} p50 ${p50} ms, not in (50, 100]`);
         }
       }
     }
