@@ -10,7 +10,7 @@ import { fileURLToPath } from 'node:url';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import { type Cleanup, LOOPBACK, listen, request, waitFor, withTimeout } from '../helpers/net.js';
-import { childEnv, parseJsonLine, REPO_ROOT, trackChild } from '../helpers/proxy.js';
+import { childEnd, childEnv, parseJsonLine, REPO_ROOT, trackChild } from '../helpers/proxy.js';
 
 export type ProgramName = 'emoji' | 'voting' | 'web' | 'vote-bot';
 
@@ -63,36 +63,20 @@ export async function startProgram(
   const logs: LogRecord[] = [];
   const stdout: string[] = [];
   const stderr: string[] = [];
-  let exitCode: number | null | undefined;
-  // 'close', not 'exit': by then every line the program wrote has been read.
-  const exited = new Promise<number | null>((resolve) =>
-    proc.once('close', (code) => {
-      exitCode = code;
-      resolve(code);
-    }),
-  );
+  const end = childEnd(proc, 'SIGTERM');
+  const { exited, stop } = end;
   createInterface({ input: proc.stdout as NodeJS.ReadableStream }).on('line', (line) => {
     stdout.push(line);
     const rec = parseJsonLine(line);
     if (rec) logs.push(rec);
   });
   createInterface({ input: proc.stderr as NodeJS.ReadableStream }).on('line', (line) => stderr.push(line));
-  const stop = async (signal: NodeJS.Signals = 'SIGTERM'): Promise<number | null> => {
-    if (exitCode !== undefined) return exitCode;
-    proc.kill(signal);
-    const timer = setTimeout(() => proc.kill('SIGKILL'), 15_000);
-    try {
-      return await exited;
-    } finally {
-      clearTimeout(timer);
-    }
-  };
   cleanup.add(() => stop('SIGKILL'));
   const describe = () => `${name} stdout:\n${stdout.join('\n')}\nstderr:\n${stderr.join('\n')}`;
   await waitFor(
     () => {
-      if (exitCode !== undefined)
-        throw new Error(`${name} exited with ${exitCode} before starting\n${describe()}`);
+      if (end.code !== undefined)
+        throw new Error(`${name} exited with ${end.code} before starting\n${describe()}`);
       return logs.length > 0;
     },
     `${name} to log its start line`,

@@ -131,6 +131,43 @@ export function parseJsonLine(line: string): Record<string, unknown> | undefined
   }
 }
 
+/** How a child process ends, for the helpers that start one. */
+export interface ChildEnd {
+  /** Resolves with the exit code once the child has exited and every line it wrote is read. */
+  exited: Promise<number | null>;
+  /** The exit code once `exited` has resolved; undefined before. */
+  readonly code: number | null | undefined;
+  /** Sends `signal` unless the child has ended; SIGKILL after 15 s. Resolves with the exit code. */
+  stop(signal?: NodeJS.Signals): Promise<number | null>;
+}
+
+export function childEnd(proc: ChildProcess, defaultStop: NodeJS.Signals): ChildEnd {
+  let code: number | null | undefined;
+  // 'close', not 'exit': by then every line the process wrote has been read.
+  const exited = new Promise<number | null>((resolve) =>
+    proc.once('close', (c) => {
+      code = c;
+      resolve(c);
+    }),
+  );
+  return {
+    exited,
+    get code() {
+      return code;
+    },
+    async stop(signal = defaultStop) {
+      if (code !== undefined) return code;
+      proc.kill(signal);
+      const timer = setTimeout(() => proc.kill('SIGKILL'), 15_000);
+      try {
+        return await exited;
+      } finally {
+        clearTimeout(timer);
+      }
+    },
+  };
+}
+
 /**
  * Spawns `bin/weft.js ARGS` and waits for the JSON log line whose msg is `readyMsg`;
  * fails with its output if it exits first or prints no such line within the timeout.
@@ -150,30 +187,12 @@ export function startWeft(
   trackChild(proc);
   const stdoutLines: string[] = [];
   const stderrLines: string[] = [];
-  let exitCode: number | null | undefined;
-  // 'close', not 'exit': by then every line the process wrote has been read.
-  const exited = new Promise<number | null>((resolve) => {
-    proc.once('close', (code) => {
-      exitCode = code;
-      resolve(code);
-    });
-  });
+  const { exited, stop } = childEnd(proc, defaultStop);
   // Keep draining both pipes for the whole life of the process so it never blocks on a full pipe.
   createInterface({ input: proc.stderr as NodeJS.ReadableStream }).on('line', (line) =>
     stderrLines.push(line),
   );
   const outRl = createInterface({ input: proc.stdout as NodeJS.ReadableStream });
-
-  const stop = async (signal: NodeJS.Signals = defaultStop): Promise<number | null> => {
-    if (exitCode !== undefined) return exitCode;
-    proc.kill(signal);
-    const timer = setTimeout(() => proc.kill('SIGKILL'), 15_000);
-    try {
-      return await exited;
-    } finally {
-      clearTimeout(timer);
-    }
-  };
 
   const timeoutMs = opts.readyTimeoutMs ?? 15_000;
   const describe = (): string =>
