@@ -38,6 +38,8 @@ export interface Workload {
   readonly adminPort?: number;
   /** The proxy's tap port on `address` (mutual TLS, for viz only); unset: no tap. */
   readonly tapPort?: number;
+  /** The proxy's inbound port on `address`, where meshed peers send opaque TCP; unset: not known. */
+  readonly inboundPort?: number;
   /**
    * Whether the instance takes traffic. A proxy registers as starting (not ready) until
    * it holds its certificate; only ready instances are endpoints of Services.

@@ -51,7 +51,12 @@ export interface WeightedAddr {
   weight: number;
   metricLabels: Record<string, string>;
   tlsIdentity?: { dnsLikeIdentity: string } | null;
-  protocolHint?: { protocol?: 'h2' | 'opaque'; h2?: object | null; opaque?: object | null } | null;
+  protocolHint?: {
+    protocol?: 'h2' | 'opaque';
+    h2?: object | null;
+    opaque?: object | null;
+    opaqueTransport?: { inboundPort: number } | null;
+  } | null;
 }
 export interface DestinationUpdate {
   update?: 'add' | 'remove' | 'noEndpoints';
@@ -128,6 +133,7 @@ export interface WorkloadMessage {
   starting?: boolean;
   adminPort?: number;
   tapPort?: number;
+  inboundPort?: number;
 }
 export interface IdentityConfigMessage {
   name: string;

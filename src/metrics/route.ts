@@ -10,7 +10,8 @@ export interface RouteStats {
   readonly logical: AuthorityStats;
   /** route_actual_*: one per attempt, retries included. */
   readonly actual: AuthorityStats;
-  readonly retries: CounterSeries;
+  /** route_retries_total: outbound only, where the proxy retries. */
+  readonly retries: CounterSeries | undefined;
   skipped(reason: RetrySkipped): CounterSeries;
 }
 
@@ -83,7 +84,7 @@ export class RouteMetrics {
       stats = {
         logical: new AuthorityStats(this.logical, base, classify),
         actual: new AuthorityStats(this.actual, base, classify),
-        retries: this.retries.get(base),
+        retries: direction === 'outbound' ? this.retries.get(base) : undefined,
         skipped: (reason) => {
           let s = skippedBy.get(reason);
           if (!s) {

@@ -59,6 +59,7 @@ export class TcpMetrics {
   private readonly openConnections: GaugeFamily;
   private readonly readBytes: CounterFamily;
   private readonly writeBytes: CounterFamily;
+  private readonly detectTimeoutTotal: CounterFamily;
   private readonly cache = new Map<string, WeakMap<Labels, TcpStats>>();
   private readonly all = new Set<TcpStats>();
 
@@ -78,9 +79,20 @@ export class TcpMetrics {
     this.writeBytes = registry.register(
       new CounterFamily('tcp_write_bytes_total', 'Total count of bytes written to peers.'),
     );
+    this.detectTimeoutTotal = registry.register(
+      new CounterFamily(
+        'tcp_detect_timeout_total',
+        'Total count of accepted connections whose protocol detection timed out, carried on as opaque TCP.',
+      ),
+    );
     registry.onRender(() => {
       for (const stats of this.all) stats.refresh();
     });
+  }
+
+  /** tcp_detect_timeout_total for one direction. */
+  detectTimeouts(direction: Direction): CounterSeries {
+    return this.detectTimeoutTotal.get([['direction', direction]]);
   }
 
   /** The series for connections of one direction and side, with a peer's TLS labels (keep lists shared). */

@@ -1,9 +1,10 @@
 import type { Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import type { Direction, HttpMetrics } from '../metrics/http.js';
+import type { CounterSeries } from '../metrics/registry.js';
 import type { RouteMetrics } from '../metrics/route.js';
 import type { TcpMetrics } from '../metrics/tcp.js';
-import type { HostPort } from '../util/addr.js';
+import { formatHostPort, type HostPort } from '../util/addr.js';
 import type { Logger } from '../util/log.js';
 import type { DestinationClient } from './discovery/destination.js';
 import type { Exchange, HttpLayer, HttpService } from './http/exchange.js';
@@ -13,6 +14,7 @@ import { H1Server } from './http/h1-server.js';
 import type { H2Exchange } from './http/h2-exchange.js';
 import { H2Pool } from './http/h2-pool.js';
 import { H2Server } from './http/h2-server.js';
+import { UpgradeExchange } from './http/upgrade-exchange.js';
 import type { LocalIdentity } from './identity/local.js';
 import { Listener } from './layers/accept.js';
 import { balanceLayer } from './layers/balance.js';
@@ -22,6 +24,7 @@ import { detectProtocol, type Protocol } from './layers/detect.js';
 import { forwardH1 } from './layers/forward-h1.js';
 import { forwardH2 } from './layers/forward-h2.js';
 import { meshH1Layer } from './layers/forward-mesh-h1.js';
+import { forwardUpgrade } from './layers/forward-upgrade.js';
 import { metricsLayer } from './layers/metrics.js';
 import { forwardOpaque } from './layers/opaque.js';
 import { type OpaqueService, opaqueOutbound } from './layers/opaque-outbound.js';
@@ -31,7 +34,7 @@ import { retryLayer } from './layers/retry.js';
 import { type Router, routeLayer } from './layers/route.js';
 import { splitLayer } from './layers/split.js';
 import { timeoutLayer } from './layers/timeout.js';
-import { connectHandler, refuseConnect, upgradeHandler } from './layers/upgrade.js';
+import { connectHandler, refuseConnect } from './layers/tunnel.js';
 import { tapLayer } from './tap/layer.js';
 import type { TapRegistry } from './tap/registry.js';
 import { ALPN_H2, ALPN_TRANSPORT, MeshConnector } from './tls/client.js';
@@ -54,8 +57,13 @@ export interface DirectionOptions {
   readonly router: Router;
   readonly connectTimeoutMs: number;
   readonly detectTimeoutMs: number;
-  /** Inbound: where opaque connections go, and the port that decides whether to skip detection. */
+  /** Inbound: where opaque connections go when interception does not say. */
   readonly opaqueTarget?: HostPort;
+  /**
+   * Ports whose connections skip detection, as opaque TCP: inbound, the port the client
+   * dialled (or `opaqueTarget`'s); outbound, where an intercepted connection was going or a
+   * CONNECT tunnel's port.
+   */
   readonly opaquePorts?: ReadonlySet<number>;
   /** Outbound serves CONNECT tunnels; inbound refuses them. */
   readonly serveConnect: boolean;
@@ -109,6 +117,7 @@ export class DirectionStack {
   private readonly tlsServer: MeshTlsServer | undefined;
   /** Serves an opaque connection, given its target (see opaqueTargetOf). */
   private readonly opaque: OpaqueService;
+  private readonly detectTimeouts: CounterSeries;
 
   constructor(
     private readonly opts: DirectionOptions,
@@ -139,12 +148,10 @@ export class DirectionStack {
     }
     this.h1Client = new H1Client(this.connector);
     this.h2Pool = new H2Pool(this.connector, mesh);
-    const tunnels = {
-      inbound,
-      router,
+    this.detectTimeouts = deps.tcp.detectTimeouts(direction);
+    const relays = {
       connector: this.connector,
       upstream,
-      stats: (authority: string) => deps.http.stats(direction, authority),
       ...(opts.discovery ? { discovery: opts.discovery } : {}),
       ...(mesh ? { mesh } : {}),
     };
@@ -167,12 +174,28 @@ export class DirectionStack {
     // know it as a Service's address. Inbound, the application.
     this.opaque = inbound
       ? (socket, target) => forwardOpaque(socket, target, this.connector, deps.log)
-      : opaqueOutbound(tunnels, deps.log);
+      : opaqueOutbound(relays, deps.log);
+    // Upgrades (WebSocket) take the same layers, and their own leaf.
+    const upgrade = stack(httpLayers<UpgradeExchange>(), forwardUpgrade(this.connector, mesh));
 
     this.h1 = new H1Server({
       service: stack(h1Layers, forwardH1(this.h1Client)),
-      upgrade: upgradeHandler(tunnels),
-      connect: opts.serveConnect ? connectHandler(tunnels) : refuseConnect,
+      upgrade: (req, socket, head) => {
+        socket.on('error', () => {});
+        upgrade(new UpgradeExchange(req, socket, head));
+      },
+      connect: opts.serveConnect
+        ? connectHandler({
+            ...relays,
+            router,
+            stats: (authority: string) => deps.http.stats(direction, authority),
+            detectTimeoutMs: opts.detectTimeoutMs,
+            whenOpaque: (authority, port, cb) => this.whenOpaque(authority, port, cb),
+            serveHttp: (socket, protocol) =>
+              protocol === 'h2' ? this.h2.accept(socket) : this.h1.accept(socket),
+            detectTimedOut: () => this.detectTimeouts.inc(),
+          })
+        : refuseConnect,
       isDraining: deps.isDraining,
       log: deps.log,
     });
@@ -203,17 +226,44 @@ export class DirectionStack {
     return this.opts.direction === 'inbound' ? { host: '127.0.0.1', port: dst.port } : dst;
   }
 
+  /**
+   * Whether connections to a port skip detection: it is in `--opaque-ports`, or (outbound,
+   * with a control plane) discovery says the Service port there is opaque.
+   */
+  private whenOpaque(authority: string | undefined, port: number, cb: (opaque: boolean) => void): void {
+    const profiles = this.opts.profiles;
+    if (this.opts.opaquePorts?.has(port) || authority === undefined || !profiles) {
+      cb(this.opts.opaquePorts?.has(port) === true);
+      return;
+    }
+    const watch = profiles(authority);
+    const decide = (): void => cb(watch.profile?.opaqueProtocol === true);
+    if (watch.answered) decide();
+    else watch.whenAnswered(decide);
+  }
+
   private accept(socket: Socket): void {
     const dst = this.opts.originalDst?.(socket);
     if (dst) tagOriginalDst(socket, dst);
-    const { opaquePorts } = this.opts;
     const opaqueTarget = this.opaqueTargetOf(socket);
-    if (opaqueTarget && opaquePorts?.has(opaqueTarget.port)) {
-      this.countSrc(socket, NO_TLS_FROM_REMOTE);
-      this.opaque(socket, opaqueTarget);
+    if (!opaqueTarget) {
+      this.detect(socket);
       return;
     }
-    detectProtocol(socket, this.opts.detectTimeoutMs, (protocol) => {
+    // Outbound, discovery knows the Service at the address the connection was going to.
+    const authority = this.opts.direction === 'outbound' ? formatHostPort(opaqueTarget) : undefined;
+    this.whenOpaque(authority, opaqueTarget.port, (opaque) => {
+      if (!opaque) this.detect(socket);
+      else if (!socket.destroyed) {
+        this.countSrc(socket, NO_TLS_FROM_REMOTE);
+        this.opaque(socket, opaqueTarget);
+      }
+    });
+  }
+
+  private detect(socket: Socket): void {
+    detectProtocol(socket, this.opts.detectTimeoutMs, (protocol, timedOut) => {
+      if (timedOut) this.detectTimedOut();
       const tlsServer = this.tlsServer;
       if (protocol !== 'tls' || !tlsServer) {
         this.countSrc(socket, NO_TLS_FROM_REMOTE);
@@ -230,6 +280,15 @@ export class DirectionStack {
         this.serve(socket, 'opaque');
       });
     });
+  }
+
+  /** Detection gave up: the connection goes on as opaque TCP, and the proxy says so. */
+  private detectTimedOut(): void {
+    this.detectTimeouts.inc();
+    this.deps.log.debug(
+      { direction: this.opts.direction, timeoutMs: this.opts.detectTimeoutMs },
+      'protocol detection timed out: carrying the connection on as opaque TCP',
+    );
   }
 
   /** A connection whose mTLS handshake succeeded: ALPN says what it carries. */
@@ -258,7 +317,10 @@ export class DirectionStack {
         });
         break;
       default:
-        detectProtocol(socket, this.opts.detectTimeoutMs, (p) => this.serve(socket, p));
+        detectProtocol(socket, this.opts.detectTimeoutMs, (p, timedOut) => {
+          if (timedOut) this.detectTimedOut();
+          this.serve(socket, p);
+        });
     }
   }
 
@@ -282,7 +344,7 @@ export class DirectionStack {
         }
         break;
       default:
-        this.deps.log.debug('dropped a connection that sent nothing before the detect timeout');
+        // It closed, or half-closed, having sent nothing.
         socket.destroy();
     }
   }

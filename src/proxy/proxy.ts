@@ -162,6 +162,7 @@ export class SidecarProxy {
         router: originalDst ? originalDstRouter() : authorityRouter(),
         connectTimeoutMs: config.outboundConnectTimeoutMs,
         detectTimeoutMs: config.detectTimeoutMs,
+        opaquePorts: config.opaquePorts,
         serveConnect: true,
         ...(identity ? { identity } : {}),
         ...transparent,
@@ -243,6 +244,7 @@ export class SidecarProxy {
       if (this.registration) {
         await unlessShutDown(
           this.registration.serve(inbound.port, config.transparent, {
+            ...(servesOn(inbound, this.registration.address) ? { inbound: inbound.port } : {}),
             ...(servesOn(admin, this.registration.address) ? { admin: admin.port } : {}),
             ...(tap && servesOn(tap, this.registration.address) ? { tap: tap.port } : {}),
           }),

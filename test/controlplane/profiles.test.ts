@@ -71,6 +71,16 @@ const BROKEN_PROFILE = profileYaml(
 `,
 );
 
+// A Service with no endpoint: its requests are answered by the client proxy itself.
+const IDLE_PROFILE = profileYaml(
+  'idle-svc',
+  `  routes:
+    - name: quick
+      condition: {pathRegex: /quick}
+      timeout: 300ms
+`,
+);
+
 function splitProfile(stableWeight: string, canaryWeight: string): string {
   return profileYaml(
     'web-svc',
@@ -129,6 +139,8 @@ describe('service profiles', () => {
         serviceYaml('web-svc', { selector: { app: 'web' } }),
         serviceYaml('web-canary', { selector: { app: 'canary' } }),
         serviceYaml('api-svc', { selector: { app: 'web' } }),
+        serviceYaml('idle-svc', { selector: { app: 'nobody' } }),
+        IDLE_PROFILE,
         FLAKY_PROFILE,
         BROKEN_PROFILE,
         API_ROUTES,
@@ -223,6 +235,59 @@ describe('service profiles', () => {
       );
     },
   );
+
+  test('one route series per Service port, whatever form of its name the client used', T, async () => {
+    for (const authority of [
+      'flaky-svc',
+      'flaky-svc:80',
+      'flaky-svc.default',
+      'flaky-svc.default.svc.cluster.local',
+    ]) {
+      assert.equal((await get(authority, '/ok/forms')).status, 200, authority);
+    }
+    const exp = await clientMetrics();
+    const dsts = new Set(
+      findSamples(exp, 'route_request_total', { direction: 'outbound', rt_route: 'ok' }).map(
+        (s) => s.labels.dst,
+      ),
+    );
+    assert.deepEqual([...dsts], ['flaky-svc.default.svc.cluster.local:80'], dump(exp, 'route_request_total'));
+    // Inbound nothing is retried, so no retry series is exported there.
+    await waitFor(
+      async () =>
+        findSamples(await scrape(flaky.admin), 'route_request_total', { direction: 'inbound' }).length > 0,
+      'inbound route metrics on the replica',
+      5000,
+    );
+    const inbound = await scrape(flaky.admin);
+    assert.deepEqual(findSamples(inbound, 'route_retries_total'), []);
+    assert.ok(findSamples(exp, 'route_retries_total', { direction: 'outbound' }).length > 0);
+  });
+
+  test('what the proxy answers without sending it anywhere is labelled not sent', T, async () => {
+    // No endpoint within the failfast timeout: 503.
+    const unavailable = await get('idle-svc:80', '/elsewhere');
+    assert.equal(unavailable.status, 503);
+    // The route's timeout passes while the request waits for an endpoint: 504.
+    const timedOut = await get('idle-svc:80', '/quick');
+    assert.equal(timedOut.status, 504);
+    assert.equal(timedOut.headers['weft-proxy-error'], 'request timeout');
+    const exp = await clientMetrics();
+    const answered = findSamples(exp, 'response_total', { direction: 'outbound', authority: 'idle-svc:80' });
+    assert.deepEqual(
+      answered.map((s) => [s.labels.status_code, s.labels.tls, s.labels.no_tls_reason, s.value]).sort(),
+      [
+        ['503', 'no_identity', 'not_sent', 1],
+        ['504', 'no_identity', 'not_sent', 1],
+      ],
+      dump(exp, 'response_total'),
+    );
+    assert.equal(
+      sumSamples(exp, 'request_total', { authority: 'idle-svc:80', no_tls_reason: 'not_sent' }),
+      2,
+      'both requests counted',
+    );
+  });
 
   test('a retryable route recovers a flaky backend: the client sees no failure', T, async () => {
     const load = new Load(client.outbound, {

@@ -8,6 +8,7 @@ import { HttpMetrics } from '../../src/metrics/http.js';
 import { GaugeFamily, Registry } from '../../src/metrics/registry.js';
 import { RouteMetrics } from '../../src/metrics/route.js';
 import { TcpMetrics } from '../../src/metrics/tcp.js';
+import type { EndpointSpec } from '../../src/proxy/balance/endpoint.js';
 import { DirectionStack } from '../../src/proxy/direction.js';
 import { type DestinationClient, Resolution } from '../../src/proxy/discovery/destination.js';
 import { ProfileWatch } from '../../src/proxy/discovery/profile-watch.js';
@@ -63,8 +64,15 @@ export async function side(
   return { stack, registry, addr, logs: records };
 }
 
-/** Discovery that knows one authority with one endpoint, whose identity the test chooses. */
-export function oneEndpoint(addr: HostPort, identity: string | undefined): DestinationClient {
+/**
+ * Discovery that knows one authority with one endpoint, whose identity (and any other
+ * field of its spec) the test chooses.
+ */
+export function oneEndpoint(
+  addr: HostPort,
+  identity: string | undefined,
+  spec: Partial<EndpointSpec> = {},
+): DestinationClient {
   const resolution = new Resolution(AUTHORITY, {}, new GaugeFamily('test_endpoints', 'test'));
   resolution.status = 'mesh';
   resolution.balancer.replace([
@@ -74,6 +82,7 @@ export function oneEndpoint(addr: HostPort, identity: string | undefined): Desti
       weight: 10_000,
       labels: [['dst_pod', 'web-1']],
       ...(identity ? { identity } : {}),
+      ...spec,
     },
   ]);
   // No profile: the authority's requests have no routes.

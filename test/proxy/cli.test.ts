@@ -101,15 +101,17 @@ describe('proxy command line', () => {
   });
 
   test('a flag wins over its environment variable (--detect-timeout)', T, async () => {
-    const p = await startProxy([...baseArgs(app.port), '--detect-timeout', '200ms'], {
+    const p = await startProxy([...baseArgs(banner.port), '--detect-timeout', '200ms'], {
       WEFT_PROXY_DETECT_TIMEOUT: '60s',
     });
     cleanup.add(() => p.stop('SIGKILL'));
     const c = await RawConn.connect(p.inbound.port);
     const t0 = Date.now();
-    // A silent client is dropped after the flag's 200 ms, long before the env's 60 s.
-    await c.waitEnd(10_000);
-    assert.ok(Date.now() - t0 >= 150, `dropped after ${Date.now() - t0} ms, not before the timeout`);
+    // A silent client goes on as TCP after the flag's 200 ms, long before the env's 60 s:
+    // the server-speaks-first app's banner reaches it.
+    const got = await c.readAtLeast('HELLO-BANNER\n'.length, 10_000);
+    assert.equal(got.toString(), 'HELLO-BANNER\n');
+    assert.ok(Date.now() - t0 >= 150, `relayed after ${Date.now() - t0} ms, not before the timeout`);
     c.destroy();
     await p.stop('SIGKILL');
   });
@@ -117,7 +119,7 @@ describe('proxy command line', () => {
   test('WEFT_PROXY_OPAQUE_PORTS and WEFT_PROXY_DETECT_TIMEOUT are honoured', T, async () => {
     const p = await startProxy(baseArgs(banner.port), {
       WEFT_PROXY_OPAQUE_PORTS: `1,${banner.port}`,
-      WEFT_PROXY_DETECT_TIMEOUT: '200ms',
+      WEFT_PROXY_DETECT_TIMEOUT: '60s',
     });
     cleanup.add(() => p.stop('SIGKILL'));
     const c = await RawConn.connect(p.inbound.port);
@@ -126,10 +128,12 @@ describe('proxy command line', () => {
     c.destroy();
     await p.stop('SIGKILL');
 
-    const q = await startProxy(baseArgs(app.port), { WEFT_PROXY_DETECT_TIMEOUT: '200ms' });
+    const q = await startProxy(baseArgs(banner.port), { WEFT_PROXY_DETECT_TIMEOUT: '200ms' });
     cleanup.add(() => q.stop('SIGKILL'));
     const d = await RawConn.connect(q.inbound.port);
-    await d.waitEnd(10_000);
+    const t0 = Date.now();
+    assert.equal((await d.readAtLeast('HELLO-BANNER\n'.length, 10_000)).toString(), 'HELLO-BANNER\n');
+    assert.ok(Date.now() - t0 >= 150, 'the banner came once detection gave up, after 200 ms');
     d.destroy();
     await q.stop('SIGKILL');
   });

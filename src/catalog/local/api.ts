@@ -37,6 +37,7 @@ export function workloadProblems(w: WorkloadMessage): string[] {
     ['port', w.port],
     ['admin_port', w.adminPort ?? 0],
     ['tap_port', w.tapPort ?? 0],
+    ['inbound_port', w.inboundPort ?? 0],
   ] as const) {
     if (!Number.isInteger(port) || port < 0 || port > 65535)
       problems.push(`${field} ${port} is out of range`);
@@ -93,6 +94,7 @@ export function registryService(
         namedPorts: w.namedPorts,
         ...(w.adminPort ? { adminPort: w.adminPort } : {}),
         ...(w.tapPort ? { tapPort: w.tapPort } : {}),
+        ...(w.inboundPort ? { inboundPort: w.inboundPort } : {}),
         ready: !w.starting,
       };
       const old = catalog.workloads.get(w.namespace, w.pod);

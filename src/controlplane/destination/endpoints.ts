@@ -15,6 +15,8 @@ export interface EndpointInfo {
   readonly serviceAccount: string;
   /** The TLS identity of the endpoint's proxy. */
   readonly identity: string;
+  /** The endpoint's proxy inbound port, for opaque transport; 0: not known. */
+  readonly inboundPort: number;
 }
 
 /** A change to a watched set: what was added or changed, what left, and whether the Service exists. */
@@ -59,6 +61,7 @@ class ServicePortView {
       workload: w.workload,
       serviceAccount: w.serviceAccount,
       identity: this.identityOf(w),
+      inboundPort: w.inboundPort ?? 0,
     };
   }
 

@@ -38,7 +38,7 @@ const weighted = (ep: EndpointInfo): WeightedAddr => ({
   weight: ep.weight,
   metricLabels: { pod: ep.pod, deployment: ep.workload, serviceaccount: ep.serviceAccount },
   tlsIdentity: { dnsLikeIdentity: ep.identity },
-  protocolHint: { h2: {} },
+  protocolHint: { h2: {}, ...(ep.inboundPort ? { opaqueTransport: { inboundPort: ep.inboundPort } } : {}) },
 });
 
 /** The updates that carry one change of an endpoint set to a proxy. */

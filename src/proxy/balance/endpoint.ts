@@ -13,6 +13,8 @@ export interface EndpointSpec {
   readonly labels: ReadonlyArray<readonly [string, string]>;
   readonly identity?: string;
   readonly protocolHint?: 'h2' | 'opaque';
+  /** A meshed endpoint's proxy inbound port, where opaque TCP goes behind a transport header. */
+  readonly opaqueTransportPort?: number;
 }
 
 export interface EndpointOptions {

@@ -69,6 +69,7 @@ function endpointSpec(a: WeightedAddr, setLabels: Record<string, string>): Endpo
   for (const [k, v] of Object.entries({ ...setLabels, ...a.metricLabels })) labels.push([`dst_${k}`, v]);
   const identity = a.tlsIdentity?.dnsLikeIdentity;
   const hint = a.protocolHint?.protocol;
+  const transportPort = a.protocolHint?.opaqueTransport?.inboundPort;
   return {
     key: addr.host.includes(':') ? `[${addr.host}]:${addr.port}` : `${addr.host}:${addr.port}`,
     addr,
@@ -76,6 +77,7 @@ function endpointSpec(a: WeightedAddr, setLabels: Record<string, string>): Endpo
     labels,
     ...(identity ? { identity } : {}),
     ...(hint ? { protocolHint: hint } : {}),
+    ...(transportPort ? { opaqueTransportPort: transportPort } : {}),
   };
 }
 

@@ -78,10 +78,14 @@ export class ProfileWatch extends AuthorityWatch<DestinationProfile> {
   }
 }
 
-/** `<fqdn>:<the authority's port>`, or the authority when the profile names no service. */
+/**
+ * `<fqdn>:<port>`, the port the authority named or 80 (as discovery resolves a name without
+ * one), so `flaky`, `flaky:80` and `flaky.ns.svc.cluster.local` share one series; the
+ * authority when the profile names no service.
+ */
 function canonicalDst(authority: string, fqdn: string): string {
   if (fqdn === '') return authority;
   const colon = authority.lastIndexOf(':');
-  const port = colon > 0 && !authority.endsWith(']') ? authority.slice(colon) : '';
+  const port = colon > 0 && !authority.endsWith(']') ? authority.slice(colon) : ':80';
   return fqdn + port;
 }

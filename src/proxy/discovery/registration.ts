@@ -68,14 +68,16 @@ export class Registration {
    * plane has taken that. `inboundPort` (the bound inbound listener) is advertised when the
    * configured port is 0, unless the workload owns its address (transparent mode: port 0
    * tells the control plane that peers dial each Service's targetPort). `ports` are the
-   * bound admin and tap listeners, where viz reaches this proxy on the same address.
+   * bound listeners that serve on the same address: the inbound one, where meshed peers
+   * send opaque TCP, and the admin and tap ones, where viz reaches this proxy.
    */
   serve(
     inboundPort: number,
     ownsAddress = false,
-    ports: { readonly admin?: number; readonly tap?: number } = {},
+    ports: { readonly inbound?: number; readonly admin?: number; readonly tap?: number } = {},
   ): Promise<void> {
     if (this.message.port === 0 && !ownsAddress) this.message.port = inboundPort;
+    this.message.inboundPort = ports.inbound ?? 0;
     this.message.adminPort = ports.admin ?? 0;
     this.message.tapPort = ports.tap ?? 0;
     this.message.starting = false;

@@ -37,6 +37,11 @@ export abstract class Exchange {
   failure: ProxyError | undefined;
   /** Where the client's connection was going before interception redirected it (transparent mode). */
   originalDst: HostPort | undefined;
+  /**
+   * The authority of the CONNECT tunnel the request came through (outbound, explicit mode):
+   * it names the request's destination, as the original destination does when intercepted.
+   */
+  tunnelAuthority: string | undefined;
   /** The error the proxy answered with, if it answered one itself. */
   failedWith: ProxyError | undefined;
   /**
@@ -105,6 +110,14 @@ export abstract class Exchange {
   startAttempt(cancel: () => void): number {
     this.cancelAttempt = cancel;
     return this.attempt;
+  }
+
+  /**
+   * A layer holds the request before any leaf has it (the balancer's queue): `cancel` runs
+   * if the attempt is cancelled meanwhile (a route timeout), and is replaced by the leaf's.
+   */
+  holdAttempt(cancel: () => void): void {
+    this.cancelAttempt = cancel;
   }
 
   /** Observers added from now on see only the next attempt's response (see dropAttempt). */

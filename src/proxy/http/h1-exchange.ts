@@ -4,7 +4,8 @@ import { errorResponse, type ProxyError } from '../errors.js';
 import { type Peer, peerOf } from '../tls/peer.js';
 import { originalDstOf } from '../transparent/tag.js';
 import { Exchange } from './exchange.js';
-import { type FilteredHeaders, setHeader, setHost, stripHopByHop } from './headers.js';
+import { type FilteredHeaders, headerValue, setHeader, setHost, stripHopByHop } from './headers.js';
+import { tunnelOf } from './tunnel-tag.js';
 
 /** An HTTP/1.x request received by the proxy, with its hop-by-hop headers already removed. */
 export class H1Exchange extends Exchange {
@@ -25,6 +26,7 @@ export class H1Exchange extends Exchange {
     this.path = req.url ?? '/';
     this.peer = peerOf(req.socket);
     this.originalDst = originalDstOf(req.socket);
+    this.tunnelAuthority = tunnelOf(req.socket);
   }
 
   get requestAuthority(): string | undefined {
@@ -40,14 +42,7 @@ export class H1Exchange extends Exchange {
   }
 
   requestHeader(name: string): string | undefined {
-    const raw = this.request.headers;
-    let value: string | undefined;
-    for (let i = 0; i < raw.length; i += 2) {
-      if ((raw[i] as string).length === name.length && (raw[i] as string).toLowerCase() === name) {
-        value = value === undefined ? (raw[i + 1] as string) : `${value}, ${raw[i + 1]}`;
-      }
-    }
-    return value;
+    return headerValue(this.request.headers, name);
   }
 
   get requestBody(): Readable | undefined {

@@ -5,6 +5,7 @@ import { NO_TLS_FROM_REMOTE, type Peer, peerOf } from '../tls/peer.js';
 import { originalDstOf } from '../transparent/tag.js';
 import type { HttpService } from './exchange.js';
 import { H2Exchange } from './h2-exchange.js';
+import { tunnelOf } from './tunnel-tag.js';
 
 const { NGHTTP2_FLAG_END_STREAM } = http2.constants;
 
@@ -22,12 +23,12 @@ const SERVER_SETTINGS: http2.Settings = {
 export class H2Server {
   private readonly server: http2.Http2Server;
   /**
-   * Each session's peer and original destination, read once from its connection
+   * Each session's peer, original destination and tunnel, read once from its connection
    * (session.socket is a proxy object).
    */
   private readonly sessions = new Map<
     http2.ServerHttp2Session,
-    { peer: Peer; originalDst: HostPort | undefined }
+    { peer: Peer; originalDst: HostPort | undefined; tunnel: string | undefined }
   >();
 
   constructor(service: HttpService<H2Exchange>) {
@@ -42,12 +43,14 @@ export class H2Server {
         conn?.peer ?? NO_TLS_FROM_REMOTE,
       );
       ex.originalDst = conn?.originalDst;
+      ex.tunnelAuthority = conn?.tunnel;
       service(ex);
     });
     this.server.on('session', (session) => {
       this.sessions.set(session, {
         peer: peerOf(session.socket),
         originalDst: originalDstOf(session.socket),
+        tunnel: tunnelOf(session.socket),
       });
       session.on('error', () => session.destroy());
       session.once('close', () => this.sessions.delete(session));

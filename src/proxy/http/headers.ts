@@ -95,6 +95,18 @@ export function setHost(headers: string[], host: string): void {
   headers.unshift('host', host);
 }
 
+/** A header's value in a raw array (lower-case name; several values joined by ", "). */
+export function headerValue(headers: readonly string[], name: string): string | undefined {
+  let value: string | undefined;
+  for (let i = 0; i < headers.length; i += 2) {
+    const n = headers[i] as string;
+    if (n.length === name.length && n.toLowerCase() === name) {
+      value = value === undefined ? (headers[i + 1] as string) : `${value}, ${headers[i + 1]}`;
+    }
+  }
+  return value;
+}
+
 /** Replaces every value of a header (lower-case name) in a raw array with one, or removes it; in place. */
 export function setHeader(headers: string[], name: string, value: string | undefined): void {
   for (let i = headers.length - 2; i >= 0; i -= 2) {

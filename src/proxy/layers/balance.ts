@@ -4,6 +4,7 @@ import type { DestinationClient, Resolution } from '../discovery/destination.js'
 import { ConnectTimeoutError, ProxyError } from '../errors.js';
 import type { Exchange, ExchangeObserver, HttpLayer, HttpService } from '../http/exchange.js';
 import { MeshTlsError } from '../tls/errors.js';
+import { NO_TLS_NOT_SENT } from '../tls/peer.js';
 import type { UpstreamTls } from '../tls/upstream.js';
 
 const CONNECT_FAILURES = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'ECONNTIMEOUT']);
@@ -79,8 +80,10 @@ export function balanceLayer<E extends Exchange>(
       dispatch(ex, ep, upstream, next);
       return;
     }
-    balancer.acquire((found, reason) => {
-      // A timeout may have answered the request while it waited.
+    let waiting = true;
+    const giveUp = balancer.acquire((found, reason) => {
+      waiting = false;
+      // The client may have gone while the request waited.
       if (ex.finished) {
         // Gives back a probe the pick may have claimed.
         found?.begin();
@@ -90,15 +93,34 @@ export function balanceLayer<E extends Exchange>(
       if (found) dispatch(ex, found, upstream, next);
       else if (resolution.status === 'dns') next(ex);
       else {
-        ex.target = undefined;
-        ex.failure = new ProxyError(
-          503,
-          `no endpoint of ${ex.backendAuthority ?? ex.authority} is available: ${reason ?? 'unknown'}`,
+        answerNotSent(
+          ex,
+          new ProxyError(
+            503,
+            `no endpoint of ${ex.backendAuthority ?? ex.authority} is available: ${reason ?? 'unknown'}`,
+          ),
+          next,
         );
-        next(ex);
       }
     });
+    if (!waiting) return;
+    // A route timeout while the request waits: it leaves the queue and is answered with the
+    // timeout's error, counted as not sent.
+    ex.holdAttempt(() => {
+      if (!waiting) return;
+      waiting = false;
+      giveUp();
+      answerNotSent(ex, ex.failure ?? new ProxyError(504, 'request timeout'), next);
+    });
   };
+}
+
+/** Sends a request on to be answered with the proxy's error and counted as never sent. */
+function answerNotSent<E extends Exchange>(ex: E, error: ProxyError, next: HttpService<E>): void {
+  ex.target = undefined;
+  ex.dst = NO_TLS_NOT_SENT.labels;
+  ex.failure = error;
+  next(ex);
 }
 
 /**
@@ -126,5 +148,28 @@ export function pickForConnection(
     if (found) cb(found);
     else if (resolution.status === 'dns') cb('dns');
     else cb(new ProxyError(503, `no endpoint of ${authority} is available: ${reason ?? 'unknown'}`));
+  });
+}
+
+/**
+ * Waits until discovery knows what an authority is: `mesh` (a Service, which may have no
+ * endpoint available yet) or `dns` (a name the mesh does not know). Resolving, it waits
+ * for an endpoint as a request would, at most the failfast timeout, then gives it back.
+ */
+export function whenResolved(
+  discovery: DestinationClient,
+  authority: string,
+  cb: (status: 'mesh' | 'dns') => void,
+): void {
+  const resolution = discovery.resolve(authority);
+  if (resolution.status !== 'resolving') {
+    cb(resolution.status);
+    return;
+  }
+  resolution.balancer.acquire((found) => {
+    // Gives back a probe the pick may have claimed.
+    found?.begin();
+    found?.cancelled();
+    cb(resolution.status === 'dns' ? 'dns' : 'mesh');
   });
 }

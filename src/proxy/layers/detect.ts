@@ -60,24 +60,26 @@ export function classify(buf: Buffer): Protocol | 'more' {
 /**
  * The detect layer: peeks at a connection's first bytes to tell HTTP/1, HTTP/2 (its
  * preface), a TLS ClientHello and anything else (opaque TCP) apart, then puts the bytes
- * back so the next layer reads the connection from its start. Gives up after `timeoutMs`:
- * a connection that sent something undecidable is opaque; one that sent nothing gets
- * `undefined`.
+ * back so the next layer reads it from its start. After `timeoutMs` without a decision
+ * the connection is opaque and `timedOut` is set, whether it sent something or nothing
+ * (a server-speaks-first protocol: Linkerd carries such a connection on as TCP too). A
+ * connection that closes or half-closes having sent nothing gets `undefined`.
  */
 export function detectProtocol(
   socket: Duplex,
   timeoutMs: number,
-  done: (p: Protocol | undefined) => void,
+  done: (p: Protocol | undefined, timedOut: boolean) => void,
 ): void {
-  peek<Protocol | undefined>(
+  peek<Protocol | 'timeout' | undefined>(
     socket,
     timeoutMs,
     MAX_PEEK_BYTES,
     (buf, final) => {
+      if (final === 'timeout') return 'timeout';
       if (!buf) return final ? undefined : 'more';
       const p = classify(buf);
       return p === 'more' && final ? 'opaque' : p;
     },
-    done,
+    (p) => (p === 'timeout' ? done('opaque', true) : done(p, false)),
   );
 }

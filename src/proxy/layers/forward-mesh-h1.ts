@@ -30,7 +30,8 @@ export function forwardMeshH1(pool: H2Pool): HttpService<H1Exchange> {
       ':method': ex.method,
       ':path': ex.path,
       ':scheme': 'http',
-      ':authority': ex.authority,
+      // The Host the client sent (a request in a CONNECT tunnel keeps its own).
+      ':authority': ex.requestAuthority ?? ex.authority,
       [ORIG_PROTO_HEADER]: 'HTTP/1.1',
     };
     rawToH2Headers(ex.request.headers, headers);

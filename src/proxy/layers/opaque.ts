@@ -73,6 +73,12 @@ export function relayOpaque(
   });
 }
 
+/** Where opaque TCP to a meshed endpoint is sent: its proxy's inbound port, if known. */
+function transportAddr(target: HostPort, spec: EndpointSpec | undefined): HostPort {
+  const port = spec?.opaqueTransportPort;
+  return port === undefined || port === target.port ? target : { host: target.host, port };
+}
+
 function connectAndRelay(
   deps: OpaqueDeps,
   client: Duplex,
@@ -88,9 +94,12 @@ function connectAndRelay(
   }
   const spec = endpoint?.spec;
   const serverId = spec && deps.mesh ? deps.upstream?.serverId(spec) : undefined;
+  // Meshed: to the peer proxy's inbound port when discovery names it (opaque transport, as
+  // Linkerd's), so the peer terminates the mutual TLS even when the target port is one it
+  // relays without detection; the transport header names the target port.
   const upstream =
     serverId !== undefined && deps.mesh
-      ? deps.mesh.connect(target, serverId, ALPN_TRANSPORT, true)
+      ? deps.mesh.connect(transportAddr(target, spec), serverId, ALPN_TRANSPORT, true)
       : deps.connector.connect(target, true);
   const onError = (err: Error): void => {
     endpoint?.closeConnection(true);

@@ -51,7 +51,7 @@ function sendWithRetries<E extends Exchange>(ex: E, routing: RouteContext, next:
       stats.skipped('budget').inc();
       return false;
     }
-    stats.retries.inc();
+    stats.retries?.inc();
     ex.dropAttempt(status);
     // After the leaf that asked has finished with its attempt.
     queueMicrotask(attempt);

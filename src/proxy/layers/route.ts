@@ -105,17 +105,25 @@ export function authorityRouter(): Router {
   };
 }
 
-/** The route layer: sets the exchange's authority, target and upstream path. */
+/**
+ * The route layer: sets the exchange's authority, target and upstream path. A request
+ * inside a CONNECT tunnel goes to the tunnel's authority, and its Host header stays as
+ * the client wrote it.
+ */
 export function routeLayer<E extends Exchange>(router: Router): HttpLayer<E> {
   return (next) => (ex) => {
     const requestAuthority = ex.requestAuthority;
-    const route = router.route(requestAuthority, ex.path, ex.originalDst);
+    const tunnel = ex.tunnelAuthority;
+    const route =
+      tunnel === undefined
+        ? router.route(requestAuthority, ex.path, ex.originalDst)
+        : router.route(tunnel, ex.path);
     if (route instanceof ProxyError) {
-      ex.authority = requestAuthority ?? '';
+      ex.authority = tunnel ?? requestAuthority ?? '';
       ex.fail(route);
       return;
     }
-    if (route.authority !== requestAuthority) ex.setRequestAuthority(route.authority);
+    if (tunnel === undefined && route.authority !== requestAuthority) ex.setRequestAuthority(route.authority);
     ex.authority = route.authority;
     ex.target = route.target;
     ex.path = route.path;

@@ -26,8 +26,12 @@ export function timeoutLayer<E extends Exchange>(): HttpLayer<E> {
       const timer = setTimeout(() => {
         if (ex.responded || ex.finished) return;
         ex.retryPolicy = undefined;
+        const error = new ProxyError(504, 'request timeout');
+        // A request still waiting for an endpoint is answered with it by the balance layer,
+        // as not sent, when its wait is cancelled.
+        ex.failure = error;
         ex.cancelInFlight();
-        ex.fail(new ProxyError(504, 'request timeout'));
+        if (!ex.finished) ex.fail(error);
       }, ms);
       ex.observe(new TimerStop(timer));
     }

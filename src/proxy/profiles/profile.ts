@@ -223,6 +223,8 @@ export class Profile {
   readonly defined: boolean;
   /** A request no route matches fails with 404 instead of taking the default route. */
   readonly rejectUnmatched: boolean;
+  /** The service's port carries opaque TCP: connections to it are relayed without detection. */
+  readonly opaqueProtocol: boolean;
 
   /**
    * The route of each method and path seen, when no route looks at headers or the query
@@ -238,6 +240,7 @@ export class Profile {
     this.budget = m.retryBudget ?? undefined;
     this.defined = m.source !== '';
     this.rejectUnmatched = m.rejectUnmatched;
+    this.opaqueProtocol = m.opaqueProtocol;
   }
 
   route(ex: Exchange): CompiledRoute {

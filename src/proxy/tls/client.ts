@@ -8,8 +8,12 @@ import type { Connector } from '../layers/connect.js';
 import { classifyTlsError, MeshTlsError } from './errors.js';
 import type { TlsMetrics } from './metrics.js';
 
-/** ALPN for HTTP/2 between proxies, and for opaque TCP behind a transport header. */
+/**
+ * ALPN between proxies: HTTP/2 for requests, HTTP/1.1 for upgrades (WebSocket), and opaque
+ * TCP behind a transport header.
+ */
 export const ALPN_H2 = 'h2';
+export const ALPN_HTTP1 = 'http/1.1';
 export const ALPN_TRANSPORT = 'transport.weft.io/v1';
 
 /** How long a handshake may take once TCP is connected. */

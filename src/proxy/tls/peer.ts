@@ -25,6 +25,11 @@ export const NO_TLS_LOOPBACK = plaintext('loopback');
 export const NO_TLS_FROM_REMOTE = plaintext('no_tls_from_remote');
 /** Outbound to a name or endpoint discovery gave no identity for. */
 export const NO_TLS_NOT_DISCOVERED = plaintext('not_provided_by_service_discovery');
+/**
+ * Outbound requests the proxy answered itself before sending them anywhere (no endpoint
+ * became available, or the route's timeout passed while waiting for one).
+ */
+export const NO_TLS_NOT_SENT = plaintext('not_sent');
 /** Outbound to a meshed endpoint from a proxy that has no identity of its own. */
 export const NO_TLS_LOCAL_IDENTITY_DISABLED = plaintext('local_identity_disabled');
 /** Inbound TLS terminated here, from a client that presented no certificate. */

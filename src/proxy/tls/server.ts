@@ -3,7 +3,7 @@ import tls from 'node:tls';
 import { certificateIdentity } from '../../identity/x509.js';
 import type { Logger } from '../../util/log.js';
 import type { LocalIdentity } from '../identity/local.js';
-import { ALPN_H2, ALPN_TRANSPORT, HANDSHAKE_TIMEOUT_MS } from './client.js';
+import { ALPN_H2, ALPN_HTTP1, ALPN_TRANSPORT, HANDSHAKE_TIMEOUT_MS } from './client.js';
 import { classifyTlsError, type verifyReason } from './errors.js';
 import type { TlsMetrics } from './metrics.js';
 import { type Peer, PeerCache, TLS_ANONYMOUS_CLIENT } from './peer.js';
@@ -28,7 +28,7 @@ export class MeshTlsServer {
     this.server = tls.createServer({
       requestCert: true,
       rejectUnauthorized: false,
-      ALPNProtocols: [ALPN_H2, ALPN_TRANSPORT, 'http/1.1'],
+      ALPNProtocols: [ALPN_H2, ALPN_TRANSPORT, ALPN_HTTP1],
       handshakeTimeout: HANDSHAKE_TIMEOUT_MS,
       allowHalfOpen: true,
       // Looked up per connection, so a renewed certificate serves the next handshake.

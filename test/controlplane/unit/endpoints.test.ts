@@ -46,7 +46,7 @@ const WEB: ServiceRef = { namespace: 'default', service: 'web', port: 80 };
 test('subscribe gets the current set at once, with full endpoint details', () => {
   const catalog = new MemoryCatalog();
   catalog.services.put(service('web'));
-  catalog.workloads.put(workload('web-1'));
+  catalog.workloads.put(workload('web-1', { inboundPort: 4143 }));
   catalog.workloads.put(workload('web-2', { address: '10.0.0.2', namedPorts: { http: 9 } }));
   catalog.workloads.put(workload('api-1', { address: '10.0.0.3', labels: { app: 'api' } }));
   const index = new EndpointIndex(catalog, identityOf);
@@ -61,7 +61,9 @@ test('subscribe gets the current set at once, with full endpoint details', () =>
     workload: 'web',
     serviceAccount: 'web-sa',
     identity: 'web-sa.default.id',
+    inboundPort: 4143,
   });
+  assert.equal(w.raw[0]?.added[1]?.inboundPort, 0, 'an inbound port not registered is 0');
   assert.equal(DEFAULT_WEIGHT, 10_000);
   assert.equal(index.watchers, 1);
   // A second subscriber to the same view gets the same snapshot.

@@ -5,7 +5,7 @@ import { contextNamespace, updatesFor } from '../../../src/controlplane/destinat
 
 const ref = { namespace: 'prod', service: 'web', port: 80 };
 
-function ep(address: string, port: number): EndpointInfo {
+function ep(address: string, port: number, inboundPort = 0): EndpointInfo {
   return {
     key: `${address}:${port}`,
     address,
@@ -15,6 +15,7 @@ function ep(address: string, port: number): EndpointInfo {
     workload: 'web',
     serviceAccount: 'sa',
     identity: 'sa.prod.serviceaccount.identity.weft.cluster.local',
+    inboundPort,
   };
 }
 
@@ -56,7 +57,7 @@ test('an empty set is one NoEndpoints update carrying exists', () => {
 test('additions become one Add with weights, metric labels, identity and an h2 hint', () => {
   const [u, ...rest] = updatesFor(
     ref,
-    change({ added: [ep('10.0.0.1', 8080), ep('10.0.0.2', 8081)], size: 2 }),
+    change({ added: [ep('10.0.0.1', 8080), ep('10.0.0.2', 8081, 4143)], size: 2 }),
     true,
   );
   assert.equal(rest.length, 0);
@@ -75,7 +76,8 @@ test('additions become one Add with weights, metric labels, identity and an h2 h
           weight: 10_000,
           metricLabels: { pod: 'pod-8081', deployment: 'web', serviceaccount: 'sa' },
           tlsIdentity: { dnsLikeIdentity: 'sa.prod.serviceaccount.identity.weft.cluster.local' },
-          protocolHint: { h2: {} },
+          // Its proxy's inbound port is known: opaque TCP goes there.
+          protocolHint: { h2: {}, opaqueTransport: { inboundPort: 4143 } },
         },
       ],
       metricLabels: { namespace: 'prod', service: 'web' },

@@ -27,22 +27,19 @@ test('classify tells HTTP/1, the HTTP/2 preface and other bytes apart', () => {
 function detectOver(
   send: (client: net.Socket) => void,
   timeoutMs: number,
-): Promise<{ p: Protocol | undefined; rest: string }> {
+): Promise<{ p: Protocol | undefined; timedOut: boolean; rest: string }> {
   return new Promise((resolve, reject) => {
     const server = net.createServer((socket) => {
-      detectProtocol(socket, timeoutMs, (p) => {
+      detectProtocol(socket, timeoutMs, (p, timedOut) => {
+        const done = (rest: string): void => {
+          resolve({ p, timedOut, rest });
+          socket.destroy();
+          server.close();
+        };
         // Whatever detection read must still be readable from the socket's start.
-        socket.once('readable', () => {
-          const rest = (socket.read() as Buffer | null)?.toString() ?? '';
-          resolve({ p, rest });
-          socket.destroy();
-          server.close();
-        });
-        if (p === undefined) {
-          resolve({ p, rest: '' });
-          socket.destroy();
-          server.close();
-        }
+        if (socket.readableLength > 0) done((socket.read() as Buffer).toString());
+        else if (p === undefined || timedOut) done('');
+        else socket.once('readable', () => done((socket.read() as Buffer | null)?.toString() ?? ''));
       });
     });
     server.listen(0, '127.0.0.1', () => {
@@ -67,10 +64,20 @@ test('bytes split across packets are joined before deciding', async () => {
   assert.equal(r.rest.slice(0, 24), 'PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n');
 });
 
-test('an undecided prefix becomes opaque at the timeout; silence gets nothing', async () => {
+test('at the timeout, an undecided prefix and silence are both opaque, and say they timed out', async () => {
   const partial = await detectOver((c) => c.write('GE'), 100);
-  assert.equal(partial.p, 'opaque');
-  assert.equal(partial.rest, 'GE');
+  assert.deepEqual(partial, { p: 'opaque', timedOut: true, rest: 'GE' });
+  // A server-speaks-first client sends nothing: carried on as opaque TCP, as Linkerd does.
   const silent = await detectOver(() => {}, 100);
-  assert.equal(silent.p, undefined);
+  assert.deepEqual(silent, { p: 'opaque', timedOut: true, rest: '' });
+  // Decided from the bytes, before the timeout: not a timeout.
+  const decided = await detectOver((c) => c.write('\x00\x01'), 5000);
+  assert.deepEqual(decided, { p: 'opaque', timedOut: false, rest: '\x00\x01' });
+});
+
+test('a connection that closes or half-closes having sent nothing gets undefined', async () => {
+  const closed = await detectOver((c) => c.destroy(), 5000);
+  assert.deepEqual([closed.p, closed.timedOut], [undefined, false]);
+  const ended = await detectOver((c) => c.end(), 5000);
+  assert.deepEqual([ended.p, ended.timedOut], [undefined, false]);
 });

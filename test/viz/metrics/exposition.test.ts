@@ -39,7 +39,7 @@ function proxyRegistry(): Registry {
   const route = routes.stats('outbound', 'web:80', { name: 'GET /api/list', isFailure: () => false });
   route.logical.requests.inc(5);
   route.logical.latency(200).observe(12);
-  route.retries.inc(2);
+  route.retries?.inc(2);
   return registry;
 }
 
