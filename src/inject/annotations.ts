@@ -1,4 +1,5 @@
 import { parseLogLevel } from '../util/log.js';
+import { PortSpecError, parsePortSpecs } from '../util/port-specs.js';
 
 // The annotations that steer injection, read from the workload's metadata and its pod
 // template's (the template's win), and checked: a bad value is an error naming it.
@@ -72,7 +73,13 @@ export function proxySettings(annotations: ReadonlyMap<string, string>): ProxySe
   };
   const ports = (key: string): string[] | undefined => {
     const v = get(key);
-    return v === undefined ? undefined : parsePortSpecs(v, key);
+    if (v === undefined) return undefined;
+    try {
+      return parsePortSpecs(v, key);
+    } catch (err) {
+      if (err instanceof PortSpecError) throw new AnnotationError(err.message);
+      throw err;
+    }
   };
   const resources = proxyResources(get);
   const opaquePorts = ports(CONFIG.opaquePorts);
@@ -84,27 +91,6 @@ export function proxySettings(annotations: ReadonlyMap<string, string>): ProxySe
     logLevel: logLevel(get(CONFIG.logLevel)),
     uid: uid(get(CONFIG.uid)),
   };
-}
-
-/** `80,443,9000-9100`: each a port 1-65535 or a range lo-hi of them. */
-export function parsePortSpecs(text: string, what: string): string[] {
-  const out: string[] = [];
-  for (const raw of text.split(',')) {
-    const item = raw.trim();
-    if (item === '') continue;
-    const m = /^(\d{1,5})(?:-(\d{1,5}))?$/.exec(item);
-    const lo = m ? Number(m[1]) : Number.NaN;
-    const hi = m?.[2] !== undefined ? Number(m[2]) : lo;
-    if (!m || lo < 1 || hi > 65535 || lo > 65535) {
-      throw new AnnotationError(
-        `${what}: "${item}" is not a port or a port range (1-65535, or lo-hi like 9000-9100)`,
-      );
-    }
-    if (lo > hi) throw new AnnotationError(`${what}: the range "${item}" is backwards`);
-    out.push(item);
-  }
-  if (out.length === 0) throw new AnnotationError(`${what}: "${text}" names no port`);
-  return out;
 }
 
 /** A Kubernetes resource quantity: `100m`, `0.5`, `64Mi`, `1G`, `1e3`. */
