@@ -35,11 +35,15 @@ const labelMap = z.record(z.string(), z.string()).superRefine((labels, ctx) => {
   }
 });
 
-/** Fields a stored object carries that `weft get -o yaml` prints; accepted back and ignored. */
+/**
+ * Fields a stored object carries that `weft get -o yaml` prints; accepted back and ignored.
+ * `creationTimestamp: null` is what Kubernetes' Go types write for an object not yet
+ * created (`linkerd profile` output has it).
+ */
 const serverSetMetadata = {
   uid: z.string().optional(),
   resourceVersion: z.string().optional(),
-  creationTimestamp: z.string().optional(),
+  creationTimestamp: z.string().nullable().optional(),
   generation: z.number().optional(),
 };
 
