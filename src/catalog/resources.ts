@@ -13,6 +13,7 @@ import {
   labelValueError,
   portNameError,
 } from './names.js';
+import { opaquePortsProblems } from './opaque-ports.js';
 import { PROFILE_API_VERSIONS, type ServiceProfileSpec, serviceProfileSpec } from './profiles.js';
 
 /**
@@ -69,7 +70,7 @@ const servicePort = z.strictObject({
   appProtocol: z.string().max(63).optional(),
 });
 
-export const serviceSchema = z.strictObject({
+const serviceObject = z.strictObject({
   apiVersion: z.literal('v1', { message: 'Service is apiVersion "v1"' }),
   kind: z.literal('Service'),
   metadata: metadata(dns1035LabelError),
@@ -105,6 +106,14 @@ export const serviceSchema = z.strictObject({
         numbers.add(p.port);
       });
     }),
+});
+
+/** A Service's opaque-ports annotations name its ports: checked against `spec.ports`. */
+export const serviceSchema = serviceObject.superRefine((doc, ctx) => {
+  const svc = { annotations: doc.metadata.annotations ?? {}, ports: doc.spec.ports };
+  for (const { annotation, problem } of opaquePortsProblems(svc)) {
+    ctx.addIssue({ code: 'custom', path: ['metadata', 'annotations', annotation], message: problem });
+  }
 });
 
 export type ServiceDocument = z.infer<typeof serviceSchema>;
