@@ -53,20 +53,26 @@ export interface ProxySettings {
 export class AnnotationError extends Error {}
 
 /** Merges the workload's and the pod template's annotations: the template's win. */
-export function effectiveAnnotations(
-  workload: ReadonlyMap<string, string>,
-  template: ReadonlyMap<string, string>,
-): Map<string, string> {
+export function effectiveAnnotations<V>(
+  workload: ReadonlyMap<string, V>,
+  template: ReadonlyMap<string, V>,
+): Map<string, V> {
   return new Map([...workload, ...template]);
 }
 
 /** The `config.weft.io/*` keys that mean nothing to weft (likely typos), to warn about. */
-export function unknownConfigKeys(annotations: ReadonlyMap<string, string>): string[] {
+export function unknownConfigKeys(annotations: ReadonlyMap<string, unknown>): string[] {
   return [...annotations.keys()].filter((k) => k.startsWith('config.weft.io/') && !KNOWN_CONFIG.has(k));
 }
 
-/** Reads and checks the `config.weft.io/*` annotations. */
-export function proxySettings(annotations: ReadonlyMap<string, string>): ProxySettings {
+/**
+ * Reads and checks the `config.weft.io/*` annotations. `named` gives the name an annotation
+ * was written under (Linkerd's, say), for messages.
+ */
+export function proxySettings(
+  annotations: ReadonlyMap<string, string>,
+  named: (key: string) => string = (key) => key,
+): ProxySettings {
   const get = (key: string): string | undefined => {
     const v = annotations.get(key)?.trim();
     return v === undefined || v === '' ? undefined : v;
@@ -75,21 +81,21 @@ export function proxySettings(annotations: ReadonlyMap<string, string>): ProxySe
     const v = get(key);
     if (v === undefined) return undefined;
     try {
-      return parsePortSpecs(v, key);
+      return parsePortSpecs(v, named(key));
     } catch (err) {
       if (err instanceof PortSpecError) throw new AnnotationError(err.message);
       throw err;
     }
   };
-  const resources = proxyResources(get);
+  const resources = proxyResources(get, named);
   const opaquePorts = ports(CONFIG.opaquePorts);
   return {
     skipInboundPorts: ports(CONFIG.skipInboundPorts) ?? [],
     skipOutboundPorts: ports(CONFIG.skipOutboundPorts) ?? [],
     ...(opaquePorts ? { opaquePorts } : {}),
     ...(resources ? { resources } : {}),
-    logLevel: logLevel(get(CONFIG.logLevel)),
-    uid: uid(get(CONFIG.uid)),
+    logLevel: logLevel(get(CONFIG.logLevel), named(CONFIG.logLevel)),
+    uid: uid(get(CONFIG.uid), named(CONFIG.uid)),
   };
 }
 
@@ -127,10 +133,13 @@ export function parseQuantity(text: string, what: string): number {
   return number * scale;
 }
 
-function proxyResources(get: (key: string) => string | undefined): ProxyResources | undefined {
+function proxyResources(
+  get: (key: string) => string | undefined,
+  named: (key: string) => string,
+): ProxyResources | undefined {
   const pick = (key: string): string | undefined => {
     const v = get(key);
-    if (v !== undefined) parseQuantity(v, key);
+    if (v !== undefined) parseQuantity(v, named(key));
     return v;
   };
   const cpu = { request: pick(CONFIG.cpuRequest), limit: pick(CONFIG.cpuLimit) };
@@ -140,7 +149,7 @@ function proxyResources(get: (key: string) => string | undefined): ProxyResource
     [memory.request, memory.limit, CONFIG.memoryRequest, CONFIG.memoryLimit],
   ] as const) {
     if (r !== undefined && l !== undefined && parseQuantity(r, reqKey) > parseQuantity(l, limKey)) {
-      throw new AnnotationError(`${reqKey}: "${r}" is more than ${limKey} ("${l}")`);
+      throw new AnnotationError(`${named(reqKey)}: "${r}" is more than ${named(limKey)} ("${l}")`);
     }
   }
   const pair = (c: string | undefined, m: string | undefined) =>
@@ -151,22 +160,22 @@ function proxyResources(get: (key: string) => string | undefined): ProxyResource
   return { ...(limits ? { limits } : {}), ...(requests ? { requests } : {}) };
 }
 
-function logLevel(value: string | undefined): string {
+function logLevel(value: string | undefined, name: string): string {
   if (value === undefined) return DEFAULT_LOG_LEVEL;
   try {
-    parseLogLevel(value, CONFIG.logLevel);
+    parseLogLevel(value, name);
   } catch (err) {
     throw new AnnotationError((err as Error).message);
   }
   return value.toLowerCase();
 }
 
-function uid(value: string | undefined): number {
+function uid(value: string | undefined, name: string): number {
   if (value === undefined) return DEFAULT_PROXY_UID;
   const n = /^\d{1,10}$/.test(value) ? Number(value) : Number.NaN;
   if (!(n >= 1 && n <= 2147483647)) {
     throw new AnnotationError(
-      `${CONFIG.uid}: "${value}" is not a user ID for the proxy (1-2147483647; not 0: the proxy runs as non-root)`,
+      `${name}: "${value}" is not a user ID for the proxy (1-2147483647; not 0: the proxy runs as non-root)`,
     );
   }
   return n;

@@ -7,6 +7,7 @@ import {
   proxySettings,
   unknownConfigKeys,
 } from '../../src/inject/annotations.js';
+import { unsupportedLinkerdKeys, weftView } from '../../src/inject/linkerd.js';
 
 const settings = (entries: Record<string, string>) => proxySettings(new Map(Object.entries(entries)));
 const refused = (entries: Record<string, string>, message: RegExp) =>
@@ -131,4 +132,40 @@ test('unknown config.weft.io keys are found, to be warned about', () => {
     ),
     ['config.weft.io/proxy-loglevel'],
   );
+});
+
+test("Linkerd's names are read as weft's, weft's winning where one place sets both", () => {
+  const view = weftView(
+    new Map([
+      ['linkerd.io/inject', 'enabled'],
+      ['config.linkerd.io/opaque-ports', '3306'],
+      ['config.weft.io/proxy-uid', '2200'],
+      ['config.linkerd.io/proxy-uid', '2300'],
+      ['config.weft.io/proxy-log-level', 'warn'],
+      ['config.linkerd.io/proxy-log-level', 'warn'],
+      ['config.linkerd.io/proxy-await', 'enabled'],
+      ['app.example.com/team', 'books'],
+    ]),
+  );
+  assert.deepEqual(Object.fromEntries(view.annotations), {
+    'weft.io/inject': { key: 'linkerd.io/inject', value: 'enabled' },
+    'config.weft.io/opaque-ports': { key: 'config.linkerd.io/opaque-ports', value: '3306' },
+    'config.weft.io/proxy-uid': { key: 'config.weft.io/proxy-uid', value: '2200' },
+    'config.weft.io/proxy-log-level': { key: 'config.weft.io/proxy-log-level', value: 'warn' },
+    'config.linkerd.io/proxy-await': { key: 'config.linkerd.io/proxy-await', value: 'enabled' },
+    'app.example.com/team': { key: 'app.example.com/team', value: 'books' },
+  });
+  assert.deepEqual(view.conflicts, [
+    [
+      { key: 'config.weft.io/proxy-uid', value: '2200' },
+      { key: 'config.linkerd.io/proxy-uid', value: '2300' },
+    ],
+  ]);
+  assert.deepEqual(unsupportedLinkerdKeys(view.annotations), ['config.linkerd.io/proxy-await']);
+  // Between places, the template's wins whichever name it uses.
+  const merged = effectiveAnnotations(
+    weftView(new Map([['weft.io/inject', 'disabled']])).annotations,
+    weftView(new Map([['linkerd.io/inject', 'enabled']])).annotations,
+  );
+  assert.deepEqual(merged.get('weft.io/inject'), { key: 'linkerd.io/inject', value: 'enabled' });
 });
