@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { parseDuration } from '../util/duration.js';
+import { portSpecProblem } from '../util/port-specs.js';
 
 /**
  * The ServiceProfile resource: Linkerd's shape, in our API group `weft.io/v1alpha2`, with
@@ -7,7 +8,8 @@ import { parseDuration } from '../util/duration.js';
  * the service its name is the fully qualified name of (`web-svc.emojivoto.svc.cluster.local`):
  * how requests are matched to routes, which responses are failures, which routes may be
  * retried and within what budget, how long a route may take, and where shares of the
- * traffic go instead (`dstOverrides`). Every problem names its field.
+ * traffic go instead (`dstOverrides`), and which of its ports carry opaque TCP
+ * (`opaquePorts`). Every problem names its field.
  */
 
 export const PROFILE_API_VERSIONS = ['weft.io/v1alpha2', 'linkerd.io/v1alpha2'] as const;
@@ -121,6 +123,45 @@ const dstOverride = z.strictObject({
   }),
 });
 
+/**
+ * `opaquePorts`, in the form Linkerd's Go type gives it (`map[uint32]struct{}`: ports as
+ * keys, each `{}`, as in `{"3306": {}}`; a bare `3306:` is null, also accepted) or in the
+ * form its CRD's schema gives it (a list of ports). List items may also be ranges.
+ */
+const opaquePorts = z
+  .union([z.record(z.string(), z.unknown()), z.array(z.union([z.number(), z.string()]))], {
+    message: 'must be a map of ports to {} (Linkerd\'s form: {"3306": {}}) or a list of ports',
+  })
+  .superRefine((ports, ctx) => {
+    const problem = (path: PropertyKey, message: string): void => {
+      ctx.addIssue({ code: 'custom', path: [path], message });
+    };
+    if (Array.isArray(ports)) {
+      ports.forEach((item, i) => {
+        const why = portSpecProblem(String(item).trim());
+        if (why !== undefined) problem(i, why);
+      });
+      return;
+    }
+    for (const [key, value] of Object.entries(ports)) {
+      if (!/^\d{1,5}$/.test(key) || Number(key) < 1 || Number(key) > 65535) {
+        problem(key, `"${key}" is not a port (1-65535)`);
+      } else if (
+        value !== null &&
+        !(typeof value === 'object' && !Array.isArray(value) && Object.keys(value).length === 0)
+      ) {
+        problem(key, 'must be {} (the port is listed by its key)');
+      }
+    }
+  });
+
+/** The ports and ranges a profile's `opaquePorts` lists, as port-specs items. */
+export function profileOpaquePorts(spec: { readonly opaquePorts?: unknown }): string[] {
+  const ports = spec.opaquePorts;
+  if (ports === undefined || ports === null) return [];
+  return Array.isArray(ports) ? ports.map((p) => String(p).trim()) : Object.keys(ports);
+}
+
 /** The highest status a range reaches, and the lowest. */
 const bounds = (r: StatusRange): [number, number] => [r.min ?? 100, r.max ?? 599];
 
@@ -135,6 +176,7 @@ export const serviceProfileSpec = z
       })
       .optional(),
     dstOverrides: z.array(dstOverride).max(100).optional(),
+    opaquePorts: opaquePorts.optional(),
   })
   .superRefine((spec, ctx) => {
     const names = new Map<string, number>();

@@ -13,6 +13,7 @@ import {
   labelValueError,
   portNameError,
 } from './names.js';
+import { opaquePortsProblems } from './opaque-ports.js';
 import { PROFILE_API_VERSIONS, type ServiceProfileSpec, serviceProfileSpec } from './profiles.js';
 
 /**
@@ -35,11 +36,15 @@ const labelMap = z.record(z.string(), z.string()).superRefine((labels, ctx) => {
   }
 });
 
-/** Fields a stored object carries that `weft get -o yaml` prints; accepted back and ignored. */
+/**
+ * Fields a stored object carries that `weft get -o yaml` prints; accepted back and ignored.
+ * `creationTimestamp: null` is what Kubernetes' Go types write for an object not yet
+ * created (`linkerd profile` output has it).
+ */
 const serverSetMetadata = {
   uid: z.string().optional(),
   resourceVersion: z.string().optional(),
-  creationTimestamp: z.string().optional(),
+  creationTimestamp: z.string().nullable().optional(),
   generation: z.number().optional(),
 };
 
@@ -65,7 +70,7 @@ const servicePort = z.strictObject({
   appProtocol: z.string().max(63).optional(),
 });
 
-export const serviceSchema = z.strictObject({
+const serviceObject = z.strictObject({
   apiVersion: z.literal('v1', { message: 'Service is apiVersion "v1"' }),
   kind: z.literal('Service'),
   metadata: metadata(dns1035LabelError),
@@ -101,6 +106,14 @@ export const serviceSchema = z.strictObject({
         numbers.add(p.port);
       });
     }),
+});
+
+/** A Service's opaque-ports annotations name its ports: checked against `spec.ports`. */
+export const serviceSchema = serviceObject.superRefine((doc, ctx) => {
+  const svc = { annotations: doc.metadata.annotations ?? {}, ports: doc.spec.ports };
+  for (const { annotation, problem } of opaquePortsProblems(svc)) {
+    ctx.addIssue({ code: 'custom', path: ['metadata', 'annotations', annotation], message: problem });
+  }
 });
 
 export type ServiceDocument = z.infer<typeof serviceSchema>;

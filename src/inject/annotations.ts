@@ -1,4 +1,5 @@
 import { parseLogLevel } from '../util/log.js';
+import { PortSpecError, parsePortSpecs } from '../util/port-specs.js';
 
 // The annotations that steer injection, read from the workload's metadata and its pod
 // template's (the template's win), and checked: a bad value is an error naming it.
@@ -52,59 +53,50 @@ export interface ProxySettings {
 export class AnnotationError extends Error {}
 
 /** Merges the workload's and the pod template's annotations: the template's win. */
-export function effectiveAnnotations(
-  workload: ReadonlyMap<string, string>,
-  template: ReadonlyMap<string, string>,
-): Map<string, string> {
+export function effectiveAnnotations<V>(
+  workload: ReadonlyMap<string, V>,
+  template: ReadonlyMap<string, V>,
+): Map<string, V> {
   return new Map([...workload, ...template]);
 }
 
 /** The `config.weft.io/*` keys that mean nothing to weft (likely typos), to warn about. */
-export function unknownConfigKeys(annotations: ReadonlyMap<string, string>): string[] {
+export function unknownConfigKeys(annotations: ReadonlyMap<string, unknown>): string[] {
   return [...annotations.keys()].filter((k) => k.startsWith('config.weft.io/') && !KNOWN_CONFIG.has(k));
 }
 
-/** Reads and checks the `config.weft.io/*` annotations. */
-export function proxySettings(annotations: ReadonlyMap<string, string>): ProxySettings {
+/**
+ * Reads and checks the `config.weft.io/*` annotations. `named` gives the name an annotation
+ * was written under (Linkerd's, say), for messages.
+ */
+export function proxySettings(
+  annotations: ReadonlyMap<string, string>,
+  named: (key: string) => string = (key) => key,
+): ProxySettings {
   const get = (key: string): string | undefined => {
     const v = annotations.get(key)?.trim();
     return v === undefined || v === '' ? undefined : v;
   };
   const ports = (key: string): string[] | undefined => {
     const v = get(key);
-    return v === undefined ? undefined : parsePortSpecs(v, key);
+    if (v === undefined) return undefined;
+    try {
+      return parsePortSpecs(v, named(key));
+    } catch (err) {
+      if (err instanceof PortSpecError) throw new AnnotationError(err.message);
+      throw err;
+    }
   };
-  const resources = proxyResources(get);
+  const resources = proxyResources(get, named);
   const opaquePorts = ports(CONFIG.opaquePorts);
   return {
     skipInboundPorts: ports(CONFIG.skipInboundPorts) ?? [],
     skipOutboundPorts: ports(CONFIG.skipOutboundPorts) ?? [],
     ...(opaquePorts ? { opaquePorts } : {}),
     ...(resources ? { resources } : {}),
-    logLevel: logLevel(get(CONFIG.logLevel)),
-    uid: uid(get(CONFIG.uid)),
+    logLevel: logLevel(get(CONFIG.logLevel), named(CONFIG.logLevel)),
+    uid: uid(get(CONFIG.uid), named(CONFIG.uid)),
   };
-}
-
-/** `80,443,9000-9100`: each a port 1-65535 or a range lo-hi of them. */
-export function parsePortSpecs(text: string, what: string): string[] {
-  const out: string[] = [];
-  for (const raw of text.split(',')) {
-    const item = raw.trim();
-    if (item === '') continue;
-    const m = /^(\d{1,5})(?:-(\d{1,5}))?$/.exec(item);
-    const lo = m ? Number(m[1]) : Number.NaN;
-    const hi = m?.[2] !== undefined ? Number(m[2]) : lo;
-    if (!m || lo < 1 || hi > 65535 || lo > 65535) {
-      throw new AnnotationError(
-        `${what}: "${item}" is not a port or a port range (1-65535, or lo-hi like 9000-9100)`,
-      );
-    }
-    if (lo > hi) throw new AnnotationError(`${what}: the range "${item}" is backwards`);
-    out.push(item);
-  }
-  if (out.length === 0) throw new AnnotationError(`${what}: "${text}" names no port`);
-  return out;
 }
 
 /** A Kubernetes resource quantity: `100m`, `0.5`, `64Mi`, `1G`, `1e3`. */
@@ -141,10 +133,13 @@ export function parseQuantity(text: string, what: string): number {
   return number * scale;
 }
 
-function proxyResources(get: (key: string) => string | undefined): ProxyResources | undefined {
+function proxyResources(
+  get: (key: string) => string | undefined,
+  named: (key: string) => string,
+): ProxyResources | undefined {
   const pick = (key: string): string | undefined => {
     const v = get(key);
-    if (v !== undefined) parseQuantity(v, key);
+    if (v !== undefined) parseQuantity(v, named(key));
     return v;
   };
   const cpu = { request: pick(CONFIG.cpuRequest), limit: pick(CONFIG.cpuLimit) };
@@ -154,7 +149,7 @@ function proxyResources(get: (key: string) => string | undefined): ProxyResource
     [memory.request, memory.limit, CONFIG.memoryRequest, CONFIG.memoryLimit],
   ] as const) {
     if (r !== undefined && l !== undefined && parseQuantity(r, reqKey) > parseQuantity(l, limKey)) {
-      throw new AnnotationError(`${reqKey}: "${r}" is more than ${limKey} ("${l}")`);
+      throw new AnnotationError(`${named(reqKey)}: "${r}" is more than ${named(limKey)} ("${l}")`);
     }
   }
   const pair = (c: string | undefined, m: string | undefined) =>
@@ -165,22 +160,22 @@ function proxyResources(get: (key: string) => string | undefined): ProxyResource
   return { ...(limits ? { limits } : {}), ...(requests ? { requests } : {}) };
 }
 
-function logLevel(value: string | undefined): string {
+function logLevel(value: string | undefined, name: string): string {
   if (value === undefined) return DEFAULT_LOG_LEVEL;
   try {
-    parseLogLevel(value, CONFIG.logLevel);
+    parseLogLevel(value, name);
   } catch (err) {
     throw new AnnotationError((err as Error).message);
   }
   return value.toLowerCase();
 }
 
-function uid(value: string | undefined): number {
+function uid(value: string | undefined, name: string): number {
   if (value === undefined) return DEFAULT_PROXY_UID;
   const n = /^\d{1,10}$/.test(value) ? Number(value) : Number.NaN;
   if (!(n >= 1 && n <= 2147483647)) {
     throw new AnnotationError(
-      `${CONFIG.uid}: "${value}" is not a user ID for the proxy (1-2147483647; not 0: the proxy runs as non-root)`,
+      `${name}: "${value}" is not a user ID for the proxy (1-2147483647; not 0: the proxy runs as non-root)`,
     );
   }
   return n;

@@ -10,6 +10,7 @@ import {
   proxySettings,
   unknownConfigKeys,
 } from './annotations.js';
+import { linkerdReports, unsupportedLinkerdKeys, weftView } from './linkerd.js';
 import { annotationsOf, containerNames, type MapNode, mapAt, seqAt, valueAt } from './nodes.js';
 import { INIT_CONTAINER, initContainer, PROXY_CONTAINER, proxyContainer, xtablesVolume } from './sidecar.js';
 import { type StreamResult, transformStream } from './stream.js';
@@ -42,15 +43,21 @@ export function injectText(text: string, name: string, opts: InjectOptions): Str
 }
 
 function injectResource(res: Resource, editor: DocEditor, opts: InjectOptions): string[] {
-  if (res.kind === 'Namespace') return [annotateNamespace(res, editor)];
+  if (res.kind === 'Namespace') return annotateNamespace(res, editor);
   if (!isWorkloadKind(res.kind)) return [`${describe(res)} skipped (not a workload)`];
   const pod = podTemplate(res);
-  const skip = skipReason(res, pod);
+  const skip = skipReason(pod);
   if (skip) return [`${describe(res)} skipped (${skip})`];
-  const annotations = effectiveAnnotations(annotationsOf(res.node), annotationsOf(pod.template));
+  // Linkerd's names read as weft's, then the template's win over the workload's.
+  const views = [weftView(annotationsOf(res.node)), weftView(annotationsOf(pod.template))] as const;
+  const read = effectiveAnnotations(views[0].annotations, views[1].annotations);
+  const linkerd = linkerdReports(describe(res), views, read.values());
+  const inject = read.get(INJECT);
+  if (inject?.value === 'disabled') return [`${describe(res)} skipped (${inject.key}: disabled)`, ...linkerd];
+  const annotations = new Map([...read].map(([key, a]) => [key, a.value]));
   let settings: ReturnType<typeof proxySettings>;
   try {
-    settings = proxySettings(annotations);
+    settings = proxySettings(annotations, (key) => read.get(key)?.key ?? key);
   } catch (err) {
     if (err instanceof AnnotationError) throw resourceError(res, err.message);
     throw err;
@@ -76,9 +83,12 @@ function injectResource(res: Resource, editor: DocEditor, opts: InjectOptions): 
   }
   editor.insertItems(pod.spec, 'volumes', 'end', [xtablesVolume()]);
 
-  const reports = [`${describe(res)} injected`];
+  const reports = [`${describe(res)} injected`, ...linkerd];
   for (const key of unknownConfigKeys(annotations)) {
     reports.push(`warning: ${describe(res)}: unknown annotation ${key} ignored`);
+  }
+  for (const key of unsupportedLinkerdKeys(annotations)) {
+    reports.push(`warning: ${describe(res)}: Linkerd's ${key} ignored: Weft does not support it`);
   }
   if (!opts.nativeSidecar && (res.kind === 'Job' || res.kind === 'CronJob')) {
     reports.push(
@@ -88,8 +98,8 @@ function injectResource(res: Resource, editor: DocEditor, opts: InjectOptions): 
   return reports;
 }
 
-/** Why a workload is left as it is, or undefined. */
-function skipReason(res: Resource, pod: PodTemplate): string | undefined {
+/** Why a workload is left as it is whatever its annotations say, or undefined. */
+function skipReason(pod: PodTemplate): string | undefined {
   const hostNetwork = valueAt(pod.spec, 'hostNetwork');
   if (isScalar(hostNetwork) && hostNetwork.value === true) return 'hostNetwork: true';
   const names = [
@@ -97,8 +107,6 @@ function skipReason(res: Resource, pod: PodTemplate): string | undefined {
     ...containerNames(seqAt(pod.spec, 'initContainers')),
   ];
   if (names.includes(PROXY_CONTAINER) || names.includes(INIT_CONTAINER)) return 'already injected';
-  const inject = annotationsOf(pod.template).get(INJECT) ?? annotationsOf(res.node).get(INJECT);
-  if (inject === 'disabled') return `${INJECT}: disabled`;
   return undefined;
 }
 
@@ -142,12 +150,20 @@ function setAnnotations(holder: MapNode, editor: DocEditor, entries: Array<[stri
   editor.setPairs(annotations, entries);
 }
 
-function annotateNamespace(res: Resource, editor: DocEditor): string {
-  const value = annotationsOf(res.node).get(INJECT);
-  if (value === 'disabled') return `${describe(res)} skipped (${INJECT}: disabled)`;
-  if (value === 'enabled') return `${describe(res)} skipped (already annotated)`;
+/** A Namespace: annotated weft.io/inject: enabled, unless it (or Linkerd's linkerd.io/inject) says already. */
+function annotateNamespace(res: Resource, editor: DocEditor): string[] {
+  const view = weftView(annotationsOf(res.node));
+  const inject = view.annotations.get(INJECT);
+  // Only the inject annotation of a Namespace is read; its others are not weft's concern here.
+  const conflicts = view.conflicts.filter(([own]) => own.key === INJECT);
+  const linkerd = linkerdReports(describe(res), [{ ...view, conflicts }], inject ? [inject] : []);
+  if (inject?.value === 'disabled') return [`${describe(res)} skipped (${inject.key}: disabled)`, ...linkerd];
+  if (inject?.value === 'enabled') {
+    const which = inject.key === INJECT ? '' : `, ${inject.key}: enabled`;
+    return [`${describe(res)} skipped (already annotated${which})`, ...linkerd];
+  }
   setAnnotations(res.node, editor, [[INJECT, 'enabled']]);
-  return `${describe(res)} annotated (${INJECT}: enabled)`;
+  return [`${describe(res)} annotated (${INJECT}: enabled)`, ...linkerd];
 }
 
 /** The list at `spec.<key>`: absent, null and `[]` are fine, anything else but a list of mappings is an error. */

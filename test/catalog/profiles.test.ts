@@ -1,7 +1,9 @@
 import assert from 'node:assert/strict';
+import { readdirSync, readFileSync } from 'node:fs';
 import { test } from 'node:test';
-import { parseWeight } from '../../src/catalog/profiles.js';
+import { parseWeight, profileOpaquePorts } from '../../src/catalog/profiles.js';
 import { type SourcedDocument, validateDocuments } from '../../src/catalog/validate.js';
+import { parseManifest } from '../../src/cli/manifests.js';
 import { validationProblems } from '../helpers/catalog.js';
 
 type Doc = Record<string, unknown>;
@@ -138,4 +140,72 @@ test('weights are Kubernetes quantities, in thousandths', () => {
   assert.equal(parseWeight('10k'), 10_000_000);
   assert.equal(parseWeight(0), 0);
   for (const bad of ['-1', '1x', '', 'm', '1e3']) assert.equal(parseWeight(bad), undefined, bad);
+});
+
+// ---- Linkerd's own output, as `linkerd profile` writes it
+
+const FIXTURES = new URL('../../../test/catalog/fixtures/', import.meta.url);
+
+test('`linkerd profile --template`, `--open-api` and `--proto` output applies unchanged', () => {
+  const files = readdirSync(FIXTURES).filter((f) => f.startsWith('linkerd-profile-'));
+  assert.ok(files.length >= 4, files.join(', '));
+  for (const file of files) {
+    const docs = parseManifest(readFileSync(new URL(file, FIXTURES), 'utf8'), file);
+    const written = docs[0]?.value as { spec: unknown } | undefined;
+    const [r, ...rest] = validateDocuments(docs);
+    assert.equal(rest.length, 0, file);
+    assert.ok(r?.kind === 'ServiceProfile', file);
+    assert.match(r.name, /\.svc\.cluster\.local$/, file);
+    // Server-set metadata (creationTimestamp: null) is dropped; the spec is kept as written.
+    assert.deepEqual(r.spec.spec, written?.spec, file);
+  }
+});
+
+test('creationTimestamp may be null or a time, on any kind', () => {
+  for (const creationTimestamp of [null, '2024-01-02T03:04:05Z']) {
+    const doc = profile();
+    (doc.metadata as Doc).creationTimestamp = creationTimestamp;
+    assert.equal(validateDocuments(one(doc)).length, 1);
+  }
+  const svc = {
+    apiVersion: 'v1',
+    kind: 'Service',
+    metadata: { name: 'web', creationTimestamp: null },
+    spec: { ports: [{ port: 80 }] },
+  };
+  assert.equal(validateDocuments(one(svc))[0]?.name, 'web');
+  assert.deepEqual(problems({ ...svc, metadata: { name: 'web', creationTimestamp: 5 } }), [
+    'sp.yaml (Service web): metadata.creationTimestamp: Invalid input: expected string, received number',
+  ]);
+});
+
+test("opaquePorts: Linkerd's map of ports to {}, or a list of ports and ranges", () => {
+  const ports = (opaquePorts: unknown): string[] => {
+    const [r] = validateDocuments(one(profile({ opaquePorts })));
+    assert.ok(r?.kind === 'ServiceProfile');
+    return profileOpaquePorts(r.spec.spec);
+  };
+  assert.deepEqual(ports({ '3306': {}, '5432': null }), ['3306', '5432']);
+  assert.deepEqual(ports([3306, '9000-9100', ' 25 ']), ['3306', '9000-9100', '25']);
+  assert.deepEqual(ports({}), []);
+  assert.deepEqual(profileOpaquePorts({}), []);
+});
+
+test('opaquePorts: every bad port is named by its key or index', () => {
+  const bad = { mysql: {}, '0': {}, '65536': {}, '3306': true, '5432': { x: 1 }, '25': {} };
+  assert.deepEqual(problems(profile({ opaquePorts: bad })), [
+    `${LABEL}: spec.opaquePorts.0: "0" is not a port (1-65535)`,
+    `${LABEL}: spec.opaquePorts.3306: must be {} (the port is listed by its key)`,
+    `${LABEL}: spec.opaquePorts.5432: must be {} (the port is listed by its key)`,
+    `${LABEL}: spec.opaquePorts.65536: "65536" is not a port (1-65535)`,
+    `${LABEL}: spec.opaquePorts.mysql: "mysql" is not a port (1-65535)`,
+  ]);
+  assert.deepEqual(problems(profile({ opaquePorts: [0, '80-70', 'mysql', 3306] })), [
+    `${LABEL}: spec.opaquePorts[0]: "0" is not a port or a port range (1-65535, or lo-hi like 9000-9100)`,
+    `${LABEL}: spec.opaquePorts[1]: the range "80-70" is backwards`,
+    `${LABEL}: spec.opaquePorts[2]: "mysql" is not a port or a port range (1-65535, or lo-hi like 9000-9100)`,
+  ]);
+  assert.deepEqual(problems(profile({ opaquePorts: '3306' })), [
+    `${LABEL}: spec.opaquePorts: must be a map of ports to {} (Linkerd's form: {"3306": {}}) or a list of ports`,
+  ]);
 });

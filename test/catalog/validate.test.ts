@@ -243,6 +243,46 @@ test('duplicate port numbers and names are refused', () => {
   );
 });
 
+test("a Service's opaque-ports annotations, weft's and Linkerd's, are checked against its ports", () => {
+  const ports = [
+    { name: 'mysql', port: 3306, targetPort: 3307 },
+    { name: 'http', port: 80 },
+  ];
+  for (const annotations of [
+    { 'config.weft.io/opaque-ports': 'mysql, 9000-9100' },
+    { 'config.linkerd.io/opaque-ports': '3306' },
+    { 'config.linkerd.io/opaque-ports': '' },
+  ]) {
+    assert.equal(portsOf(one(service({ annotations }, { ports }))).length, 2);
+  }
+  assert.deepEqual(
+    validationProblems(
+      one(
+        service(
+          {
+            annotations: {
+              'config.weft.io/opaque-ports': '3306,mysqlx',
+              'config.linkerd.io/opaque-ports': '100-10',
+            },
+          },
+          { ports },
+        ),
+      ),
+    ),
+    [
+      'svc.yaml (Service web): metadata.annotations.config.weft.io/opaque-ports: "mysqlx" is not a port, a port range (1-65535, or lo-hi like 9000-9100) or a port name (mysql, http)',
+      'svc.yaml (Service web): metadata.annotations.config.linkerd.io/opaque-ports: the range "100-10" is backwards',
+    ],
+  );
+  // Without named ports, names are not mentioned.
+  assert.deepEqual(
+    validationProblems(one(service({ annotations: { 'config.weft.io/opaque-ports': 'db' } }))),
+    [
+      'svc.yaml (Service web): metadata.annotations.config.weft.io/opaque-ports: "db" is not a port or a port range (1-65535, or lo-hi like 9000-9100)',
+    ],
+  );
+});
+
 test('a Service needs at least one port', () => {
   assert.deepEqual(validationProblems(one(service({}, { ports: [] }))), [
     'svc.yaml (Service web): spec.ports: a Service needs at least one port',

@@ -9,36 +9,14 @@ import { after, before, describe, test } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
 import { ControlPlane } from '../../src/controlplane/server.js';
 import { controlPlaneClient } from '../../src/grpc/client.js';
-import type { DestinationProfile, DestinationUpdate, GetDestination } from '../../src/grpc/protos.js';
+import type { DestinationProfile, DestinationUpdate } from '../../src/grpc/protos.js';
 import { MemoryCatalog, service, workload } from '../helpers/catalog.js';
+import { openWatch, type Watch } from '../helpers/destination.js';
 import { captureLogger } from '../helpers/identity.js';
 import { waitFor } from '../helpers/net.js';
 
 const T = { timeout: 20_000 };
 const ECHO_IP = '10.43.0.12';
-
-/** One server stream: what it has sent so far, and how it ended. */
-interface Watch<T> {
-  readonly messages: T[];
-  error: grpc.ServiceError | undefined;
-  cancel(): void;
-}
-
-function open<T>(client: grpc.Client, method: 'get' | 'getProfile', path: string, ns: string): Watch<T> {
-  const fn = (client as unknown as Record<string, (req: GetDestination) => grpc.ClientReadableStream<T>>)[
-    method
-  ];
-  const call = fn?.call(client, {
-    path,
-    contextToken: JSON.stringify({ ns }),
-  }) as grpc.ClientReadableStream<T>;
-  const w: Watch<T> = { messages: [], error: undefined, cancel: () => call.cancel() };
-  call.on('data', (m: T) => w.messages.push(m));
-  call.on('error', (err: grpc.ServiceError) => {
-    w.error = err;
-  });
-  return w;
-}
 
 describe('Destination: a Service cluster IP as the authority', () => {
   const catalog = new MemoryCatalog();
@@ -46,7 +24,7 @@ describe('Destination: a Service cluster IP as the authority', () => {
   let client: grpc.Client;
   const watches: Array<Watch<unknown>> = [];
   const watch = <T>(method: 'get' | 'getProfile', path: string, ns = 'default'): Watch<T> => {
-    const w = open<T>(client, method, path, ns);
+    const w = openWatch<T>(client, method, path, ns);
     watches.push(w as Watch<unknown>);
     return w;
   };

@@ -3,11 +3,11 @@ import { test } from 'node:test';
 import {
   AnnotationError,
   effectiveAnnotations,
-  parsePortSpecs,
   parseQuantity,
   proxySettings,
   unknownConfigKeys,
 } from '../../src/inject/annotations.js';
+import { unsupportedLinkerdKeys, weftView } from '../../src/inject/linkerd.js';
 
 const settings = (entries: Record<string, string>) => proxySettings(new Map(Object.entries(entries)));
 const refused = (entries: Record<string, string>, message: RegExp) =>
@@ -70,11 +70,7 @@ test('the template wins over the workload', () => {
   });
 });
 
-test('port lists: ports 1-65535 and ranges lo-hi, nothing else', () => {
-  assert.deepEqual(parsePortSpecs('1,65535,80-80,9000-9100', 'p'), ['1', '65535', '80-80', '9000-9100']);
-  for (const bad of ['0', '65536', '80-70000', 'http', '80;443', '-80', '80-', '1.5', '8080-8000', ',,']) {
-    assert.throws(() => parsePortSpecs(bad, 'config.weft.io/skip-inbound-ports'), AnnotationError, bad);
-  }
+test('port lists: a bad one is an AnnotationError naming the annotation', () => {
   refused(
     { 'config.weft.io/skip-inbound-ports': '80,99999' },
     /^config\.weft\.io\/skip-inbound-ports: "99999"/,
@@ -136,4 +132,40 @@ test('unknown config.weft.io keys are found, to be warned about', () => {
     ),
     ['config.weft.io/proxy-loglevel'],
   );
+});
+
+test("Linkerd's names are read as weft's, weft's winning where one place sets both", () => {
+  const view = weftView(
+    new Map([
+      ['linkerd.io/inject', 'enabled'],
+      ['config.linkerd.io/opaque-ports', '3306'],
+      ['config.weft.io/proxy-uid', '2200'],
+      ['config.linkerd.io/proxy-uid', '2300'],
+      ['config.weft.io/proxy-log-level', 'warn'],
+      ['config.linkerd.io/proxy-log-level', 'warn'],
+      ['config.linkerd.io/proxy-await', 'enabled'],
+      ['app.example.com/team', 'books'],
+    ]),
+  );
+  assert.deepEqual(Object.fromEntries(view.annotations), {
+    'weft.io/inject': { key: 'linkerd.io/inject', value: 'enabled' },
+    'config.weft.io/opaque-ports': { key: 'config.linkerd.io/opaque-ports', value: '3306' },
+    'config.weft.io/proxy-uid': { key: 'config.weft.io/proxy-uid', value: '2200' },
+    'config.weft.io/proxy-log-level': { key: 'config.weft.io/proxy-log-level', value: 'warn' },
+    'config.linkerd.io/proxy-await': { key: 'config.linkerd.io/proxy-await', value: 'enabled' },
+    'app.example.com/team': { key: 'app.example.com/team', value: 'books' },
+  });
+  assert.deepEqual(view.conflicts, [
+    [
+      { key: 'config.weft.io/proxy-uid', value: '2200' },
+      { key: 'config.linkerd.io/proxy-uid', value: '2300' },
+    ],
+  ]);
+  assert.deepEqual(unsupportedLinkerdKeys(view.annotations), ['config.linkerd.io/proxy-await']);
+  // Between places, the template's wins whichever name it uses.
+  const merged = effectiveAnnotations(
+    weftView(new Map([['weft.io/inject', 'disabled']])).annotations,
+    weftView(new Map([['linkerd.io/inject', 'enabled']])).annotations,
+  );
+  assert.deepEqual(merged.get('weft.io/inject'), { key: 'linkerd.io/inject', value: 'enabled' });
 });

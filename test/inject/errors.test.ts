@@ -107,6 +107,38 @@ test('a bad annotation: the resource and the annotation', () => {
   );
 });
 
+test("a bad value of Linkerd's annotation is named as written, not as its weft.io equivalent", () => {
+  const linkerd = (annotations: string) => deployment(containers, `      annotations: {${annotations}}\n`);
+  refused(
+    linkerd('config.linkerd.io/proxy-uid: "0"'),
+    /^app\.yaml \(deployment "web"\): config\.linkerd\.io\/proxy-uid: "0" is not a user ID/,
+  );
+  refused(
+    linkerd('config.linkerd.io/opaque-ports: "3306,mysql"'),
+    /\(deployment "web"\): config\.linkerd\.io\/opaque-ports: "mysql" is not a port/,
+  );
+  refused(
+    linkerd('config.linkerd.io/proxy-cpu-request: "2", config.weft.io/proxy-cpu-limit: "1"'),
+    /\(deployment "web"\): config\.linkerd\.io\/proxy-cpu-request: "2" is more than config\.weft\.io\/proxy-cpu-limit \("1"\)$/,
+  );
+  refused(
+    linkerd('config.linkerd.io/proxy-log-level: "warn,linkerd=info"'),
+    /\(deployment "web"\): config\.linkerd\.io\/proxy-log-level: "warn,linkerd=info" is not a log level/,
+  );
+  // Weft's own value wins and is the one checked: a bad Linkerd value beside it is not read.
+  assert.deepEqual(
+    injectText(
+      linkerd('config.weft.io/proxy-uid: "2200", config.linkerd.io/proxy-uid: "0"'),
+      'app.yaml',
+      OPTS,
+    ).reports,
+    [
+      'deployment "web" injected',
+      'warning: deployment "web": config.weft.io/proxy-uid is "2200" and config.linkerd.io/proxy-uid "0"; config.weft.io/proxy-uid wins',
+    ],
+  );
+});
+
 test('a skipped workload is not checked: there is nothing to inject', () => {
   const text = deployment(
     `      hostNetwork: true\n${containers}`,

@@ -126,6 +126,20 @@ test('the reports name each resource and what happened to it', () => {
     'deployment "voting" uninjected',
     'deployment "web" uninjected',
   ]);
+  assert.deepEqual(injectText(read('linkerd-annotations.input.yaml'), 'f', OPTS).reports, [
+    'namespace "booksapp" skipped (already annotated, linkerd.io/inject: enabled)',
+    `namespace "booksapp": read Linkerd's linkerd.io/inject as its weft.io equivalent`,
+    'namespace "legacy" skipped (linkerd.io/inject: disabled)',
+    `namespace "legacy": read Linkerd's linkerd.io/inject as its weft.io equivalent`,
+    'deployment "books" injected',
+    `deployment "books": read Linkerd's linkerd.io/inject, config.linkerd.io/opaque-ports, config.linkerd.io/skip-outbound-ports, config.linkerd.io/proxy-cpu-request, config.linkerd.io/proxy-memory-limit, config.linkerd.io/proxy-log-level as their weft.io equivalents`,
+    `warning: deployment "books": Linkerd's config.linkerd.io/proxy-await ignored: Weft does not support it`,
+    'deployment "traffic" skipped (linkerd.io/inject: disabled)',
+    `deployment "traffic": read Linkerd's linkerd.io/inject as its weft.io equivalent`,
+    'statefulset "authors" injected',
+    `statefulset "authors": read Linkerd's config.linkerd.io/proxy-uid as its weft.io equivalent`,
+    'warning: statefulset "authors": config.weft.io/proxy-log-level is "warn" and config.linkerd.io/proxy-log-level "error"; config.weft.io/proxy-log-level wins',
+  ]);
   assert.deepEqual(injectText(read('job.input.yaml'), 'f', OPTS).reports, [
     'job "pi" injected',
     `warning: job "pi": the proxy keeps its pods running after the job's containers finish; inject with --native-sidecar`,
@@ -171,8 +185,9 @@ function checkAsData(input: string, output: string, opts: InjectOptions): void {
     const path = TEMPLATE[res.kind as string];
     if (res.kind === 'Namespace') {
       const ann = (res.metadata as Obj).annotations as Obj | undefined;
-      assert.ok(ann?.['weft.io/inject'] !== undefined, 'a namespace is annotated');
-      if (JSON.stringify(before[i]).includes('weft.io/inject')) return;
+      const inject = ann?.['weft.io/inject'] ?? ann?.['linkerd.io/inject'];
+      assert.ok(inject !== undefined, 'a namespace is annotated, by weft or by Linkerd');
+      if (/(weft|linkerd)\.io\/inject/.test(JSON.stringify(before[i]))) return;
       delete ann?.['weft.io/inject'];
       if (ann && Object.keys(ann).length === 0) delete (res.metadata as Obj).annotations;
     } else if (path) {

@@ -19,3 +19,15 @@ test('durations', () => {
   assert.equal(parseDuration('2m', 'x'), 120_000);
   assert.throws(() => parseDuration('10', 'x'), /not a duration/);
 });
+
+test('durations as Go writes them: several parts, and units below a millisecond', () => {
+  assert.equal(parseDuration('1m30s', 'x'), 90_000);
+  assert.equal(parseDuration('1h2m3.5s', 'x'), 3_723_500);
+  assert.equal(parseDuration('1500us', 'x'), 2);
+  assert.equal(parseDuration('2000000ns', 'x'), 2);
+  assert.equal(parseDuration('250µs', 'x'), 0);
+  for (const bad of ['', '1m30', 's', '1m 30s', '-1s', '1d', '1s1', 'm1s']) {
+    assert.throws(() => parseDuration(bad, 'x'), /not a duration/, bad);
+  }
+  assert.throws(() => parseDuration('600h', 'x'), /too long/);
+});

@@ -1,5 +1,11 @@
 import type { Catalog } from '../../catalog/catalog.js';
-import { parseWeight, type RequestMatch, type ResponseMatch } from '../../catalog/profiles.js';
+import { serviceOpaquePorts } from '../../catalog/opaque-ports.js';
+import {
+  parseWeight,
+  profileOpaquePorts,
+  type RequestMatch,
+  type ResponseMatch,
+} from '../../catalog/profiles.js';
 import type { ServiceProfile } from '../../catalog/resources.js';
 import type {
   DestinationProfile,
@@ -9,6 +15,7 @@ import type {
   WeightedDstMessage,
 } from '../../grpc/protos.js';
 import { parseDuration } from '../../util/duration.js';
+import { coversPort } from '../../util/port-specs.js';
 import { httpRouteProfile, routesFor } from './httproutes.js';
 import { type ServiceRef, serviceFqdn } from './names.js';
 
@@ -45,7 +52,7 @@ function withPort(authority: string, port: number): string {
   return /:\d+$/.test(authority) ? authority : `${authority}:${port}`;
 }
 
-/** A ServiceProfile as the proxy receives it. */
+/** A ServiceProfile as the proxy receives it (opaque when its `opaquePorts` lists the port). */
 export function serviceProfileMessage(
   profile: ServiceProfile,
   ref: ServiceRef,
@@ -70,7 +77,7 @@ export function serviceProfileMessage(
   }));
   return {
     fullyQualifiedName,
-    opaqueProtocol: false,
+    opaqueProtocol: coversPort(profileOpaquePorts(spec), ref.port),
     routes,
     retryBudget: budget
       ? {
@@ -90,7 +97,9 @@ export function serviceProfileMessage(
  * ServiceProfile named the Service's fully qualified name, from the proxy's own
  * namespace first (Linkerd's rule: the client's profile wins), then the Service's;
  * without one, the HTTPRoutes whose parent is the Service port (a ServiceProfile takes
- * precedence over them, as in Linkerd); without those, an empty profile.
+ * precedence over them, as in Linkerd); without those, an empty profile. Whichever it is,
+ * it is opaque when the port is one of the Service's opaque ports (../../catalog/opaque-ports.ts)
+ * or of the ServiceProfile's `opaquePorts`.
  */
 export function profileFor(
   catalog: Catalog,
@@ -101,22 +110,29 @@ export function profileFor(
   const fqdn = serviceFqdn(ref, clusterDomain);
   const sp =
     catalog.serviceProfiles.get(contextNamespace, fqdn) ?? catalog.serviceProfiles.get(ref.namespace, fqdn);
-  if (sp) return serviceProfileMessage(sp, ref, fqdn);
-  const routes = routesFor(catalog.httpRoutes.list(ref.namespace), ref);
-  if (routes.length > 0) return httpRouteProfile(routes, ref, clusterDomain);
-  return {
-    fullyQualifiedName: fqdn,
-    opaqueProtocol: false,
-    routes: [],
-    dstOverrides: [],
-    source: '',
-    rejectUnmatched: false,
-  };
+  const routes = sp ? [] : routesFor(catalog.httpRoutes.list(ref.namespace), ref);
+  const profile: DestinationProfile = sp
+    ? serviceProfileMessage(sp, ref, fqdn)
+    : routes.length > 0
+      ? httpRouteProfile(routes, ref, clusterDomain)
+      : {
+          fullyQualifiedName: fqdn,
+          opaqueProtocol: false,
+          routes: [],
+          dstOverrides: [],
+          source: '',
+          rejectUnmatched: false,
+        };
+  const service = catalog.services.get(ref.namespace, ref.service);
+  const servicePorts = service && { annotations: service.metadata.annotations, ports: service.spec.ports };
+  const opaque = coversPort(serviceOpaquePorts(servicePorts), ref.port);
+  return opaque ? { ...profile, opaqueProtocol: true } : profile;
 }
 
 /**
  * Follows the profile of a Service port: calls `onProfile` with it now, and again
- * whenever a change to the catalog's ServiceProfiles or HTTPRoutes changes it. Returns the function that stops.
+ * whenever a change to the catalog's ServiceProfiles, HTTPRoutes or Services (their
+ * opaque-ports annotations) changes it. Returns the function that stops.
  */
 export function watchProfile(
   catalog: Catalog,
@@ -138,7 +154,11 @@ export function watchProfile(
   const changed = (): void => {
     if (watching) update();
   };
-  const stops = [catalog.serviceProfiles.watch(changed), catalog.httpRoutes.watch(changed)];
+  const stops = [
+    catalog.serviceProfiles.watch(changed),
+    catalog.httpRoutes.watch(changed),
+    catalog.services.watch(changed),
+  ];
   watching = true;
   update();
   return () => {

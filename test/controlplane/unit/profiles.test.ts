@@ -611,3 +611,110 @@ test('watchProfile answers once for what already exists', () => {
   assert.deepEqual(routeNames(calls[0] as DestinationProfile), ['client-sp']);
   stop();
 });
+
+// ---- opaque ports
+
+/** web (port 7000, named `db`, and 3306) with these annotations. */
+function opaqueWeb(annotations: Record<string, string>) {
+  const web = service('web', {
+    namespace: 'prod',
+    ports: [
+      { name: 'db', port: 7000, targetPort: 8080 },
+      { name: 'mysql', port: 3306, targetPort: 3306 },
+    ],
+  });
+  return { ...web, metadata: { ...web.metadata, annotations } };
+}
+
+const opaqueAt = (c: MemoryCatalog, port: number): boolean =>
+  profileFor(c, { ...ref, port }, 'client', DOMAIN).opaqueProtocol;
+
+test("a Service port is opaque when its annotation lists it (the Service's port, or its name)", () => {
+  const c = catalog();
+  c.services.put(opaqueWeb({ 'config.weft.io/opaque-ports': 'db,9000-9100' }));
+  for (const port of [7000, 9000, 9100]) assert.equal(opaqueAt(c, port), true, String(port));
+  // The annotation replaces the default list: 3306 is opaque no more. 8080 is a targetPort.
+  for (const port of [3306, 8080, 8999]) assert.equal(opaqueAt(c, port), false, String(port));
+  // With no ServiceProfile or HTTPRoute, the empty profile is opaque.
+  const p = profileFor(c, ref, 'client', DOMAIN);
+  assert.deepEqual(p, {
+    fullyQualifiedName: WEB_FQDN,
+    opaqueProtocol: true,
+    routes: [],
+    dstOverrides: [],
+    source: '',
+    rejectUnmatched: false,
+  });
+});
+
+test("Linkerd's config.linkerd.io/opaque-ports counts too; weft's wins when both are set", () => {
+  const c = catalog();
+  c.services.put(opaqueWeb({ 'config.linkerd.io/opaque-ports': '7000' }));
+  assert.equal(opaqueAt(c, 7000), true);
+  c.services.put(
+    opaqueWeb({ 'config.linkerd.io/opaque-ports': '7000', 'config.weft.io/opaque-ports': '7001' }),
+  );
+  assert.equal(opaqueAt(c, 7000), false);
+  assert.equal(opaqueAt(c, 7001), true);
+  // An empty value: no port is opaque, not even the defaults.
+  c.services.put(opaqueWeb({ 'config.linkerd.io/opaque-ports': '' }));
+  assert.equal(opaqueAt(c, 3306), false);
+});
+
+test("without an annotation, Linkerd's default opaque ports; a Service unknown to the catalog too", () => {
+  const c = catalog();
+  c.services.put(opaqueWeb({}));
+  for (const port of [25, 587, 3306, 4444, 5432, 6379, 9300, 11211]) assert.equal(opaqueAt(c, port), true);
+  for (const port of [80, 7000, 8080]) assert.equal(opaqueAt(c, port), false);
+  const unknown = profileFor(c, { namespace: 'prod', service: 'nowhere', port: 5432 }, 'client', DOMAIN);
+  assert.equal(unknown.opaqueProtocol, true);
+});
+
+test("a ServiceProfile's opaquePorts make its port opaque, with its routes; so does the Service's annotation", () => {
+  const c = catalog();
+  c.services.put(opaqueWeb({ 'config.weft.io/opaque-ports': '7001' }));
+  c.serviceProfiles.put(
+    storedProfile('prod', WEB_FQDN, { ...namedRoutes('sp'), opaquePorts: { '7000': {} } }),
+  );
+  const p = profileFor(c, ref, 'client', DOMAIN);
+  assert.equal(p.opaqueProtocol, true);
+  assert.deepEqual(routeNames(p), ['sp']);
+  assert.equal(opaqueAt(c, 7001), true, "the Service's annotation still counts");
+  assert.equal(opaqueAt(c, 7002), false);
+  c.serviceProfiles.put(storedProfile('prod', WEB_FQDN, { opaquePorts: ['7002-7003'] }));
+  assert.equal(opaqueAt(c, 7000), false);
+  assert.equal(opaqueAt(c, 7003), true);
+  // An HTTPRoute's profile is opaque by the Service's annotation alike.
+  c.serviceProfiles.remove('prod', WEB_FQDN);
+  c.httpRoutes.put(storedRoute('web-route'));
+  const routed = profileFor(c, { ...ref, port: 7001 }, 'client', DOMAIN);
+  assert.equal(routed.source, 'HTTPRoutes prod/web-route');
+  assert.equal(routed.opaqueProtocol, true);
+});
+
+test("watchProfile answers again when the Service's opaque ports or the profile's change", () => {
+  const c = catalog();
+  c.services.put(opaqueWeb({}));
+  const calls: DestinationProfile[] = [];
+  const stop = watchProfile(c, ref, 'client', DOMAIN, (p) => calls.push(p));
+  assert.deepEqual(
+    calls.map((p) => p.opaqueProtocol),
+    [false],
+  );
+  c.services.put(opaqueWeb({ 'config.linkerd.io/opaque-ports': '7000' }));
+  c.services.put(opaqueWeb({ 'config.linkerd.io/opaque-ports': '7000', other: 'x' }));
+  c.services.put(opaqueWeb({}));
+  c.serviceProfiles.put(storedProfile('prod', WEB_FQDN, { opaquePorts: { '7000': {} } }));
+  c.serviceProfiles.put(storedProfile('prod', WEB_FQDN, { opaquePorts: { '7001': {} } }));
+  assert.deepEqual(
+    calls.map((p) => [p.opaqueProtocol, p.source]),
+    [
+      [false, ''],
+      [true, ''],
+      [false, ''],
+      [true, `ServiceProfile prod/${WEB_FQDN}`],
+      [false, `ServiceProfile prod/${WEB_FQDN}`],
+    ],
+  );
+  stop();
+});
