@@ -22,6 +22,7 @@ import { handToProxy } from '../../src/pods/secrets.js';
 import type { HostPort } from '../../src/util/addr.js';
 import {
   type ControlPlaneHandle,
+  controlPlaneArgs,
   makeTempDir,
   serviceYaml,
   startControlPlane,
@@ -30,9 +31,9 @@ import {
 } from '../helpers/controlplane.js';
 import { waitFor } from '../helpers/net.js';
 import { requirePrivileged } from '../helpers/netns.js';
-import { startDemoProcess, waitForLogs, weftRun } from '../helpers/pods.js';
+import { pathWithoutIptables, startDemoProcess, waitForLogs, weftRun } from '../helpers/pods.js';
 import { findSamples, parseProm, sumSamples } from '../helpers/prom.js';
-import { WEFT_BIN } from '../helpers/proxy.js';
+import { startWeft, WEFT_BIN } from '../helpers/proxy.js';
 
 const T = { timeout: 90_000 };
 
@@ -345,6 +346,38 @@ spec:
     - port: 7000
       targetPort: echo
 `;
+
+describe('weft up without iptables on PATH', () => {
+  test("a pod is refused naming the package, before the pods' network is made", T, async (t) => {
+    if (!requirePrivileged(t)) return;
+    const bridge = `wi17u${process.pid % 10000}`;
+    const up = await startWeft(
+      [
+        ...controlPlaneArgs(makeTempDir('weft-state-')),
+        '--pod-bridge',
+        bridge,
+        '--pod-cidr',
+        '10.227.0.0/16',
+        '--service-cidr',
+        '10.228.0.0/16',
+      ],
+      'control plane ready',
+      'SIGINT',
+      { PATH: pathWithoutIptables() },
+    );
+    try {
+      const ran = await weft(['run', 'web', '--control-plane', String(up.ready.grpc), '--', 'true']);
+      assert.equal(ran.code, 1, ran.stderr);
+      assert.match(
+        ran.stderr,
+        /pods need iptables-legacy-save and iptables-legacy-restore, which are not on PATH \(Debian: apt-get install iptables\): install them, or run weft up with --pod-mode loopback\n$/,
+      );
+      assert.ok(!existsSync(`/sys/class/net/${bridge}`), 'no bridge was made');
+    } finally {
+      assert.equal(await up.stop('SIGINT'), 0);
+    }
+  });
+});
 
 describe('weft apply of Deployments', () => {
   let cp: ControlPlaneHandle | undefined;
