@@ -104,9 +104,19 @@ describe('weft demo --loopback', () => {
         demo.interrupt();
       }
       assert.equal(await demo.exited, 0, demo.output.err);
-      assert.match(demo.output.out, /on loopback \(no root: interception is off\)/);
+      assert.match(demo.output.out, /on loopback \(no pods: interception is off\)/);
       const gone = await weft(['get', 'workloads', '-A', '--control-plane', controlPlane ?? '']);
       assert.equal(gone.code, 1, 'the control plane is gone');
     },
   );
+});
+
+describe('weft demo flags', () => {
+  test('--pods with --loopback (or --sample) is a usage error', async () => {
+    for (const other of ['--loopback', '--sample']) {
+      const r = await weft(['demo', '--pods', other]);
+      assert.equal(r.code, 2, r.stderr);
+      assert.equal(r.stderr, `weft: --pods and ${other} cannot be combined\n`);
+    }
+  });
 });
