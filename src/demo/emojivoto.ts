@@ -3,7 +3,7 @@
  * as examples/emojivoto/local.yml has it, its Deployments run as pods (root on Linux):
  * every hop between them is mutual TLS, and the vote bot keeps traffic (and the
  * doughnut's failures) flowing. Without pods (no root, or a command they need is missing),
- * the same workloads run on loopback ports.
+ * weft up runs the same Deployments as loopback pods, each on a free port.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -11,11 +11,10 @@ import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { validateDocuments } from '../catalog/validate.js';
+import { type SourcedDocument, validateDocuments } from '../catalog/validate.js';
 import { readManifests } from '../cli/manifests.js';
 import { controlPlaneClient, unary } from '../grpc/client.js';
-import type { PodStatusMessage, RunPodRequest } from '../grpc/protos.js';
-import { deploymentRunSpec } from '../pods/manager.js';
+import type { PodStatusMessage } from '../grpc/protos.js';
 import { type HostPort, parseHostPort } from '../util/addr.js';
 import { UpLog } from './up-log.js';
 
@@ -52,27 +51,44 @@ function freePort(): Promise<number> {
   });
 }
 
-/**
- * A Deployment as `weft run` would run it on loopback, where every application needs a
- * port of its own: a free one, in the variable that tells the server its port.
- */
-async function loopbackRun(d: Parameters<typeof deploymentRunSpec>[0]): Promise<RunPodRequest> {
-  const spec = deploymentRunSpec(d);
-  const port = spec.port !== undefined ? await freePort() : 8080;
-  return {
-    namespace: spec.namespace,
-    workload: spec.workload,
-    serviceAccount: spec.serviceAccount,
-    labels: { ...spec.labels },
-    command: [...spec.command],
-    env: Object.fromEntries(
-      Object.entries(spec.env).map(([k, v]) => [k, PORT_VARIABLES.has(k) ? String(port) : v]),
-    ),
-    restartPolicy: spec.restartPolicy,
-    replicas: spec.replicas,
-    port,
-    workingDir: spec.workingDir ?? ROOT,
+/** The parts of a Deployment's document that the loopback demo rewrites (validated before). */
+interface DeploymentDocument {
+  spec: {
+    template: {
+      spec: {
+        containers: Array<{
+          env?: Array<{ name: string; value?: string }>;
+          ports?: Array<{ containerPort: number }>;
+        }>;
+      };
+    };
   };
+}
+
+/**
+ * A Deployment's document for loopback, where every pod shares 127.0.0.1: each container
+ * with a port gets a free one, as its first containerPort (which its proxy forwards to)
+ * and in the variables that tell emojivoto's servers their port.
+ */
+async function onFreePorts(doc: SourcedDocument, taken: Set<number>): Promise<SourcedDocument> {
+  const value = structuredClone(doc.value) as DeploymentDocument;
+  for (const c of value.spec.template.spec.containers) {
+    const first = c.ports?.[0];
+    if (!first) continue;
+    let port = await freePort();
+    // Each port is free when asked for, but one closed may be handed out again.
+    while (taken.has(port)) port = await freePort();
+    taken.add(port);
+    first.containerPort = port;
+    for (const e of c.env ?? []) if (PORT_VARIABLES.has(e.name)) e.value = String(port);
+  }
+  return { source: doc.source, value };
+}
+
+/** The port of a Deployment's document's first container port (the web page's, for web). */
+function firstPort(doc: SourcedDocument | undefined): number | undefined {
+  return (doc?.value as DeploymentDocument | undefined)?.spec.template.spec.containers[0]?.ports?.[0]
+    ?.containerPort;
 }
 
 export interface RunningDemo {
@@ -265,11 +281,14 @@ export async function startDemo(
 ): Promise<RunningDemo> {
   const docs = readManifests([MANIFEST], false);
   const resources = validateDocuments(docs);
-  const deployments = resources.flatMap((r) =>
-    r.kind === 'Deployment'
-      ? [{ metadata: { namespace: r.namespace, name: r.name }, spec: r.spec.spec }]
-      : [],
-  );
+  const isDeployment = (i: number): boolean => resources[i]?.kind === 'Deployment';
+  const deployments = resources.flatMap((r) => (r.kind === 'Deployment' ? [r.name] : []));
+  // weft up's Deployment controller runs the pods, in network namespaces or on loopback.
+  const applied: SourcedDocument[] = [];
+  const taken = new Set<number>();
+  for (const [i, d] of docs.entries())
+    applied.push(opts.loopback && isDeployment(i) ? await onFreePorts(d, taken) : d);
+  const webPort = firstPort(applied.find((_, i) => isDeployment(i) && resources[i]?.name === 'web')) ?? 8080;
   const stateDir = mkdtempSync(join(tmpdir(), 'weft-demo-'));
   progress('starting the control plane (weft up)');
   const cp = await startControlPlane(stateDir, opts, signal).catch((err: Error) => {
@@ -285,9 +304,7 @@ export async function startDemo(
     const resourcesApi = controlPlaneClient('resources', cp.grpc);
     const podsApi = controlPlaneClient('pods', cp.grpc);
     try {
-      // As pods, weft up runs the Deployments itself; on loopback each is run by hand.
-      const applied = opts.loopback ? docs.filter((_, i) => resources[i]?.kind !== 'Deployment') : docs;
-      progress(`applying ${MANIFEST}`);
+      progress(`applying ${MANIFEST}${opts.loopback ? ' (each Deployment on a free loopback port)' : ''}`);
       await unary(
         resourcesApi,
         'apply',
@@ -297,19 +314,8 @@ export async function startDemo(
         },
         10_000,
       );
-      let webPort = 8080;
-      if (opts.loopback) {
-        for (const d of deployments) {
-          progress(`starting pod ${d.metadata.name}`);
-          const run = await loopbackRun(d);
-          if (d.metadata.name === 'web') webPort = run.port;
-          await unary(podsApi, 'run', run, 60_000);
-        }
-      } else {
-        progress('waiting for the pods');
-      }
-      const names = deployments.map((d) => d.metadata.name);
-      const pods = await runningPods(podsApi, names, cp, opts.loopback);
+      progress('waiting for the pods');
+      const pods = await runningPods(podsApi, deployments, cp, opts.loopback);
       const web = pods.find((p) => p.workload === 'web');
       const webUrl = `http://${web?.ip}:${webPort}/`;
       progress('waiting for the voting page');
