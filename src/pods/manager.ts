@@ -16,6 +16,7 @@ import type { Logger } from '../util/log.js';
 import { PodError } from './exec.js';
 import { PodNetwork, type PodNetworkOptions } from './network.js';
 import { Pod, type PodSpec, type RestartPolicy } from './pod.js';
+import { missingPodTools, missingToolsProblem } from './prerequisites.js';
 import { handToProxy } from './secrets.js';
 
 export interface PodManagerOptions {
@@ -189,7 +190,15 @@ export class PodManager {
         'pods in network namespaces need root on Linux: run weft up as root, or with --pod-mode loopback',
       );
     }
-    const network = mode === 'loopback' || !canNetns ? undefined : await this.ensureNetwork();
+    const inNetns = mode !== 'loopback' && canNetns;
+    const missing = inNetns ? missingPodTools() : [];
+    if (missing.length > 0) {
+      const them = missing.length === 1 ? 'it' : 'them';
+      throw new PodError(
+        `${missingToolsProblem(missing)}: install ${them}, or run weft up with --pod-mode loopback`,
+      );
+    }
+    const network = inNetns ? await this.ensureNetwork() : undefined;
     if (!network) {
       this.opts.log.info(
         { namespace: spec.namespace, workload: spec.workload },

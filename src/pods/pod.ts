@@ -9,7 +9,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { mkdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { parsePortList } from '../proxy-init/config.js';
+import { type IptablesMode, parsePortList } from '../proxy-init/config.js';
 import { applyInput, iptables, parseNat } from '../proxy-init/iptables.js';
 import { buildRules } from '../proxy-init/rules.js';
 import { PodError, run } from './exec.js';
@@ -66,6 +66,8 @@ export interface PodRuntime {
 }
 
 export const PROXY_UID = 2102;
+/** The iptables a pod's interception rules are written with. */
+export const POD_IPTABLES_MODE: IptablesMode = 'legacy';
 const LOG_LINES = 1000;
 const BACKOFF_MS = { first: 1000, max: 30_000, resetAfter: 10_000 };
 
@@ -172,7 +174,7 @@ export class Pod extends EventEmitter {
   }
 
   private async intercept(): Promise<void> {
-    const table = iptables('legacy', `/run/netns/${this.netns}`);
+    const table = iptables(POD_IPTABLES_MODE, `/run/netns/${this.netns}`);
     const rules = buildRules({
       incomingProxyPort: 4143,
       outgoingProxyPort: 4140,
@@ -182,7 +184,7 @@ export class Pod extends EventEmitter {
       inboundPortsToIgnore: parsePortList('4190,4191,4567,4568', 'inbound ports to ignore'),
       outboundPortsToIgnore: parsePortList('4567,4568', 'outbound ports to ignore'),
       subnetsToIgnore: [],
-      mode: 'legacy',
+      mode: POD_IPTABLES_MODE,
       netns: undefined,
     });
     await table.restore(applyInput(parseNat(await table.save()), rules));

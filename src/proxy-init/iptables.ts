@@ -25,9 +25,15 @@ const MISSING = 'install iptables (Debian: apt-get install iptables)';
 const run = (argv: string[], input?: string): Promise<string> =>
   runCommand(argv, { missing: MISSING, ...(input === undefined ? {} : { input }) });
 
+/** The commands the iptables of `mode` is run by: its save and restore. */
+export function iptablesCommands(mode: IptablesMode): { bin: string; save: string; restore: string } {
+  const bin = `iptables-${mode}`;
+  return { bin, save: `${bin}-save`, restore: `${bin}-restore` };
+}
+
 /** The iptables of `mode`, run in the network namespace at `netns` (this one when unset). */
 export function iptables(mode: IptablesMode, netns?: string): Iptables {
-  const bin = `iptables-${mode}`;
+  const { bin, save, restore } = iptablesCommands(mode);
   if (netns !== undefined) {
     try {
       statSync(netns);
@@ -39,8 +45,8 @@ export function iptables(mode: IptablesMode, netns?: string): Iptables {
     netns === undefined ? argv : ['nsenter', `--net=${netns}`, '--', ...argv];
   return {
     bin,
-    save: () => run(inNs([`${bin}-save`, '-t', 'nat'])),
-    restore: (input) => run(inNs([`${bin}-restore`, '--noflush', '--wait']), input).then(() => {}),
+    save: () => run(inNs([save, '-t', 'nat'])),
+    restore: (input) => run(inNs([restore, '--noflush', '--wait']), input).then(() => {}),
   };
 }
 

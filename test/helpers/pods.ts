@@ -1,7 +1,9 @@
 /** Driving `weft run`, `weft logs` and `weft demo` from the pods tests. */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { weft, weftOk } from './controlplane.js';
+import { execFileSync, spawn } from 'node:child_process';
+import { symlinkSync } from 'node:fs';
+import { join } from 'node:path';
+import { makeTempDir, weft, weftOk } from './controlplane.js';
 import { waitFor } from './net.js';
 import { trackChild, WEFT_BIN } from './proxy.js';
 
@@ -44,12 +46,16 @@ export interface DemoProcess {
   interrupt(): void;
 }
 
-/** Runs `weft demo <args>` in its own process group, as a terminal would (viz on a free port unless given). */
-export function startDemoProcess(args: string[]): DemoProcess {
+/**
+ * Runs `weft demo <args>` in its own process group, as a terminal would (viz on a free port
+ * unless given), with `env` over this process's environment.
+ */
+export function startDemoProcess(args: string[], env: NodeJS.ProcessEnv = {}): DemoProcess {
   const viz = args.includes('--viz-addr') ? [] : ['--viz-addr', '127.0.0.1:0'];
   const demo = spawn(WEFT_BIN, ['demo', ...viz, ...args], {
     stdio: ['ignore', 'pipe', 'pipe'],
     detached: true,
+    env: { ...process.env, ...env },
   });
   trackChild(demo);
   const output = { out: '', err: '' };
@@ -57,7 +63,8 @@ export function startDemoProcess(args: string[]): DemoProcess {
   demo.stderr?.setEncoding('utf8').on('data', (d: string) => (output.err += d));
   return {
     output,
-    exited: new Promise((resolve) => demo.once('exit', resolve)),
+    // 'close': after every line it printed has been read.
+    exited: new Promise((resolve) => demo.once('close', resolve)),
     async guide(timeoutMs) {
       await waitFor(
         () => output.out.includes('Press Ctrl-C'),
@@ -71,4 +78,18 @@ export function startDemoProcess(args: string[]): DemoProcess {
       if (demo.pid) process.kill(-demo.pid, 'SIGINT');
     },
   };
+}
+
+/**
+ * A PATH without iptables (neither iptables-legacy nor iptables-nft): a directory of links
+ * to what the demo, weft up and pods run otherwise (node, ip, nsenter, setpriv, sh).
+ */
+export function pathWithoutIptables(): string {
+  const dir = makeTempDir('weft-path-');
+  symlinkSync(process.execPath, join(dir, 'node'));
+  for (const tool of ['ip', 'nsenter', 'setpriv', 'sh']) {
+    const where = execFileSync('sh', ['-c', `command -v ${tool}`], { encoding: 'utf8' }).trim();
+    symlinkSync(where, join(dir, tool));
+  }
+  return dir;
 }

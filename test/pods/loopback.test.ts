@@ -6,6 +6,7 @@
 import assert from 'node:assert/strict';
 import { after, describe, test } from 'node:test';
 import { identityName } from '../../src/identity/names.js';
+import type { StatRow } from '../../src/viz/stat.js';
 import {
   type ControlPlaneHandle,
   serviceYaml,
@@ -15,6 +16,7 @@ import {
 } from '../helpers/controlplane.js';
 import { refusedPort, waitFor } from '../helpers/net.js';
 import { startDemoProcess, waitForLogs, weftRun } from '../helpers/pods.js';
+import { vizJson } from '../helpers/viz.js';
 
 const T = { timeout: 60_000 };
 
@@ -61,10 +63,18 @@ describe('pods on loopback', () => {
 
 describe('weft demo --loopback', () => {
   test(
-    'emojivoto from its local manifest on loopback ports: the bot votes through the mesh, Ctrl-C stops it',
+    'emojivoto from its local manifest on loopback ports: its Deployments applied, the bot votes through the mesh, Ctrl-C stops it',
     T,
     async () => {
-      const demo = startDemoProcess(['--loopback']);
+      const demo = startDemoProcess([
+        '--loopback',
+        '--pod-bridge',
+        `wi17l${process.pid % 10000}`,
+        '--pod-cidr',
+        '10.221.0.0/16',
+        '--service-cidr',
+        '10.222.0.0/16',
+      ]);
       let controlPlane: string | undefined;
       try {
         const out = await demo.guide(45_000);
@@ -100,13 +110,41 @@ describe('weft demo --loopback', () => {
             .sort(),
           ['emoji', 'vote-bot', 'voting', 'web'],
         );
+        // weft up's Deployment controller runs them: weft get and viz know the Deployments.
+        const deployments = (
+          await weftOk({ grpcAddr: controlPlane ?? '' }, ['get', 'deploy', '-n', 'emojivoto'])
+        )
+          .trim()
+          .split('\n')
+          .slice(1)
+          .map((l) => l.split(/\s+/).slice(0, 3));
+        assert.deepEqual(
+          deployments.sort(),
+          ['emoji', 'vote-bot', 'voting', 'web'].map((d) => [d, '1/1', '1']),
+        );
+        const vizAddr = /The dashboard: +http:\/\/([\d.:]+)\//.exec(out)?.[1] ?? '';
+        const stat = await vizJson<StatRow[]>(vizAddr, ['stat', 'deploy', '-n', 'emojivoto']);
+        assert.deepEqual(
+          stat.map((r) => [r.name, r.meshed]),
+          ['emoji', 'vote-bot', 'voting', 'web'].map((d) => [d, { meshed: 1, total: 1 }]),
+        );
       } finally {
         demo.interrupt();
       }
       assert.equal(await demo.exited, 0, demo.output.err);
-      assert.match(demo.output.out, /on loopback \(no root: interception is off\)/);
+      assert.match(demo.output.out, /on loopback \(no pods: interception is off\)/);
       const gone = await weft(['get', 'workloads', '-A', '--control-plane', controlPlane ?? '']);
       assert.equal(gone.code, 1, 'the control plane is gone');
     },
   );
+});
+
+describe('weft demo flags', () => {
+  test('--pods with --loopback (or --sample) is a usage error', async () => {
+    for (const other of ['--loopback', '--sample']) {
+      const r = await weft(['demo', '--pods', other]);
+      assert.equal(r.code, 2, r.stderr);
+      assert.equal(r.stderr, `weft: --pods and ${other} cannot be combined\n`);
+    }
+  });
 });

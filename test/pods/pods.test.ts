@@ -22,6 +22,7 @@ import { handToProxy } from '../../src/pods/secrets.js';
 import type { HostPort } from '../../src/util/addr.js';
 import {
   type ControlPlaneHandle,
+  controlPlaneArgs,
   makeTempDir,
   serviceYaml,
   startControlPlane,
@@ -30,9 +31,9 @@ import {
 } from '../helpers/controlplane.js';
 import { waitFor } from '../helpers/net.js';
 import { requirePrivileged } from '../helpers/netns.js';
-import { startDemoProcess, waitForLogs, weftRun } from '../helpers/pods.js';
+import { pathWithoutIptables, startDemoProcess, waitForLogs, weftRun } from '../helpers/pods.js';
 import { findSamples, parseProm, sumSamples } from '../helpers/prom.js';
-import { WEFT_BIN } from '../helpers/proxy.js';
+import { startWeft, WEFT_BIN } from '../helpers/proxy.js';
 
 const T = { timeout: 90_000 };
 
@@ -346,6 +347,38 @@ spec:
       targetPort: echo
 `;
 
+describe('weft up without iptables on PATH', () => {
+  test("a pod is refused naming the package, before the pods' network is made", T, async (t) => {
+    if (!requirePrivileged(t)) return;
+    const bridge = `wi17u${process.pid % 10000}`;
+    const up = await startWeft(
+      [
+        ...controlPlaneArgs(makeTempDir('weft-state-')),
+        '--pod-bridge',
+        bridge,
+        '--pod-cidr',
+        '10.227.0.0/16',
+        '--service-cidr',
+        '10.228.0.0/16',
+      ],
+      'control plane ready',
+      'SIGINT',
+      { PATH: pathWithoutIptables() },
+    );
+    try {
+      const ran = await weft(['run', 'web', '--control-plane', String(up.ready.grpc), '--', 'true']);
+      assert.equal(ran.code, 1, ran.stderr);
+      assert.match(
+        ran.stderr,
+        /pods need iptables-legacy-save and iptables-legacy-restore, which are not on PATH \(Debian: apt-get install iptables\): install them, or run weft up with --pod-mode loopback\n$/,
+      );
+      assert.ok(!existsSync(`/sys/class/net/${bridge}`), 'no bridge was made');
+    } finally {
+      assert.equal(await up.stop('SIGINT'), 0);
+    }
+  });
+});
+
 describe('weft apply of Deployments', () => {
   let cp: ControlPlaneHandle | undefined;
   after(async () => {
@@ -620,6 +653,80 @@ describe('weft demo', () => {
         demo.interrupt();
       }
       assert.equal(await demo.exited, 0, demo.output.err);
+      assert.deepEqual(namespaces(), before, 'no pod namespace is left');
+      assert.deepEqual(newLinks(linksBefore), [], 'no pod veth is left');
+      assert.ok(!existsSync(`/sys/class/net/${bridge}`), 'the bridge is gone');
+    },
+  );
+
+  test(
+    'without iptables on PATH: the loopback demo, saying why in one line; --pods exits 1 at once',
+    T,
+    async (t) => {
+      if (!requirePrivileged(t)) return;
+      const PATH = pathWithoutIptables();
+      const net = [
+        '--pod-bridge',
+        `wi17p${process.pid % 10000}`,
+        '--pod-cidr',
+        '10.223.0.0/16',
+        '--service-cidr',
+        '10.224.0.0/16',
+      ];
+      const refused = startDemoProcess(['--pods', ...net], { PATH });
+      assert.equal(await refused.exited, 1, refused.output.err);
+      assert.equal(
+        refused.output.err,
+        'weft: demo --pods: pods need iptables-legacy-save and iptables-legacy-restore, which are not on PATH (Debian: apt-get install iptables); without --pods, weft demo runs on loopback ports\n',
+      );
+      assert.equal(refused.output.out, '');
+
+      const demo = startDemoProcess(net, { PATH });
+      try {
+        const out = await demo.guide(45_000);
+        assert.match(out, /emojivoto, meshed, on loopback/);
+        assert.equal((/^ {2}pod emojivoto\/\S+ +127\.0\.0\.1$/gm[Symbol.match](out) ?? []).length, 4, out);
+      } finally {
+        demo.interrupt();
+      }
+      assert.equal(await demo.exited, 0, demo.output.err);
+      const [why, next] = demo.output.err.split('\n');
+      assert.equal(
+        why,
+        'weft demo: pods need iptables-legacy-save and iptables-legacy-restore, which are not on PATH (Debian: apt-get install iptables); running each application on a loopback port behind its proxy instead (interception is off: the applications call out through HTTP_PROXY and grpc_proxy)',
+      );
+      assert.equal(next, 'weft demo: starting the control plane (weft up)');
+    },
+  );
+
+  test(
+    "a pod that cannot start: the demo prints each pod's error from weft up's log and cleans up",
+    T,
+    async (t) => {
+      if (!requirePrivileged(t, ['iptables-legacy'])) return;
+      const before = namespaces();
+      const linksBefore = podLinks();
+      const bridge = `wi17f${process.pid % 10000}`;
+      // iptables cannot open its lock file, so each pod's rules fail in iptables-legacy-restore.
+      const demo = startDemoProcess(
+        ['--pods', '--pod-bridge', bridge, '--pod-cidr', '10.225.0.0/16', '--service-cidr', '10.226.0.0/16'],
+        { XTABLES_LOCKFILE: '/nonexistent/xtables.lock' },
+      );
+      assert.equal(await demo.exited, 1, demo.output.err);
+      const err = demo.output.err;
+      assert.match(err, /^weft: 4 of 4 pods did not start:$/m);
+      for (const d of ['emoji', 'voting', 'web', 'vote-bot']) {
+        assert.match(
+          err,
+          new RegExp(
+            `^ {2}${d}: .*iptables-legacy-restore .*exited 4: Fatal: can't open lock file /nonexistent/xtables\\.lock`,
+            'm',
+          ),
+        );
+      }
+      assert.match(err, /^weft demo --loopback runs the demo without pods\.$/m);
+      assert.doesNotMatch(err, /see weft up's log/);
+      assert.doesNotMatch(demo.output.out, /Press Ctrl-C/);
       assert.deepEqual(namespaces(), before, 'no pod namespace is left');
       assert.deepEqual(newLinks(linksBefore), [], 'no pod veth is left');
       assert.ok(!existsSync(`/sys/class/net/${bridge}`), 'the bridge is gone');

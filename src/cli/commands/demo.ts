@@ -12,10 +12,11 @@ export function demoCommand(program: Command): void {
   program
     .command('demo')
     .description(
-      'run emojivoto meshed, as pods on this host (root on Linux); otherwise a sample app behind one proxy',
+      'run emojivoto meshed: as pods on this host (root on Linux, with ip, nsenter, setpriv and iptables), otherwise on loopback ports',
     )
     .option('--sample', 'a sample app behind one proxy, instead of emojivoto')
     .option('--loopback', 'emojivoto on loopback ports (as without root), even as root')
+    .option('--pods', 'emojivoto as pods, or exit at once saying what they need that is missing')
     .option('--pod-bridge <name>', 'the bridge the demo pods are attached to', 'weft0')
     .option('--pod-cidr <a.b.0.0/16>', "the pods' addresses", '10.42.0.0/16')
     .option('--service-cidr <a.b.0.0/16>', "the Services' addresses", '10.43.0.0/16')
@@ -26,23 +27,31 @@ export function demoCommand(program: Command): void {
     .option('--outbound-port <port>', 'sample: proxy outbound port on 127.0.0.1', '4140')
     .option('--admin-port <port>', 'sample: proxy admin port on 127.0.0.1', '4191')
     .action(async (opts: DemoFlags) => {
+      if (opts.pods && (opts.loopback || opts.sample)) {
+        throw new UsageError(`--pods and --${opts.loopback ? 'loopback' : 'sample'} cannot be combined`);
+      }
       if (opts.sample) {
         await sampleDemo(opts);
         return;
       }
-      const pods = !opts.loopback && process.platform === 'linux' && process.getuid?.() === 0;
-      if (!pods && !opts.loopback) {
+      const { podsUnavailable } = await import('../../pods/prerequisites.js');
+      const unavailable = opts.loopback ? undefined : podsUnavailable();
+      if (unavailable && opts.pods) {
+        throw new Error(`demo --pods: ${unavailable}; without --pods, weft demo runs on loopback ports`);
+      }
+      if (unavailable) {
         process.stderr.write(
-          'weft demo: pods need root on Linux; running each application on a loopback port behind its proxy instead (interception is off: the applications call out through HTTP_PROXY and grpc_proxy)\n',
+          `weft demo: ${unavailable}; running each application on a loopback port behind its proxy instead (interception is off: the applications call out through HTTP_PROXY and grpc_proxy)\n`,
         );
       }
-      await meshedDemo(opts, !pods);
+      await meshedDemo(opts, opts.loopback === true || unavailable !== undefined);
     });
 }
 
 interface DemoFlags {
   sample?: boolean;
   loopback?: boolean;
+  pods?: boolean;
   podBridge: string;
   podCidr: string;
   serviceCidr: string;
@@ -98,7 +107,7 @@ async function meshedDemo(opts: DemoFlags, loopback: boolean): Promise<void> {
     [
       '',
       loopback
-        ? 'Weft demo: emojivoto, meshed, on loopback (no root: interception is off). Every hop between the proxies is mutual TLS.'
+        ? 'Weft demo: emojivoto, meshed, on loopback (no pods: interception is off). Every hop between the proxies is mutual TLS.'
         : 'Weft demo: emojivoto, meshed, as pods on this host. Every hop between the pods is mutual TLS.',
       '',
       ...demo.pods.map((p) => `  pod ${p.namespace}/${p.name.padEnd(16)} ${p.ip}`),
@@ -125,7 +134,7 @@ async function meshedDemo(opts: DemoFlags, loopback: boolean): Promise<void> {
   );
   const code = await demo.exited;
   await demo.stop();
-  if (code !== 0) throw new Error(`weft up exited ${code}`);
+  if (code !== 0) throw new Error(`weft up exited ${code}; its last lines:\n${demo.lastLines()}`);
 }
 
 async function sampleDemo(opts: DemoFlags): Promise<void> {
