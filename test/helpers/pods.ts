@@ -3,9 +3,22 @@ import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
 import { symlinkSync } from 'node:fs';
 import { join } from 'node:path';
-import { makeTempDir, weft, weftOk } from './controlplane.js';
+import { type ControlPlaneHandle, makeTempDir, weft, weftOk } from './controlplane.js';
 import { waitFor } from './net.js';
 import { trackChild, WEFT_BIN } from './proxy.js';
+
+/**
+ * Stops a `weft up` that runs pods gracefully (so it takes its pods away even when the
+ * test failed), then removes its bridge if it was left behind.
+ */
+export async function stopWithPods(cp: ControlPlaneHandle | undefined, bridge: string): Promise<void> {
+  await cp?.stop('SIGINT');
+  try {
+    execFileSync('ip', ['link', 'del', bridge], { stdio: 'ignore' });
+  } catch {
+    // Gone with weft up, as it should be.
+  }
+}
 
 /** `weft run` (the control plane's flag goes before the command); fails unless it exits 0. */
 export async function weftRun(cp: { grpcAddr: string }, args: string[], command: string[]): Promise<string> {

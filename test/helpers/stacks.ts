@@ -18,7 +18,14 @@ import { TlsMetrics } from '../../src/proxy/tls/metrics.js';
 import type { HostPort } from '../../src/util/addr.js';
 import { captureLogger } from './identity.js';
 import { LOOPBACK } from './net.js';
+import { TestPki } from './pki.js';
 import { parseProm } from './prom.js';
+
+/** A CA, and an endpoint's identity (`web`) and its client's (`vote-bot`) from it. */
+export async function meshIdentities(): Promise<{ pki: TestPki; web: LocalIdentity; client: LocalIdentity }> {
+  const pki = await TestPki.create();
+  return { pki, web: await pki.identity('web'), client: await pki.identity('vote-bot') };
+}
 
 /** The authority discovery knows, with its one endpoint. */
 export const AUTHORITY = 'web.default.svc.cluster.local:80';

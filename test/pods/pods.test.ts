@@ -31,7 +31,13 @@ import {
 } from '../helpers/controlplane.js';
 import { waitFor } from '../helpers/net.js';
 import { requirePrivileged } from '../helpers/netns.js';
-import { pathWithoutIptables, startDemoProcess, waitForLogs, weftRun } from '../helpers/pods.js';
+import {
+  pathWithoutIptables,
+  startDemoProcess,
+  stopWithPods,
+  waitForLogs,
+  weftRun,
+} from '../helpers/pods.js';
 import { findSamples, parseProm, sumSamples } from '../helpers/prom.js';
 import { startWeft, WEFT_BIN } from '../helpers/proxy.js';
 
@@ -233,15 +239,7 @@ const SHORT_JOB =
 
 describe('weft run', () => {
   let cp: ControlPlaneHandle | undefined;
-  after(async () => {
-    // Gracefully, so that weft up takes its pods away even when the test failed.
-    await cp?.stop('SIGINT');
-    try {
-      execFileSync('ip', ['link', 'del', BRIDGE], { stdio: 'ignore' });
-    } catch {
-      // Gone with weft up, as it should be.
-    }
-  });
+  after(() => stopWithPods(cp, BRIDGE));
 
   test('pods by command, a job over mTLS, logs, and a clean stop', T, async (t) => {
     if (!requirePrivileged(t, ['iptables-legacy'])) return;
@@ -381,14 +379,7 @@ describe('weft up without iptables on PATH', () => {
 
 describe('weft apply of Deployments', () => {
   let cp: ControlPlaneHandle | undefined;
-  after(async () => {
-    await cp?.stop('SIGINT');
-    try {
-      execFileSync('ip', ['link', 'del', DEPLOY_BRIDGE], { stdio: 'ignore' });
-    } catch {
-      // Gone with weft up, as it should be.
-    }
-  });
+  after(() => stopWithPods(cp, DEPLOY_BRIDGE));
 
   test("pods from manifests: opaque TCP to a Service's cluster IP over mTLS, scaling, rollout, delete, restart", {
     timeout: 150_000,

@@ -114,7 +114,8 @@ describe('viz on Prometheus', () => {
     cleanup.add(() => embedded.close());
     const loads = [
       new Load(client.outbound, { authority: 'api-svc:80', rate: OK_RATE, concurrency: 4 }),
-      new Load(client.outbound, { authority: 'api-svc:80', path: '/fail', rate: FAIL_RATE, concurrency: 2 }),
+      // A client that leaves the port out: its routes are the same Service port's.
+      new Load(client.outbound, { authority: 'api-svc', path: '/fail', rate: FAIL_RATE, concurrency: 2 }),
     ];
     cleanup.add(() => Promise.all(loads.map((l) => l.stop())));
     await trafficWindow();
@@ -131,6 +132,13 @@ describe('viz on Prometheus', () => {
     const fail = routes.find((r) => r.route === 'fail');
     near(fail?.requests?.rps, FAIL_RATE, 0.2, 'route rps');
     assert.equal(fail?.requests?.successRate, 0);
+    const outbound = await viz<RouteRow[]>(['routes', 'deploy/client', '--to', 'svc/api-svc']);
+    near(
+      outbound.find((r) => r.route === 'fail')?.requests?.rps,
+      FAIL_RATE,
+      0.2,
+      'outbound fail rps (no port)',
+    );
     const edges = await viz<EdgeRow[]>(['edges', 'deploy']);
     const edge = edges.find((e) => e.src === 'client' && e.dst === 'api');
     assert.equal(edge?.secured, true, JSON.stringify(edges));
@@ -143,6 +151,7 @@ describe('viz on Prometheus', () => {
       { matchers: [eq('direction', 'inbound')], group: ['namespace', 'deployment'], windowMs },
       { matchers: [eq('direction', 'outbound')], group: ['dst_service'], windowMs },
       { prefix: 'route_', matchers: [eq('direction', 'inbound')], group: ['rt_route'], windowMs },
+      { prefix: 'route_', matchers: [eq('direction', 'outbound')], group: ['dst', 'rt_route'], windowMs },
     ];
     // Both read at the same instant; their scrapes fall at different moments within each second.
     const at = Date.now() - 1000;

@@ -80,7 +80,8 @@ describe('viz on the embedded metrics', () => {
     const client = await startClientProxy(cp, 'default', cleanup, 'client');
     loads.push(
       new Load(client.outbound, { authority: 'web-svc:80', rate: OK_RATE, concurrency: 8 }),
-      new Load(client.outbound, { authority: 'web-svc:80', path: '/fail', rate: FAIL_RATE, concurrency: 2 }),
+      // A client that leaves the port out: its routes are the same Service port's.
+      new Load(client.outbound, { authority: 'web-svc', path: '/fail', rate: FAIL_RATE, concurrency: 2 }),
     );
     cleanup.add(() => Promise.all(loads.map((l) => l.stop())));
     await trafficWindow();
@@ -178,6 +179,12 @@ describe('viz on the embedded metrics', () => {
     const outbound = await viz<RouteRow[]>(['routes', 'deploy/client', '--to', 'svc/web-svc', '-t', WINDOW]);
     const home = outbound.find((r) => r.route === 'home');
     near(home?.requests?.rps, OK_RATE, 0.15, 'outbound home rps');
+    near(
+      outbound.find((r) => r.route === 'fail')?.requests?.rps,
+      FAIL_RATE,
+      0.2,
+      'outbound fail rps (no port)',
+    );
     near(home?.actual?.rps, OK_RATE, 0.15, 'outbound home actual rps');
     const actualLatency = home?.actual?.latencyMs;
     assert.ok(actualLatency && (actualLatency.p50 ?? 0) > 0, JSON.stringify(home?.actual));

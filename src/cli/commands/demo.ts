@@ -118,8 +118,8 @@ async function meshedDemo(opts: DemoFlags, loopback: boolean): Promise<void> {
         ? []
         : [
             `Its proxy's metrics:  curl -s http://${web?.ip}:4191/metrics | grep -E '^(route_)?(request|response)_total'`,
-            `Per-route metrics:    weft profile --proto ${VOTING_PROTO} voting-svc -n ${NAMESPACE} | weft apply -f - --control-plane ${cp}`,
           ]),
+      `Per-route metrics:    weft profile --proto ${VOTING_PROTO} voting-svc -n ${NAMESPACE} | weft apply -f - --control-plane ${cp}`,
       `Its certificate:      weft identity web -n ${NAMESPACE} --control-plane ${cp} --state-dir ${demo.stateDir}`,
       '',
       `The dashboard:        http://${formatHostPort(demo.viz)}/`,

@@ -7,19 +7,18 @@ import { Exchange } from './exchange.js';
 import { type FilteredHeaders, headerValue, setHeader, setHost, stripHopByHop } from './headers.js';
 import { tunnelOf } from './tunnel-tag.js';
 
-/** An HTTP/1.x request received by the proxy, with its hop-by-hop headers already removed. */
-export class H1Exchange extends Exchange {
+/**
+ * What every HTTP/1.x request received by the proxy has, whether it is answered with a
+ * response (H1Exchange) or asks to switch protocols (UpgradeExchange): its head, with the
+ * hop-by-hop headers already removed, and what its connection says of the client.
+ */
+export abstract class H1RequestExchange extends Exchange {
   readonly protocol = 'http1';
   readonly method: string;
   readonly request: FilteredHeaders;
   readonly peer: Peer;
 
-  constructor(
-    readonly req: IncomingMessage,
-    readonly res: ServerResponse,
-    /** Whether the proxy is shutting down: responses then close their connections. */
-    readonly draining: boolean,
-  ) {
+  constructor(readonly req: IncomingMessage) {
     super();
     this.method = req.method ?? 'GET';
     this.request = stripHopByHop(req.rawHeaders);
@@ -43,6 +42,18 @@ export class H1Exchange extends Exchange {
 
   requestHeader(name: string): string | undefined {
     return headerValue(this.request.headers, name);
+  }
+}
+
+/** An HTTP/1.x request received by the proxy, answered with a response. */
+export class H1Exchange extends H1RequestExchange {
+  constructor(
+    req: IncomingMessage,
+    readonly res: ServerResponse,
+    /** Whether the proxy is shutting down: responses then close their connections. */
+    readonly draining: boolean,
+  ) {
+    super(req);
   }
 
   get requestBody(): Readable | undefined {

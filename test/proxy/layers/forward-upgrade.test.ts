@@ -10,24 +10,28 @@ import { after, before, describe, test } from 'node:test';
 import WebSocket from 'ws';
 import type { LocalIdentity } from '../../../src/proxy/identity/local.js';
 import { Cleanup, LOOPBACK, RawConn, startBlackhole, waitFor } from '../../helpers/net.js';
-import { TestPki } from '../../helpers/pki.js';
 import { findSample, sumSamples } from '../../helpers/prom.js';
-import { AUTHORITY, closeSide, metrics, oneEndpoint, proxyPair, side } from '../../helpers/stacks.js';
+import {
+  AUTHORITY,
+  closeSide,
+  meshIdentities,
+  metrics,
+  oneEndpoint,
+  proxyPair,
+  side,
+} from '../../helpers/stacks.js';
 import { Inbox, opened, startWsApp, type WsApp } from '../../helpers/ws.js';
 
 const T = { timeout: 30_000 };
 
 describe('upgrades through the HTTP layers', () => {
   const cleanup = new Cleanup();
-  let pki: TestPki;
   let app: WsApp;
   let web: LocalIdentity;
   let client: LocalIdentity;
 
   before(async () => {
-    pki = await TestPki.create();
-    web = await pki.identity('web');
-    client = await pki.identity('vote-bot');
+    ({ web, client } = await meshIdentities());
     app = await startWsApp();
     cleanup.add(() => app.close());
   });

@@ -22,9 +22,16 @@ import {
   startTcpServer,
   withTimeout,
 } from '../../helpers/net.js';
-import { TestPki } from '../../helpers/pki.js';
 import { sumSamples } from '../../helpers/prom.js';
-import { AUTHORITY, closeSide, metrics, oneEndpoint, proxyPair, side } from '../../helpers/stacks.js';
+import {
+  AUTHORITY,
+  closeSide,
+  meshIdentities,
+  metrics,
+  oneEndpoint,
+  proxyPair,
+  side,
+} from '../../helpers/stacks.js';
 
 const T = { timeout: 30_000 };
 const ESTABLISHED = 'HTTP/1.1 200 Connection Established\r\n\r\n';
@@ -39,15 +46,12 @@ async function tunnel(port: number, authority = AUTHORITY): Promise<RawConn> {
 
 describe('CONNECT tunnels carrying HTTP', () => {
   const cleanup = new Cleanup();
-  let pki: TestPki;
   let app: HttpUpstream;
   let web: LocalIdentity;
   let client: LocalIdentity;
 
   before(async () => {
-    pki = await TestPki.create();
-    web = await pki.identity('web');
-    client = await pki.identity('vote-bot');
+    ({ web, client } = await meshIdentities());
     app = await startEchoApp();
     cleanup.add(() => app.close());
   });

@@ -17,7 +17,7 @@ import { h2request } from '../../helpers/h2.js';
 import { Cleanup, type HttpUpstream, LOOPBACK, RawConn, request, startTcpServer } from '../../helpers/net.js';
 import { TestPki } from '../../helpers/pki.js';
 import { findSample, sumSamples } from '../../helpers/prom.js';
-import { AUTHORITY, closeSide, metrics, proxyPair, side } from '../../helpers/stacks.js';
+import { AUTHORITY, closeSide, meshIdentities, metrics, proxyPair, side } from '../../helpers/stacks.js';
 
 const T = { timeout: 30_000 };
 
@@ -42,9 +42,7 @@ describe('mutual TLS between proxies', () => {
   let client: LocalIdentity;
 
   before(async () => {
-    pki = await TestPki.create();
-    web = await pki.identity('web');
-    client = await pki.identity('vote-bot');
+    ({ pki, web, client } = await meshIdentities());
     app = await startEchoApp();
     cleanup.add(() => app.close());
   });

@@ -158,6 +158,7 @@ describe('transparent outbound to a Service cluster IP', () => {
         label: 'app=client',
         transparent: true,
         shutdownGracePeriod: '0s',
+        detectTimeout: '500ms',
       },
       {},
     );
@@ -258,6 +259,31 @@ describe('transparent outbound to a Service cluster IP', () => {
       1,
     );
   });
+
+  test(
+    'a client that sends nothing is carried on as TCP after the detect timeout, and counted',
+    T,
+    async () => {
+      // A server-speaks-first peer on a port that is not opaque: it must still be reached.
+      const banner = await startTcpServer((s) => s.write('220 banner\n'));
+      cleanup.add(() => banner.close());
+      const before = sumSamples(clientMetrics(), 'tcp_detect_timeout_total', { direction: 'outbound' });
+      dialled = { host: LOOPBACK, port: banner.port };
+      const s = net.connect({ host: LOOPBACK, port: outbound.port });
+      cleanup.add(() => s.destroy());
+      const got = await new Promise<string>((resolve, reject) => {
+        s.setEncoding('utf8');
+        s.once('data', resolve);
+        s.once('error', reject);
+      });
+      assert.equal(got, '220 banner\n');
+      assert.equal(
+        sumSamples(clientMetrics(), 'tcp_detect_timeout_total', { direction: 'outbound' }),
+        before + 1,
+      );
+      s.destroy();
+    },
+  );
 
   test('a Service with no endpoint: the connection is closed after the failfast timeout', T, async () => {
     dialled = IDLE;
