@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { readFailureAccrual } from './failure-accrual.js';
 import {
   crossNamespaceIssues,
   HTTP_ROUTE_API_VERSIONS,
@@ -70,10 +71,17 @@ const servicePort = z.strictObject({
   appProtocol: z.string().max(63).optional(),
 });
 
+/** A Service's annotations: free text, except the balancer's (failure accrual), which must be valid. */
+const serviceAnnotations = z.record(z.string(), z.string()).superRefine((annotations, ctx) => {
+  for (const { annotation, message } of readFailureAccrual(annotations).problems) {
+    ctx.addIssue({ code: 'custom', message, path: [annotation] });
+  }
+});
+
 const serviceObject = z.strictObject({
   apiVersion: z.literal('v1', { message: 'Service is apiVersion "v1"' }),
   kind: z.literal('Service'),
-  metadata: metadata(dns1035LabelError),
+  metadata: metadata(dns1035LabelError).extend({ annotations: serviceAnnotations.optional() }),
   spec: z
     .strictObject({
       type: z.literal('ClusterIP', { message: 'only type ClusterIP is supported' }).optional(),
