@@ -155,7 +155,7 @@ describe('balancing over endpoints from the control plane', () => {
         );
       }
       // The refused connect takes it out at once; more than a second later, only the odd
-      // probation probe (the breaker reopens after 0.5-1 s, then 1-2 s) may still try it.
+      // probe (the connect breaker reopens after 1-1.5 s, then 2-3 s) may still try it.
       assert.ok(
         late.length <= 2,
         `requests still sent to the dead endpoint:\n${describeFailures(late, killedAt)}`,

@@ -8,6 +8,7 @@ import { HttpMetrics } from '../../src/metrics/http.js';
 import { GaugeFamily, Registry } from '../../src/metrics/registry.js';
 import { RouteMetrics } from '../../src/metrics/route.js';
 import { TcpMetrics } from '../../src/metrics/tcp.js';
+import type { BalancerOptions } from '../../src/proxy/balance/balancer.js';
 import type { EndpointSpec } from '../../src/proxy/balance/endpoint.js';
 import { DirectionStack } from '../../src/proxy/direction.js';
 import { type DestinationClient, Resolution } from '../../src/proxy/discovery/destination.js';
@@ -73,14 +74,16 @@ export async function side(
 
 /**
  * Discovery that knows one authority with one endpoint, whose identity (and any other
- * field of its spec) the test chooses.
+ * field of its spec) the test chooses, balanced with `balancer` (say, a Service's failure
+ * accrual).
  */
 export function oneEndpoint(
   addr: HostPort,
   identity: string | undefined,
   spec: Partial<EndpointSpec> = {},
+  balancer: BalancerOptions = {},
 ): DestinationClient {
-  const resolution = new Resolution(AUTHORITY, {}, new GaugeFamily('test_endpoints', 'test'));
+  const resolution = new Resolution(AUTHORITY, balancer, new GaugeFamily('test_endpoints', 'test'));
   resolution.status = 'mesh';
   resolution.balancer.replace([
     {
@@ -118,13 +121,14 @@ export async function proxyPair(
   serverId: LocalIdentity | undefined,
   app: HostPort,
   expected: string | undefined = serverId?.name,
+  balancer: BalancerOptions = {},
 ): Promise<ProxyPair> {
   const server = await side('inbound', serverId, app);
   const client = await side(
     'outbound',
     clientId,
     { host: LOOPBACK, port: 0 },
-    oneEndpoint(server.addr, expected),
+    oneEndpoint(server.addr, expected, {}, balancer),
   );
   return {
     client,

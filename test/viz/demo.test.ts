@@ -20,8 +20,9 @@ import { WEFT_BIN } from '../helpers/proxy.js';
 import { near, type Running, runStreaming, trafficWindow, vizJson } from '../helpers/viz.js';
 
 const AUTHORITY = 'viz-test.local';
-// Doughnut votes are kept rare: a run of 7 failures in a row would make web's proxy take
-// voting out for a while (failure accrual), and the votes would wait or fail as 503s.
+// Doughnut votes, which fail, are one request in ten. voting-svc has no failure accrual
+// annotation, so web's proxy never takes voting out for them (with one, a run of failures
+// in a row would, and the votes would wait or fail as 503s).
 const LIST_RATE = 4.5;
 const VOTE_RATE = 0.5;
 const RATE = LIST_RATE + VOTE_RATE;

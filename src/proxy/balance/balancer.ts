@@ -1,10 +1,13 @@
+import { type BackoffSettings, type BreakerSettings, sameBreakerSettings } from './breaker.js';
 import { Endpoint, type EndpointOptions, type EndpointSpec } from './endpoint.js';
-import type { FailureAccrualOptions } from './failure-accrual.js';
 
 export interface BalancerOptions {
   readonly defaultRttMs?: number;
   readonly decayMs?: number;
-  readonly accrual?: Omit<FailureAccrualOptions, 'now' | 'random'>;
+  /** The Service's failure accrual (setFailureAccrual changes it); absent: none. */
+  readonly failureAccrual?: BreakerSettings;
+  /** Backoffs after failed connects; default CONNECT_BACKOFF. */
+  readonly connectBackoff?: BackoffSettings;
   /** Requests that may wait for an endpoint; beyond, they fail at once. */
   readonly queueCapacity?: number;
   /** How long a request waits for an endpoint before failing. */
@@ -29,7 +32,8 @@ const SAMPLE_TRIES = 3;
  * The endpoint set of one service. HTTP requests go to the cheaper of two random available
  * endpoints (power of two choices over the peak-EWMA load); opaque connections go to the
  * endpoint with the fewest connections per weight. When none is available, requests wait
- * in a bounded FIFO queue for up to `failfastMs`.
+ * in a bounded FIFO queue for up to `failfastMs`. Endpoints are out while a breaker of theirs
+ * is open (see Endpoint).
  */
 export class Balancer {
   private list: Endpoint[] = [];
@@ -37,7 +41,7 @@ export class Balancer {
   private readonly waiters = new Set<Waiter>();
   private readonly now: () => number;
   private readonly random: () => number;
-  private readonly endpointOptions: EndpointOptions;
+  private endpointOptions: EndpointOptions;
   private readonly queueCapacity: number;
   private readonly failfastMs: number;
   private readonly onChange = (): void => this.wake();
@@ -55,9 +59,27 @@ export class Balancer {
     this.endpointOptions = {
       defaultRttMs: options.defaultRttMs ?? 30,
       decayMs: options.decayMs ?? 10_000,
-      accrual: { ...options.accrual, now: this.now, random: this.random },
+      failureAccrual: options.failureAccrual,
+      connectBackoff: options.connectBackoff,
       now: this.now,
+      random: this.random,
     };
+  }
+
+  get failureAccrual(): BreakerSettings | undefined {
+    return this.endpointOptions.failureAccrual;
+  }
+
+  /**
+   * Changes the failure accrual of every endpoint, now and to come. New settings give each
+   * endpoint a fresh breaker; none brings back at once those it had taken out.
+   */
+  setFailureAccrual(settings: BreakerSettings | undefined): void {
+    if (sameBreakerSettings(settings, this.endpointOptions.failureAccrual)) return;
+    this.endpointOptions = { ...this.endpointOptions, failureAccrual: settings };
+    for (const ep of this.list) ep.setFailureAccrual(settings);
+    this.wake();
+    this.scheduleReopen();
   }
 
   get size(): number {
@@ -314,13 +336,9 @@ export class Balancer {
     }
     const now = this.now();
     let earliest = Number.POSITIVE_INFINITY;
-    for (const ep of this.list) {
-      const state = ep.accrual.stateAt(now);
-      if (state === 'open' && ep.accrual.reopensAt < earliest) earliest = ep.accrual.reopensAt;
-      // A breaker whose backoff ran out since the last pick (a timer may fire a little
-      // before the clock the breaker reads): its probe is free now, so wake at once.
-      else if (state === 'probation' && ep.accrual.isAvailable(now)) earliest = Math.min(earliest, now);
-    }
+    // An endpoint available now (a backoff that ran out since the last pick: a timer may
+    // fire a little before the clock the breaker reads) gets a wake-up at once.
+    for (const ep of this.list) earliest = Math.min(earliest, ep.availableAt(now));
     if (earliest === Number.POSITIVE_INFINITY) {
       this.clearReopenTimer();
       return;

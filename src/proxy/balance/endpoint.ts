@@ -1,5 +1,5 @@
 import type { HostPort } from '../../util/addr.js';
-import { FailureAccrual, type FailureAccrualOptions } from './failure-accrual.js';
+import { type BackoffSettings, Breaker, type BreakerSettings, sameBreakerSettings } from './breaker.js';
 import { PeakEwma } from './peak-ewma.js';
 
 /** One endpoint of a service, as discovery reports it. */
@@ -17,15 +17,31 @@ export interface EndpointSpec {
   readonly opaqueTransportPort?: number;
 }
 
+/**
+ * How long an endpoint whose connect failed stays out: 1 s doubling to 1 min, plus up to
+ * half. Linkerd's reconnect backoff is shorter (100 to 500 ms), but its reconnects are its
+ * own connection attempts; here the probe is a request, which fails if the endpoint still
+ * refuses.
+ */
+export const CONNECT_BACKOFF: BackoffSettings = { minMs: 1000, maxMs: 60_000, jitterRatio: 0.5 };
+
 export interface EndpointOptions {
   readonly defaultRttMs?: number;
   readonly decayMs?: number;
-  readonly accrual?: FailureAccrualOptions;
+  /** The Service's consecutive-failures breaker; absent, responses never take the endpoint out. */
+  readonly failureAccrual?: BreakerSettings;
+  /** Backoffs after failed connects; default CONNECT_BACKOFF. */
+  readonly connectBackoff?: BackoffSettings;
   readonly now?: () => number;
+  readonly random?: () => number;
 }
 
 /**
- * The live state of one endpoint: its latency estimate, its breaker and what is in flight.
+ * The live state of one endpoint: its latency estimate, its breakers and what is in flight.
+ * Two breakers may take it out: `connect`, opened by one failed connect (refused, timed
+ * out, a refused mTLS handshake) and closed by the next request or connection that gets
+ * through, always there; and `accrual`, the Service's failure accrual over responses, only
+ * when the Service asks for it. It is available when both let it be.
  *
  * Per request: `begin()`, then `responded(startedAt)` on response headers, then exactly one
  * of `finished(failure)`, `cancelled()` or `connectFailed()`. Per opaque connection:
@@ -38,9 +54,12 @@ export class Endpoint {
   /** Set when the endpoint leaves its set; requests in flight may still finish on it. */
   removed = false;
   readonly latency: PeakEwma;
-  readonly accrual: FailureAccrual;
+  readonly connect: Breaker;
+  private accrualBreaker: Breaker | undefined;
+  private accrualSettings: BreakerSettings | undefined;
   private current: EndpointSpec;
   private readonly now: () => number;
+  private readonly random: () => number;
 
   /** `onChange` runs when the breaker changes state in a way that may free a waiter. */
   constructor(
@@ -51,8 +70,32 @@ export class Endpoint {
     this.key = spec.key;
     this.current = spec;
     this.now = options.now ?? (() => performance.now());
+    this.random = options.random ?? Math.random;
     this.latency = new PeakEwma(options.defaultRttMs, options.decayMs, this.now);
-    this.accrual = new FailureAccrual({ now: this.now, ...options.accrual });
+    this.connect = new Breaker(
+      { maxFailures: 1, backoff: options.connectBackoff ?? CONNECT_BACKOFF },
+      this.now,
+      this.random,
+    );
+    this.accrualSettings = options.failureAccrual;
+    this.accrualBreaker = this.accrualSettings && new Breaker(this.accrualSettings, this.now, this.random);
+  }
+
+  /** The failure accrual breaker, when the Service has one. */
+  get accrual(): Breaker | undefined {
+    return this.accrualBreaker;
+  }
+
+  /**
+   * Applies the Service's failure accrual: new settings start a fresh (closed) breaker,
+   * none removes it, the same settings keep its state.
+   */
+  setFailureAccrual(settings: BreakerSettings | undefined): void {
+    if (sameBreakerSettings(settings, this.accrualSettings)) return;
+    const wasOut = this.accrualBreaker?.isAvailable(this.now()) === false;
+    this.accrualSettings = settings;
+    this.accrualBreaker = settings && new Breaker(settings, this.now, this.random);
+    this.changed(wasOut);
   }
 
   get spec(): EndpointSpec {
@@ -75,12 +118,20 @@ export class Endpoint {
   }
 
   isAvailable(now = this.now()): boolean {
-    return this.accrual.isAvailable(now);
+    return this.connect.isAvailable(now) && (this.accrualBreaker?.isAvailable(now) ?? true);
   }
 
-  /** Takes the endpoint for one request or connection, claiming the probe in probation. */
+  /** When it is next available (see Breaker.availableAt): the later of its breakers'. */
+  availableAt(now = this.now()): number {
+    return Math.max(this.connect.availableAt(now), this.accrualBreaker?.availableAt(now) ?? now);
+  }
+
+  /** Takes the endpoint for one request or connection, claiming the probe of each breaker in probation. */
   claim(now = this.now()): boolean {
-    return this.accrual.stateAt(now) === 'closed' || this.accrual.tryProbe(now);
+    if (!this.isAvailable(now)) return false;
+    this.connect.claim(now);
+    this.accrualBreaker?.claim(now);
+    return true;
   }
 
   /** A request starts; returns its start time for `responded`. */
@@ -95,35 +146,55 @@ export class Endpoint {
     this.latency.observe(now - startedAt, now);
   }
 
+  /** The request got an answer (it connected); `failure` as the response was classified. */
   finished(failure: boolean): void {
     this.done();
-    this.changed(failure ? this.accrual.failure() : this.accrual.success());
+    const connected = this.connect.success();
+    const judged = failure ? this.accrualBreaker?.failure() : this.accrualBreaker?.success();
+    this.changed(connected || judged === true);
   }
 
   /** The client went away: neither a success nor a failure of the endpoint. */
   cancelled(): void {
     this.done();
-    this.changed(this.accrual.releaseProbe());
+    this.changed(this.releaseProbes());
   }
 
-  /** The TCP connect for a request failed. */
+  /** The connect for a request failed: the endpoint is out. */
   connectFailed(): void {
     this.done();
-    this.changed(this.accrual.connectFailure());
+    this.connectOutcome(false);
   }
 
   openConnection(): void {
     this.connections++;
   }
 
+  /** An opaque connection connected. */
   connected(): void {
-    this.changed(this.accrual.success());
+    this.connectOutcome(true);
   }
 
   /** `connectFailed` when the connect itself failed; a probe closed unjudged is given back. */
   closeConnection(connectFailed = false): void {
     if (this.connections > 0) this.connections--;
-    this.changed(connectFailed ? this.accrual.connectFailure() : this.accrual.releaseProbe());
+    if (connectFailed) this.connectOutcome(false);
+    else this.changed(this.releaseProbes());
+  }
+
+  /**
+   * Whether a connect got through judges the connect breaker. It says nothing of responses
+   * (an endpoint that was never asked did not fail): a failure accrual probe is given back.
+   */
+  private connectOutcome(connected: boolean): void {
+    const connect = connected ? this.connect.success() : this.connect.failure();
+    const released = this.accrualBreaker?.releaseProbe() ?? false;
+    this.changed(connect || released);
+  }
+
+  private releaseProbes(): boolean {
+    const connect = this.connect.releaseProbe();
+    return (this.accrualBreaker?.releaseProbe() ?? false) || connect;
   }
 
   private done(): void {

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { Balancer, type BalancerOptions } from '../../../src/proxy/balance/balancer.js';
+import type { BreakerSettings } from '../../../src/proxy/balance/breaker.js';
 import type { Endpoint } from '../../../src/proxy/balance/endpoint.js';
 import { FakeClock, seeded, spec, within } from './helpers.js';
 
@@ -13,7 +14,7 @@ function must(ep: Endpoint | undefined): Endpoint {
   return ep;
 }
 
-/** Opens an endpoint's breaker now. */
+/** Takes an endpoint out now: its connect failed. */
 function fail(ep: Endpoint): void {
   ep.begin();
   ep.connectFailed();
@@ -119,14 +120,14 @@ test('endpoints with an open breaker or removed are never picked', () => {
 
 test('an endpoint in probation is picked once, for its probe', () => {
   const clock = new FakeClock();
-  const b = balancer(clock, { accrual: { jitter: 0 } });
+  const b = balancer(clock, { connectBackoff: { minMs: 1000, maxMs: 60_000, jitterRatio: 0 } });
   b.replace([spec(1), spec(2)]);
   const ep1 = must(b.get('10.0.0.1:1'));
   fail(ep1);
   fail(must(b.get('10.0.0.1:2')));
   assert.equal(b.pick(), undefined);
   assert.deepEqual(b.counts(), { ready: 0, pending: 2 });
-  clock.t = ep1.accrual.reopensAt;
+  clock.t = ep1.connect.reopensAt;
   assert.deepEqual(b.counts(), { ready: 2, pending: 0 });
   const probes = [b.pick(), b.pick(), b.pick()];
   assert.equal(probes[2], undefined);
@@ -148,7 +149,7 @@ test('add and replace keep the state of known keys; replace marks the others rem
   b.add([spec(1, 7), spec(3)]);
   assert.equal(b.get('10.0.0.1:1'), ep1);
   assert.equal(ep1.weight, 7);
-  assert.equal(ep1.accrual.state, 'open');
+  assert.equal(ep1.connect.state, 'open');
   assert.equal(b.size, 3);
   const started = ep2.begin();
   b.replace([spec(1), spec(3)]);
@@ -293,7 +294,11 @@ test('a backoff that runs out between the pick and the wait still serves the wai
     if (jumpTo !== undefined) [t, jumpTo] = [jumpTo, undefined];
     return v;
   };
-  const b = new Balancer({ now, accrual: { minBackoffMs: 20, jitter: 0 }, failfastMs: 2000 });
+  const b = new Balancer({
+    now,
+    connectBackoff: { minMs: 20, maxMs: 60_000, jitterRatio: 0 },
+    failfastMs: 2000,
+  });
   b.replace([spec(1)]);
   const ep = must(b.get('10.0.0.1:1'));
   fail(ep);
@@ -302,12 +307,12 @@ test('a backoff that runs out between the pick and the wait still serves the wai
   const waiting = acquire(b);
   const got = await within(waiting.result, 500);
   assert.equal(got.ep, ep, 'served by the probe, not failed after the failfast timeout');
-  assert.equal(ep.accrual.probing, true);
+  assert.equal(ep.connect.probing, true);
   b.close();
 });
 
 test('a waiter is served when a breaker backoff elapses', async () => {
-  const b = new Balancer({ accrual: { minBackoffMs: 20, jitter: 0 }, failfastMs: 2000 });
+  const b = new Balancer({ connectBackoff: { minMs: 20, maxMs: 60_000, jitterRatio: 0 }, failfastMs: 2000 });
   b.replace([spec(1)]);
   const ep = must(b.get('10.0.0.1:1'));
   fail(ep);
@@ -317,7 +322,7 @@ test('a waiter is served when a breaker backoff elapses', async () => {
   const got = await within(waiting.result);
   assert.equal(got.ep, ep);
   assert.ok(performance.now() - started >= 19);
-  assert.equal(ep.accrual.probing, true, 'the waiter got the probe');
+  assert.equal(ep.connect.probing, true, 'the waiter got the probe');
   b.close();
 });
 
@@ -327,7 +332,7 @@ test('a waiter is served when a probe succeeds', () => {
   b.replace([spec(1)]);
   const ep = must(b.get('10.0.0.1:1'));
   fail(ep);
-  clock.t = ep.accrual.reopensAt;
+  clock.t = ep.connect.reopensAt;
   assert.equal(b.pick(), ep);
   const waiting: (Endpoint | undefined)[] = [];
   b.acquire((got) => waiting.push(got));
@@ -347,4 +352,69 @@ test('close fails the waiters and every later acquire', () => {
   b.close();
   b.acquire((_, reason) => reasons.push(reason));
   assert.deepEqual(reasons, ['balancer closed', 'balancer closed']);
+});
+
+const CONSECUTIVE_3: BreakerSettings = {
+  maxFailures: 3,
+  backoff: { minMs: 1000, maxMs: 60_000, jitterRatio: 0 },
+};
+
+/** `n` requests to `ep`, each answered as a failure. */
+function answerFailures(ep: Endpoint, n: number): void {
+  for (let i = 0; i < n; i++) {
+    ep.begin();
+    ep.finished(true);
+  }
+}
+
+test('without failure accrual (the default), an endpoint answering only failures keeps its share', () => {
+  const clock = new FakeClock();
+  const b = balancer(clock);
+  b.replace([spec(1), spec(2)]);
+  const picks = new Map<string, number>();
+  for (let i = 0; i < 1000; i++) {
+    const ep = must(b.pick());
+    picks.set(ep.key, (picks.get(ep.key) ?? 0) + 1);
+    ep.begin();
+    ep.finished(ep.key === '10.0.0.1:1');
+  }
+  assert.ok((picks.get('10.0.0.1:1') ?? 0) > 400, `the failing endpoint got ${picks.get('10.0.0.1:1')}`);
+  assert.deepEqual(b.counts(), { ready: 2, pending: 0 });
+});
+
+test('setFailureAccrual applies to the endpoints already there and to those added later', () => {
+  const clock = new FakeClock();
+  const b = balancer(clock);
+  b.replace([spec(1), spec(2)]);
+  const ep1 = must(b.get('10.0.0.1:1'));
+  answerFailures(ep1, 10);
+  assert.equal(ep1.isAvailable(), true);
+  b.setFailureAccrual(CONSECUTIVE_3);
+  assert.deepEqual(b.failureAccrual, CONSECUTIVE_3);
+  answerFailures(ep1, 3);
+  assert.equal(ep1.isAvailable(), false);
+  for (let i = 0; i < 20; i++) assert.equal(b.pick()?.key, '10.0.0.1:2');
+  b.add([spec(3)]);
+  const ep3 = must(b.get('10.0.0.1:3'));
+  assert.equal(ep3.accrual?.state, 'closed');
+  answerFailures(ep3, 3);
+  assert.equal(ep3.isAvailable(), false);
+  // The same settings again (a reopened stream): nothing changes.
+  b.setFailureAccrual({ ...CONSECUTIVE_3, backoff: { ...CONSECUTIVE_3.backoff } });
+  assert.deepEqual(b.counts(), { ready: 1, pending: 2 });
+});
+
+test('turning failure accrual off serves the waiters at once', async () => {
+  const clock = new FakeClock();
+  const b = balancer(clock, { failureAccrual: CONSECUTIVE_3, failfastMs: 60_000 });
+  b.replace([spec(1)]);
+  const ep = must(b.get('10.0.0.1:1'));
+  answerFailures(ep, 3);
+  const waiting = acquire(b);
+  assert.equal(waiting.done(), false);
+  b.setFailureAccrual(undefined);
+  assert.equal((await within(waiting.result)).ep, ep);
+  answerFailures(ep, 10);
+  assert.equal(b.pick(), ep);
+  b.close();
 });

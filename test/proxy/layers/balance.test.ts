@@ -1,13 +1,15 @@
 /**
  * The balance layer's accounting of outcomes against endpoints: a client that goes away
  * before its response has ended cancelled the request; the endpoint did not fail it, so
- * however many clients do that, the endpoint's breaker stays closed.
+ * however many clients do that, the endpoint's breaker stays closed. The Service has
+ * failure accrual (consecutive, Linkerd's defaults): without it, nothing would open it.
  */
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import http2 from 'node:http2';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, test } from 'node:test';
+import type { BreakerSettings } from '../../../src/proxy/balance/breaker.js';
 import type { LocalIdentity } from '../../../src/proxy/identity/local.js';
 import { h2connect, h2request } from '../../helpers/h2.js';
 import { Cleanup, type HttpUpstream, LOOPBACK, startHttpServer } from '../../helpers/net.js';
@@ -16,6 +18,11 @@ import { sumSamples } from '../../helpers/prom.js';
 import { AUTHORITY, metrics, type ProxyPair, proxyPair } from '../../helpers/stacks.js';
 
 const T = { timeout: 30_000 };
+/** `balancer.linkerd.io/failure-accrual: consecutive` with its defaults. */
+const CONSECUTIVE: BreakerSettings = {
+  maxFailures: 7,
+  backoff: { minMs: 1000, maxMs: 60_000, jitterRatio: 0.5 },
+};
 /** More than the breaker's threshold of consecutive failures (7). */
 const CANCELLED = 12;
 
@@ -120,7 +127,12 @@ describe('clients that go away mid-response', () => {
   for (const meshed of [false, true]) {
     const name = meshed ? 'meshed' : 'plaintext';
     test(`${name}: HTTP/1 clients cancelling do not open the endpoint's breaker`, T, async () => {
-      const pair = await proxyPair(...(await identities(meshed)), { host: LOOPBACK, port: h1App.port });
+      const pair = await proxyPair(
+        ...(await identities(meshed)),
+        { host: LOOPBACK, port: h1App.port },
+        undefined,
+        { failureAccrual: CONSECUTIVE },
+      );
       cleanup.add(() => pair.close());
       const port = pair.client.addr.port;
       for (let i = 0; i < CANCELLED; i++) await abandonH1(port);
@@ -128,7 +140,12 @@ describe('clients that go away mid-response', () => {
     });
 
     test(`${name}: HTTP/2 clients cancelling do not open the endpoint's breaker`, T, async () => {
-      const pair = await proxyPair(...(await identities(meshed)), { host: LOOPBACK, port: h2AppPort });
+      const pair = await proxyPair(
+        ...(await identities(meshed)),
+        { host: LOOPBACK, port: h2AppPort },
+        undefined,
+        { failureAccrual: CONSECUTIVE },
+      );
       cleanup.add(() => pair.close());
       const session = await h2connect(pair.client.addr.port);
       cleanup.add(() => session.destroy());
