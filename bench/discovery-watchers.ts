@@ -1,6 +1,6 @@
 // One process of the discovery scenario's watchers (bench/discovery.ts): opens N Destination.Get streams
 // to the control plane, each on its own channel and TCP connection (as N proxies would), and timestamps
-// every endpoint it sees added or removed after the first (whole-set) message.
+// every endpoint it sees added or removed after the first (whole-set) endpoint message.
 //
 // Usage: node dist/bench/discovery-watchers.js --addr HOST:PORT --path SVC:PORT --ns NS --watchers N
 //          --endpoints M --changes E
@@ -98,6 +98,8 @@ for (let i = 0; i < watchers; i++) {
   if (!call) throw new Error('no Destination.get method');
   calls.push(call);
   call.on('data', (u: DestinationUpdate) => {
+    // The first answer begins with the Service's failure accrual; the set comes after it.
+    if (u.update === 'failureAccrual') return;
     const at = nowMs();
     let n = 0;
     if (u.update === 'add') {

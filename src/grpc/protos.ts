@@ -58,11 +58,21 @@ export interface WeightedAddr {
     opaqueTransport?: { inboundPort: number } | null;
   } | null;
 }
+export interface ExponentialBackoffMessage {
+  minBackoffMs: number;
+  maxBackoffMs: number;
+  jitterRatio: number;
+}
+export interface FailureAccrualMessage {
+  kind?: 'consecutiveFailures';
+  consecutiveFailures?: { maxFailures: number; backoff: ExponentialBackoffMessage | null } | null;
+}
 export interface DestinationUpdate {
-  update?: 'add' | 'remove' | 'noEndpoints';
+  update?: 'add' | 'remove' | 'noEndpoints' | 'failureAccrual';
   add?: { addrs: WeightedAddr[]; metricLabels: Record<string, string> } | null;
   remove?: { addrs: TcpAddress[] } | null;
   noEndpoints?: { exists: boolean } | null;
+  failureAccrual?: FailureAccrualMessage | null;
 }
 export interface GetDestination {
   path: string;

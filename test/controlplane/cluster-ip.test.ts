@@ -65,8 +65,11 @@ describe('Destination: a Service cluster IP as the authority', () => {
 
   test('Get for <cluster IP>:<port> streams the Service port endpoints, from any namespace', T, async () => {
     const w = watch<DestinationUpdate>('get', `${ECHO_IP}:7000`, 'elsewhere');
-    await waitFor(() => w.messages.length >= 1, 'the first update', 5_000);
-    const [first] = w.messages;
+    await waitFor(() => w.messages.length >= 2, 'the first answer', 5_000);
+    // The first answer: the Service's failure accrual (none: no annotation), then its set.
+    const [accrual, first] = w.messages;
+    assert.equal(accrual?.update, 'failureAccrual', JSON.stringify(accrual));
+    assert.equal(accrual?.failureAccrual?.kind, undefined);
     assert.equal(first?.update, 'add', JSON.stringify(first));
     assert.deepEqual(first?.add?.metricLabels, { namespace: 'prod', service: 'echo' });
     assert.deepEqual(
@@ -87,9 +90,9 @@ describe('Destination: a Service cluster IP as the authority', () => {
         address: '10.42.0.6',
       }),
     );
-    await waitFor(() => w.messages.length >= 2, 'the update for a second endpoint', 5_000);
+    await waitFor(() => w.messages.length >= 3, 'the update for a second endpoint', 5_000);
     assert.deepEqual(
-      w.messages[1]?.add?.addrs.map((a) => `${a.addr.ip}:${a.addr.port}`),
+      w.messages[2]?.add?.addrs.map((a) => `${a.addr.ip}:${a.addr.port}`),
       ['10.42.0.6:7007'],
     );
     assert.equal(w.error, undefined);
@@ -100,8 +103,8 @@ describe('Destination: a Service cluster IP as the authority', () => {
     T,
     async () => {
       const w = watch<DestinationUpdate>('get', `${ECHO_IP}:9999`);
-      await waitFor(() => w.messages.length >= 1, 'the first update', 5_000);
-      assert.deepEqual(w.messages[0]?.noEndpoints, { exists: false });
+      await waitFor(() => w.messages.length >= 2, 'the first answer', 5_000);
+      assert.deepEqual(w.messages[1]?.noEndpoints, { exists: false });
       assert.equal(w.error, undefined);
     },
   );

@@ -1,4 +1,5 @@
 import type { Catalog, Workload } from '../../catalog/catalog.js';
+import { type FailureAccrualReading, readFailureAccrual } from '../../catalog/failure-accrual.js';
 import type { Service } from '../../catalog/resources.js';
 import { endpointPort, selects } from '../../catalog/selection.js';
 import type { ServiceRef } from './names.js';
@@ -30,6 +31,16 @@ export interface EndpointChange {
 
 export type EndpointListener = (change: EndpointChange) => void;
 
+/** Told the Service's failure accrual (from its annotations), and any problem reading them. */
+export type FailureAccrualListener = (reading: FailureAccrualReading) => void;
+
+interface Subscriber {
+  readonly endpoints: EndpointListener;
+  readonly failureAccrual: FailureAccrualListener | undefined;
+}
+
+const NO_SERVICE = readFailureAccrual({});
+
 /** Linkerd's default endpoint weight. */
 export const DEFAULT_WEIGHT = 10_000;
 
@@ -41,7 +52,8 @@ class ServicePortView {
   readonly endpoints = new Map<string, EndpointInfo>();
   /** Which endpoint each workload instance contributes. */
   private readonly byPod = new Map<string, string>();
-  readonly listeners = new Set<EndpointListener>();
+  readonly listeners = new Set<Subscriber>();
+  failureAccrual: FailureAccrualReading = NO_SERVICE;
 
   constructor(
     readonly ref: ServiceRef,
@@ -63,6 +75,14 @@ class ServicePortView {
       identity: this.identityOf(w),
       inboundPort: w.inboundPort ?? 0,
     };
+  }
+
+  /** Reads the Service's failure accrual again; returns whether it changed. */
+  readFailureAccrual(service: Service | undefined): boolean {
+    const reading = service ? readFailureAccrual(service.metadata.annotations) : NO_SERVICE;
+    const changed = JSON.stringify(reading) !== JSON.stringify(this.failureAccrual);
+    this.failureAccrual = reading;
+    return changed;
   }
 
   /** Recomputes the whole set (the Service changed, or the view is new). */
@@ -118,7 +138,11 @@ class ServicePortView {
   }
 
   notify(change: EndpointChange): void {
-    for (const l of this.listeners) l(change);
+    for (const l of this.listeners) l.endpoints(change);
+  }
+
+  notifyFailureAccrual(): void {
+    for (const l of this.listeners) l.failureAccrual?.(this.failureAccrual);
   }
 }
 
@@ -164,21 +188,30 @@ export class EndpointIndex {
     for (const v of views) {
       if (v.ref.service !== name) continue;
       const existed = v.exists;
+      // The settings first: they apply to the endpoints that follow.
+      if (v.readFailureAccrual(service)) v.notifyFailureAccrual();
       const change = v.reset(service, this.catalog.workloads.list(namespace));
       if (change.added.length > 0 || change.removed.length > 0 || change.exists !== existed) v.notify(change);
     }
   }
 
-  /** Calls `listener` with the current set at once, then with every change; returns the unsubscribe. */
-  subscribe(ref: ServiceRef, listener: EndpointListener): () => void {
+  /**
+   * Calls `listener` with the current set at once, then with every change; returns the
+   * unsubscribe. `onFailureAccrual`, given, is called with the Service's failure accrual
+   * before the set, then whenever a change to the Service changes it.
+   */
+  subscribe(
+    ref: ServiceRef,
+    listener: EndpointListener,
+    onFailureAccrual?: FailureAccrualListener,
+  ): () => void {
     const key = `${ref.namespace}/${ref.service}:${ref.port}`;
     let view = this.views.get(key);
     if (!view) {
       view = new ServicePortView(ref, this.identityOf);
-      view.reset(
-        this.catalog.services.get(ref.namespace, ref.service),
-        this.catalog.workloads.list(ref.namespace),
-      );
+      const service = this.catalog.services.get(ref.namespace, ref.service);
+      view.readFailureAccrual(service);
+      view.reset(service, this.catalog.workloads.list(ref.namespace));
       this.views.set(key, view);
       let inNs = this.byNamespace.get(ref.namespace);
       if (!inNs) {
@@ -188,10 +221,12 @@ export class EndpointIndex {
       inNs.add(view);
     }
     const v = view;
-    v.listeners.add(listener);
+    const subscriber: Subscriber = { endpoints: listener, failureAccrual: onFailureAccrual };
+    v.listeners.add(subscriber);
+    onFailureAccrual?.(v.failureAccrual);
     listener(v.snapshot());
     return () => {
-      if (!v.listeners.delete(listener) || v.listeners.size > 0) return;
+      if (!v.listeners.delete(subscriber) || v.listeners.size > 0) return;
       this.views.delete(key);
       this.byNamespace.get(ref.namespace)?.delete(v);
     };

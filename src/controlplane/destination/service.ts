@@ -1,9 +1,11 @@
 import * as grpc from '@grpc/grpc-js';
 import type { Catalog, Collection } from '../../catalog/catalog.js';
+import type { FailureAccrual } from '../../catalog/failure-accrual.js';
 import type { Service } from '../../catalog/resources.js';
 import type {
   DestinationProfile,
   DestinationUpdate,
+  FailureAccrualMessage,
   GetDestination,
   WeightedAddr,
 } from '../../grpc/protos.js';
@@ -57,6 +59,21 @@ export function updatesFor(ref: ServiceRef, change: EndpointChange, first: boole
     });
   }
   return updates;
+}
+
+/** The Destination API's form of a Service's failure accrual. */
+export function failureAccrualMessage(accrual: FailureAccrual): FailureAccrualMessage {
+  if (accrual.kind === 'none') return {};
+  return {
+    consecutiveFailures: {
+      maxFailures: accrual.maxFailures,
+      backoff: {
+        minBackoffMs: accrual.minPenaltyMs,
+        maxBackoffMs: accrual.maxPenaltyMs,
+        jitterRatio: accrual.jitterRatio,
+      },
+    },
+  };
 }
 
 /**
@@ -124,10 +141,23 @@ export function destinationService(
       if (!ref) return;
       opts.log.debug({ path: call.request.path, ref }, 'destination watch');
       let first = true;
-      const unsubscribe = index.subscribe(ref, (change) => {
-        for (const update of updatesFor(ref, change, first)) call.write(update);
-        first = false;
-      });
+      const unsubscribe = index.subscribe(
+        ref,
+        (change) => {
+          for (const update of updatesFor(ref, change, first)) call.write(update);
+          first = false;
+        },
+        ({ accrual, problems }) => {
+          // Checked at apply; a Service stored before that check may still hold a bad value.
+          if (problems.length > 0) {
+            opts.log.warn(
+              { service: `${ref.namespace}/${ref.service}`, problems },
+              'invalid failure accrual annotations: no failure accrual',
+            );
+          }
+          call.write({ failureAccrual: failureAccrualMessage(accrual) });
+        },
+      );
       onEnd(call, unsubscribe);
     },
     getProfile(call: grpc.ServerWritableStream<GetDestination, DestinationProfile>) {

@@ -1,10 +1,16 @@
 import type * as grpc from '@grpc/grpc-js';
 import { controlPlaneClient } from '../../grpc/client.js';
-import type { DestinationProfile, DestinationUpdate, WeightedAddr } from '../../grpc/protos.js';
+import type {
+  DestinationProfile,
+  DestinationUpdate,
+  FailureAccrualMessage,
+  WeightedAddr,
+} from '../../grpc/protos.js';
 import { GaugeFamily, type GaugeSeries, type Registry } from '../../metrics/registry.js';
 import type { HostPort } from '../../util/addr.js';
 import type { Logger } from '../../util/log.js';
 import { Balancer, type BalancerOptions } from '../balance/balancer.js';
+import type { BreakerSettings } from '../balance/breaker.js';
 import type { EndpointSpec } from '../balance/endpoint.js';
 import { ProfileWatch } from './profile-watch.js';
 import { AuthorityStreams, AuthorityWatch } from './streams.js';
@@ -21,6 +27,8 @@ export type ResolutionStatus = 'resolving' | 'mesh' | 'dns';
 export class Resolution extends AuthorityWatch<DestinationUpdate> {
   status: ResolutionStatus = 'resolving';
   balancer: Balancer;
+  /** The stream (re)opened: its next endpoint set replaces the whole set. */
+  replaceNext = false;
   private gauges: { ready: GaugeSeries; pending: GaugeSeries } | undefined;
 
   constructor(
@@ -57,9 +65,23 @@ export class Resolution extends AuthorityWatch<DestinationUpdate> {
   fallBackToDns(): void {
     this.status = 'dns';
     const old = this.balancer;
-    this.balancer = new Balancer(this.balancerOptions);
+    this.balancer = new Balancer({ ...this.balancerOptions, failureAccrual: old.failureAccrual });
     old.close();
   }
+}
+
+/** The balancer's settings for a Destination API FailureAccrual; undefined for none. */
+export function breakerSettings(m: FailureAccrualMessage | null | undefined): BreakerSettings | undefined {
+  const c = m?.kind === 'consecutiveFailures' ? m.consecutiveFailures : undefined;
+  if (!c) return undefined;
+  return {
+    maxFailures: c.maxFailures,
+    backoff: {
+      minMs: c.backoff?.minBackoffMs ?? 0,
+      maxMs: c.backoff?.maxBackoffMs ?? 0,
+      jitterRatio: c.backoff?.jitterRatio ?? 0,
+    },
+  };
 }
 
 /** A TCP address from the Destination API as a balancer key and HostPort. */
@@ -164,12 +186,18 @@ export class DestinationClient {
   }
 
   private apply(r: Resolution, u: DestinationUpdate, first: boolean): void {
+    // The first answer may begin with the failure accrual: the endpoint set after it is
+    // the one that replaces what is known.
+    if (first) r.replaceNext = true;
     switch (u.update) {
+      case 'failureAccrual':
+        r.balancer.setFailureAccrual(breakerSettings(u.failureAccrual));
+        return;
       case 'add': {
         const add = u.add;
         if (!add) return;
         const specs = add.addrs.map((a) => endpointSpec(a, add.metricLabels));
-        if (first) r.balancer.replace(specs);
+        if (r.replaceNext) r.balancer.replace(specs);
         else r.balancer.add(specs);
         r.status = 'mesh';
         break;
@@ -190,7 +218,9 @@ export class DestinationClient {
         }
         break;
       default:
+        return;
     }
+    r.replaceNext = false;
   }
 
   close(): void {

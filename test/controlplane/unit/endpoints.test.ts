@@ -6,6 +6,7 @@ import { test } from 'node:test';
 import type { Workload } from '../../../src/catalog/catalog.js';
 import { LocalCatalog } from '../../../src/catalog/local/local-catalog.js';
 import { SnapshotStore } from '../../../src/catalog/local/store.js';
+import type { Service } from '../../../src/catalog/resources.js';
 import { validateDocuments } from '../../../src/catalog/validate.js';
 import {
   DEFAULT_WEIGHT,
@@ -299,5 +300,69 @@ test('a starting (unready) workload is no endpoint; going ready adds it, unready
   assert.deepEqual(w.changes.slice(4), ['exists +10.0.0.7:9090 -10.0.0.7:8080 size=1']);
   catalog.workloads.remove('default', 'web-1');
   assert.equal(w.changes.length, 5, 'removing an unready workload changes no set');
+  index.close();
+});
+
+/** The Service `web` with these annotations. */
+function annotated(annotations: Record<string, string>, opts: Parameters<typeof service>[1] = {}): Service {
+  const s = service('web', opts);
+  return { ...s, metadata: { ...s.metadata, annotations } };
+}
+
+test("the Service's failure accrual: before the set, then on every change that changes it, even with no endpoint change", () => {
+  const catalog = new MemoryCatalog();
+  catalog.workloads.put(workload('web-1'));
+  const index = new EndpointIndex(catalog, identityOf);
+  const events: string[] = [];
+  const stop = index.subscribe(
+    WEB,
+    (c) => events.push(`set size=${c.size}`),
+    ({ accrual, problems }) =>
+      events.push(
+        `accrual ${accrual.kind === 'consecutive' ? `consecutive ${accrual.maxFailures}` : 'none'}${problems.length > 0 ? ` (${problems.length} problem)` : ''}`,
+      ),
+  );
+  assert.deepEqual(events, ['accrual none', 'set size=0'], 'an unknown Service: none');
+
+  catalog.services.put(annotated({ 'balancer.linkerd.io/failure-accrual': 'consecutive' }));
+  assert.deepEqual(events.slice(2), ['accrual consecutive 7', 'set size=1'], 'the settings before the set');
+
+  catalog.services.put(
+    annotated({
+      'balancer.linkerd.io/failure-accrual': 'consecutive',
+      'balancer.weft.io/failure-accrual-consecutive-max-failures': '3',
+    }),
+  );
+  assert.deepEqual(events.slice(4), ['accrual consecutive 3'], 'no endpoint changed: the settings alone');
+
+  // Annotations that do not change the settings tell nothing.
+  catalog.services.put(
+    annotated({
+      'balancer.linkerd.io/failure-accrual': 'consecutive',
+      'balancer.weft.io/failure-accrual-consecutive-max-failures': '3',
+      note: 'unrelated',
+    }),
+  );
+  assert.equal(events.length, 5);
+
+  // A stored bad value (written before apply checked it): none, with the problem.
+  catalog.services.put(annotated({ 'balancer.linkerd.io/failure-accrual': 'always' }));
+  assert.deepEqual(events.slice(5), ['accrual none (1 problem)']);
+
+  catalog.services.put(annotated({ 'balancer.weft.io/failure-accrual': 'consecutive' }));
+  catalog.services.remove('default', 'web');
+  assert.deepEqual(events.slice(6), ['accrual consecutive 7', 'accrual none', 'set size=0']);
+
+  // A second subscriber gets the current settings first, like the set.
+  catalog.services.put(annotated({ 'balancer.weft.io/failure-accrual': 'consecutive' }));
+  const later: string[] = [];
+  const stop2 = index.subscribe(
+    WEB,
+    () => later.push('set'),
+    ({ accrual }) => later.push(accrual.kind),
+  );
+  assert.deepEqual(later, ['consecutive', 'set']);
+  stop();
+  stop2();
   index.close();
 });

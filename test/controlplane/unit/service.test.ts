@@ -1,7 +1,11 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { EndpointChange, EndpointInfo } from '../../../src/controlplane/destination/endpoints.js';
-import { contextNamespace, updatesFor } from '../../../src/controlplane/destination/service.js';
+import {
+  contextNamespace,
+  failureAccrualMessage,
+  updatesFor,
+} from '../../../src/controlplane/destination/service.js';
 
 const ref = { namespace: 'prod', service: 'web', port: 80 };
 
@@ -112,4 +116,23 @@ test('a later change sends Remove then Add; the first update never sends Remove'
   assert.deepEqual(updatesFor(ref, change({ removed: [ep('10.0.0.1', 80)], size: 1 }), false), [
     { remove: { addrs: [{ ip: '10.0.0.1', port: 80 }] } },
   ]);
+});
+
+test("failure accrual in the Destination API's shape (Linkerd's FailureAccrual): none is an empty message", () => {
+  assert.deepEqual(failureAccrualMessage({ kind: 'none' }), {});
+  assert.deepEqual(
+    failureAccrualMessage({
+      kind: 'consecutive',
+      maxFailures: 3,
+      minPenaltyMs: 250,
+      maxPenaltyMs: 10_000,
+      jitterRatio: 0.5,
+    }),
+    {
+      consecutiveFailures: {
+        maxFailures: 3,
+        backoff: { minBackoffMs: 250, maxBackoffMs: 10_000, jitterRatio: 0.5 },
+      },
+    },
+  );
 });
