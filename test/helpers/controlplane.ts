@@ -190,18 +190,28 @@ export async function weftOk(cp: { grpcAddr: string }, args: string[], input?: s
   return r.stdout;
 }
 
-/** A Service manifest: `name` in `namespace`, port 80 selecting `selector`. */
+/** A Service manifest: `name` in `namespace`, port 80 selecting `selector`, with `annotations`. */
 export function serviceYaml(
   name: string,
-  opts: { namespace?: string; selector?: Record<string, string>; port?: number; targetPort?: number } = {},
+  opts: {
+    namespace?: string;
+    selector?: Record<string, string>;
+    port?: number;
+    targetPort?: number;
+    annotations?: Record<string, string>;
+  } = {},
 ): string {
   const selector = opts.selector ?? { app: 'web' };
+  const annotations = Object.entries(opts.annotations ?? {});
   return [
     'apiVersion: v1',
     'kind: Service',
     'metadata:',
     `  name: ${name}`,
     ...(opts.namespace ? [`  namespace: ${opts.namespace}`] : []),
+    ...(annotations.length > 0
+      ? ['  annotations:', ...annotations.map(([k, v]) => `    ${k}: ${JSON.stringify(v)}`)]
+      : []),
     'spec:',
     '  selector:',
     ...Object.entries(selector).map(([k, v]) => `    ${k}: ${v}`),

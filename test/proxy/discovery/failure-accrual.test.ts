@@ -83,6 +83,11 @@ test("the proxy's balancer takes the Service's failure accrual, and each change 
   });
   const ep = r.balancer.get('10.0.0.1:8080') as Endpoint;
   assert.equal(ep.accrual?.state, 'closed');
+  // Each authority has its own Service's settings (a traffic split's backends too).
+  catalog.services.put(service('api'));
+  const other = client.resolve('api.default.svc.cluster.local:80');
+  await waitFor(() => other.status === 'mesh', 'the other Service');
+  assert.equal(other.balancer.failureAccrual, undefined);
 
   // A change to the annotations alone reaches the live balancer and its endpoint.
   catalog.services.put(annotated({ 'balancer.weft.io/failure-accrual': 'consecutive' }));
