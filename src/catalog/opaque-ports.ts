@@ -1,4 +1,4 @@
-import { PortSpecError, parsePortSpecs } from '../util/port-specs.js';
+import { DEFAULT_OPAQUE_PORTS, PortSpecError, parsePortSpecs } from '../util/port-specs.js';
 
 // Which ports of a Service carry opaque TCP (no protocol detection), as Linkerd's
 // destination controller decides it. The Service's `config.weft.io/opaque-ports`
@@ -13,18 +13,6 @@ export const OPAQUE_PORTS_ANNOTATIONS = [
   'config.weft.io/opaque-ports',
   'config.linkerd.io/opaque-ports',
 ] as const;
-
-/** Linkerd's default, the proxy's `--opaque-ports` default too: SMTP, MySQL, PostgreSQL, Redis, Elasticsearch, Memcached... */
-export const DEFAULT_OPAQUE_PORTS: readonly string[] = [
-  '25',
-  '587',
-  '3306',
-  '4444',
-  '5432',
-  '6379',
-  '9300',
-  '11211',
-];
 
 /** What the annotations are read against: a Service's annotations and ports. */
 export interface ServicePorts {

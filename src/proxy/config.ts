@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { dns1123LabelError, labelKeyError, labelValueError, portNameError } from '../catalog/names.js';
 import { type HostPort, parseHostPort, parsePort } from '../util/addr.js';
 import { parseDuration } from '../util/duration.js';
+import { DEFAULT_OPAQUE_PORTS } from '../util/port-specs.js';
 import type { IdentitySettings } from './identity/settings.js';
 
 export interface ProxyConfig {
@@ -97,7 +98,7 @@ export const PROXY_SETTINGS = {
   opaquePorts: [
     '--opaque-ports',
     'WEFT_PROXY_OPAQUE_PORTS',
-    '25,587,3306,4444,5432,6379,9300,11211',
+    DEFAULT_OPAQUE_PORTS.join(','),
     'ports proxied as opaque TCP without protocol detection',
   ],
   outboundConnectTimeout: [

@@ -2,6 +2,22 @@
 // range lo-hi of them. `weft inject` reads them from a workload's config.weft.io/*
 // annotations, the catalog from a Service's opaque-ports annotation.
 
+/**
+ * Linkerd's default opaque ports, weft's too (the proxy's `--opaque-ports`, and the Service
+ * ports the control plane calls opaque without an annotation): SMTP, MySQL, PostgreSQL,
+ * Redis, Elasticsearch, Memcached...
+ */
+export const DEFAULT_OPAQUE_PORTS: readonly string[] = [
+  '25',
+  '587',
+  '3306',
+  '4444',
+  '5432',
+  '6379',
+  '9300',
+  '11211',
+];
+
 /** A port list that does not parse: the message starts with `what`, `problem` is the rest. */
 export class PortSpecError extends Error {
   override name = 'PortSpecError';
