@@ -20,6 +20,47 @@ export async function stopWithPods(cp: ControlPlaneHandle | undefined, bridge: s
   }
 }
 
+export interface NodeDeploymentOptions {
+  readonly replicas?: number;
+  /** The container port, and its name if it has one. */
+  readonly port?: number;
+  readonly portName?: string;
+  readonly env?: Readonly<Record<string, string>>;
+  readonly gracePeriodSeconds?: number;
+}
+
+/**
+ * A Deployment whose pods run `node <program>` (from the manifest's directory), labelled
+ * app=<name>, with the service account <name>.
+ */
+export function nodeDeploymentYaml(name: string, program: string, opts: NodeDeploymentOptions = {}): string {
+  const env = Object.entries(opts.env ?? {});
+  return `apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: ${name}
+spec:
+  replicas: ${opts.replicas ?? 1}
+  selector:
+    matchLabels:
+      app: ${name}
+  template:
+    metadata:
+      labels:
+        app: ${name}
+    spec:
+      serviceAccountName: ${name}
+      terminationGracePeriodSeconds: ${opts.gracePeriodSeconds ?? 3}
+      containers:
+        - name: ${name}
+          command: ["${process.execPath}", "${program}"]
+${env.length > 0 ? `          env:\n${env.map(([k, v]) => `            - name: ${k}\n              value: "${v}"\n`).join('')}` : ''}${
+  opts.port === undefined
+    ? ''
+    : `          ports:\n            - ${opts.portName ? `name: ${opts.portName}\n              ` : ''}containerPort: ${opts.port}\n`
+}`;
+}
+
 /** `weft run` (the control plane's flag goes before the command); fails unless it exits 0. */
 export async function weftRun(cp: { grpcAddr: string }, args: string[], command: string[]): Promise<string> {
   const r = await weft(['run', ...args, '--control-plane', cp.grpcAddr, '--', ...command]);

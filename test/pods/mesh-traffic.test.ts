@@ -21,7 +21,7 @@ import {
 } from '../helpers/controlplane.js';
 import { waitFor } from '../helpers/net.js';
 import { requirePrivileged } from '../helpers/netns.js';
-import { stopWithPods, waitForLogs } from '../helpers/pods.js';
+import { nodeDeploymentYaml, stopWithPods, waitForLogs } from '../helpers/pods.js';
 import { dump, type Exposition, parseProm, sumSamples } from '../helpers/prom.js';
 import { REPO_ROOT } from '../helpers/proxy.js';
 
@@ -86,31 +86,6 @@ function websocket(n) {
 })();
 `;
 
-function deployment(name: string, program: string, replicas: number, port: number): string {
-  return `apiVersion: apps/v1
-kind: Deployment
-metadata:
-  name: ${name}
-spec:
-  replicas: ${replicas}
-  selector:
-    matchLabels:
-      app: ${name}
-  template:
-    metadata:
-      labels:
-        app: ${name}
-    spec:
-      serviceAccountName: ${name}
-      terminationGracePeriodSeconds: 2
-      containers:
-        - name: ${name}
-          command: ["${process.execPath}", "${program}"]
-          ports:
-            - containerPort: ${port}
-`;
-}
-
 function service(name: string, port: number, targetPort: number): string {
   return `apiVersion: v1
 kind: Service
@@ -149,12 +124,12 @@ describe('meshed pods: opaque ports and WebSockets', () => {
       [
         service('db', 3306, 3306),
         service('ws', 80, 8080),
-        deployment('db', 'db.js', 1, 3306),
-        deployment('ws', 'ws.js', 2, 8080),
+        nodeDeploymentYaml('db', 'db.js', { port: 3306, gracePeriodSeconds: 2 }),
+        nodeDeploymentYaml('ws', 'ws.js', { replicas: 2, port: 8080, gracePeriodSeconds: 2 }),
       ].join('---\n'),
     );
     const clientManifest = join(dir, 'client.yaml');
-    writeFileSync(clientManifest, deployment('client', 'client.js', 1, 9));
+    writeFileSync(clientManifest, nodeDeploymentYaml('client', 'client.js', { gracePeriodSeconds: 2 }));
     cp = await startControlPlane({
       extraArgs: ['--pod-bridge', BRIDGE, '--pod-cidr', '10.223.0.0/16', '--service-cidr', '10.224.0.0/16'],
     });

@@ -32,6 +32,7 @@ import {
 import { waitFor } from '../helpers/net.js';
 import { requirePrivileged } from '../helpers/netns.js';
 import {
+  nodeDeploymentYaml,
   pathWithoutIptables,
   startDemoProcess,
   stopWithPods,
@@ -303,34 +304,12 @@ function deploymentYaml(
   program: string,
   opts: { replicas?: number; env?: string } = {},
 ): string {
-  return `apiVersion: apps/v1
-kind: Deployment
-metadata:
-  name: ${name}
-spec:
-  replicas: ${opts.replicas ?? 1}
-  selector:
-    matchLabels:
-      app: ${name}
-  template:
-    metadata:
-      labels:
-        app: ${name}
-    spec:
-      serviceAccountName: ${name}
-      terminationGracePeriodSeconds: 3
-      containers:
-        - name: ${name}
-          command: ["${process.execPath}", "${program}"]
-          env:
-            - name: PORT
-              value: "7000"
-            - name: VERSION
-              value: "${opts.env ?? 'one'}"
-          ports:
-            - name: echo
-              containerPort: 7000
-`;
+  return nodeDeploymentYaml(name, program, {
+    ...(opts.replicas ? { replicas: opts.replicas } : {}),
+    port: 7000,
+    portName: 'echo',
+    env: { PORT: '7000', VERSION: opts.env ?? 'one' },
+  });
 }
 
 const ECHO_SERVICE = `apiVersion: v1
