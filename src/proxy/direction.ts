@@ -1,4 +1,5 @@
 import type { Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
 import type { Direction, HttpMetrics } from '../metrics/http.js';
 import type { CounterSeries } from '../metrics/registry.js';
@@ -189,11 +190,10 @@ export class DirectionStack {
             ...relays,
             router,
             stats: (authority: string) => deps.http.stats(direction, authority),
-            detectTimeoutMs: opts.detectTimeoutMs,
             whenOpaque: (authority, port, cb) => this.whenOpaque(authority, port, cb),
+            detect: (socket, done) => this.detectThen(socket, done),
             serveHttp: (socket, protocol) =>
               protocol === 'h2' ? this.h2.accept(socket) : this.h1.accept(socket),
-            detectTimedOut: () => this.detectTimeouts.inc(),
           })
         : refuseConnect,
       isDraining: deps.isDraining,
@@ -232,8 +232,9 @@ export class DirectionStack {
    */
   private whenOpaque(authority: string | undefined, port: number, cb: (opaque: boolean) => void): void {
     const profiles = this.opts.profiles;
-    if (this.opts.opaquePorts?.has(port) || authority === undefined || !profiles) {
-      cb(this.opts.opaquePorts?.has(port) === true);
+    const listed = this.opts.opaquePorts?.has(port) === true;
+    if (listed || authority === undefined || !profiles) {
+      cb(listed);
       return;
     }
     const watch = profiles(authority);
@@ -262,8 +263,7 @@ export class DirectionStack {
   }
 
   private detect(socket: Socket): void {
-    detectProtocol(socket, this.opts.detectTimeoutMs, (protocol, timedOut) => {
-      if (timedOut) this.detectTimedOut();
+    this.detectThen(socket, (protocol) => {
       const tlsServer = this.tlsServer;
       if (protocol !== 'tls' || !tlsServer) {
         this.countSrc(socket, NO_TLS_FROM_REMOTE);
@@ -282,13 +282,21 @@ export class DirectionStack {
     });
   }
 
-  /** Detection gave up: the connection goes on as opaque TCP, and the proxy says so. */
-  private detectTimedOut(): void {
-    this.detectTimeouts.inc();
-    this.deps.log.debug(
-      { direction: this.opts.direction, timeoutMs: this.opts.detectTimeoutMs },
-      'protocol detection timed out: carrying the connection on as opaque TCP',
-    );
+  /**
+   * Detects a connection's protocol. When detection gives up (the timeout), the connection
+   * goes on as opaque TCP, and the proxy counts and logs it.
+   */
+  private detectThen(socket: Duplex, done: (protocol: Protocol | undefined) => void): void {
+    detectProtocol(socket, this.opts.detectTimeoutMs, (protocol, timedOut) => {
+      if (timedOut) {
+        this.detectTimeouts.inc();
+        this.deps.log.debug(
+          { direction: this.opts.direction, timeoutMs: this.opts.detectTimeoutMs },
+          'protocol detection timed out: carrying the connection on as opaque TCP',
+        );
+      }
+      done(protocol);
+    });
   }
 
   /** A connection whose mTLS handshake succeeded: ALPN says what it carries. */
@@ -317,10 +325,7 @@ export class DirectionStack {
         });
         break;
       default:
-        detectProtocol(socket, this.opts.detectTimeoutMs, (p, timedOut) => {
-          if (timedOut) this.detectTimedOut();
-          this.serve(socket, p);
-        });
+        this.detectThen(socket, (p) => this.serve(socket, p));
     }
   }
 

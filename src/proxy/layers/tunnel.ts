@@ -8,7 +8,7 @@ import { tagTunnel } from '../http/tunnel-tag.js';
 import { NO_TLS_NOT_DISCOVERED, NO_TLS_NOT_SENT } from '../tls/peer.js';
 import type { UpstreamTls } from '../tls/upstream.js';
 import { whenResolved } from './balance.js';
-import { detectProtocol } from './detect.js';
+import type { Protocol } from './detect.js';
 import { ResponseRecorder } from './metrics.js';
 import { type OpaqueDeps, relayOpaque } from './opaque.js';
 import type { Route, Router } from './route.js';
@@ -20,13 +20,12 @@ export interface TunnelDeps extends OpaqueDeps {
   readonly stats: (authority: string) => AuthorityStats;
   /** How endpoints are reached (mTLS or not), and their metric labels. */
   readonly upstream: UpstreamTls;
-  readonly detectTimeoutMs: number;
   /** Whether an authority's port carries opaque TCP (no detection: server-speaks-first works). */
   readonly whenOpaque: (authority: string, port: number, cb: (opaque: boolean) => void) => void;
+  /** The direction's protocol detection (a timeout makes the tunnel opaque, counted). */
+  readonly detect: (socket: Duplex, done: (protocol: Protocol | undefined) => void) => void;
   /** Serves HTTP found inside a tunnel with the direction's HTTP stack. */
   readonly serveHttp: (socket: Duplex, protocol: 'http1' | 'h2') => void;
-  /** Detection gave up on a tunnel's bytes and carries it on as opaque TCP. */
-  readonly detectTimedOut: () => void;
 }
 
 const ESTABLISHED = 'HTTP/1.1 200 Connection Established\r\n\r\n';
@@ -98,8 +97,7 @@ function detectInTunnel(
 ): void {
   if (head.length > 0) socket.unshift(head);
   tagTunnel(socket, route.authority);
-  detectProtocol(socket, deps.detectTimeoutMs, (protocol, timedOut) => {
-    if (timedOut) deps.detectTimedOut();
+  deps.detect(socket, (protocol) => {
     if (protocol === 'http1' || protocol === 'h2') {
       outcome.notOpaque?.();
       deps.serveHttp(socket, protocol);
@@ -112,6 +110,29 @@ function detectInTunnel(
   });
 }
 
+/** Counts a tunnel as one request to its authority, under its upstream's labels. */
+function countTunnel(
+  deps: TunnelDeps,
+  route: Route,
+  labels: Labels,
+  startedAt = performance.now(),
+): ResponseRecorder {
+  const stats = deps.stats(route.authority).with(labels);
+  stats.requests.inc();
+  return new ResponseRecorder(stats, startedAt);
+}
+
+/**
+ * A tunnel that failed before it carried anything: the proxy's error is counted, and
+ * answered when the client still waits for the CONNECT's answer (else the tunnel closes).
+ */
+function failTunnel(socket: Duplex, recorder: ResponseRecorder, error: ProxyError, answer: boolean): void {
+  recorder.head(error.status);
+  recorder.end(error.status, undefined, false);
+  if (answer && socket.writable) failRaw(socket, error);
+  else socket.destroy();
+}
+
 /**
  * A tunnel to an authority the mesh does not know: answered once a connection to it
  * succeeds; the connection then carries the tunnel's bytes if they are not HTTP, and is
@@ -120,19 +141,10 @@ function detectInTunnel(
 function connectThenDetect(deps: TunnelDeps, socket: Duplex, head: Buffer, route: Route): void {
   const started = performance.now();
   const target = route.target;
-  const recorder = (status: number): ResponseRecorder => {
-    const stats = deps.stats(route.authority).with(NO_TLS_NOT_DISCOVERED.labels);
-    stats.requests.inc();
-    const r = new ResponseRecorder(stats, started);
-    r.head(status);
-    return r;
-  };
   const upstream = deps.connector.connect(target, true);
   const onError = (err: Error): void => {
-    const error = upstreamError(err, target);
-    recorder(error.status).end(error.status, undefined, false);
-    if (socket.writable) failRaw(socket, error);
-    else socket.destroy();
+    const recorder = countTunnel(deps, route, NO_TLS_NOT_DISCOVERED.labels, started);
+    failTunnel(socket, recorder, upstreamError(err, target), true);
   };
   upstream.once('error', onError);
   const onClientClose = (): void => {
@@ -146,8 +158,9 @@ function connectThenDetect(deps: TunnelDeps, socket: Duplex, head: Buffer, route
     detectInTunnel(deps, socket, head, route, {
       opaque: () => {
         socket.off('close', onClientClose);
-        const r = recorder(200);
-        splice(socket, upstream, () => r.end(200, undefined, false));
+        const recorder = countTunnel(deps, route, NO_TLS_NOT_DISCOVERED.labels, started);
+        recorder.head(200);
+        splice(socket, upstream, () => recorder.end(200, undefined, false));
       },
       notOpaque: () => upstream.destroy(),
     });
@@ -161,31 +174,17 @@ function connectThenDetect(deps: TunnelDeps, socket: Duplex, head: Buffer, route
  * the tunnel.
  */
 function relayTunnel(deps: TunnelDeps, socket: Duplex, head: Buffer, route: Route, answer: boolean): void {
-  const stats = (labels: Labels): AuthorityStats => deps.stats(route.authority).with(labels);
-  const refuse = (error: ProxyError): void => {
-    if (answer && socket.writable) failRaw(socket, error);
-    else socket.destroy();
-  };
   relayOpaque(deps, socket, route.authority, route.target, {
-    unavailable: (error) => {
-      const s = stats(NO_TLS_NOT_SENT.labels);
-      s.requests.inc();
-      const recorder = new ResponseRecorder(s, performance.now());
-      recorder.head(error.status);
-      recorder.end(error.status, undefined, false);
-      refuse(error);
-    },
+    unavailable: (error) =>
+      failTunnel(socket, countTunnel(deps, route, NO_TLS_NOT_SENT.labels), error, answer),
     connecting: (target, spec) => {
-      const s = stats(spec ? deps.upstream.labelsFor(spec) : NO_TLS_NOT_DISCOVERED.labels);
-      s.requests.inc();
-      const recorder = new ResponseRecorder(s, performance.now());
+      const recorder = countTunnel(
+        deps,
+        route,
+        spec ? deps.upstream.labelsFor(spec) : NO_TLS_NOT_DISCOVERED.labels,
+      );
       return {
-        failed: (err) => {
-          const error = upstreamError(err, target);
-          recorder.head(error.status);
-          recorder.end(error.status, undefined, false);
-          refuse(error);
-        },
+        failed: (err) => failTunnel(socket, recorder, upstreamError(err, target), answer),
         established: (upstream) => {
           if (answer) socket.write(ESTABLISHED);
           recorder.head(200);
