@@ -21,6 +21,13 @@ export interface ProxyConfig {
   readonly opaquePorts: ReadonlySet<number>;
   readonly outboundConnectTimeoutMs: number;
   readonly inboundConnectTimeoutMs: number;
+  /** Outbound: the mutual TLS handshake with a meshed endpoint, once TCP has connected. */
+  readonly outboundTlsHandshakeTimeoutMs: number;
+  /**
+   * Outbound: how long a request whose route sets no timeout waits for its response's
+   * headers (0: for ever). The body may then take as long as it takes.
+   */
+  readonly responseHeadersTimeoutMs: number;
   readonly detectTimeoutMs: number;
   readonly shutdownGracePeriodMs: number;
   readonly enableShutdownEndpoint: boolean;
@@ -112,6 +119,18 @@ export const PROXY_SETTINGS = {
     'WEFT_PROXY_INBOUND_CONNECT_TIMEOUT',
     '100ms',
     'TCP connect timeout to the local application',
+  ],
+  outboundTlsHandshakeTimeout: [
+    '--outbound-tls-handshake-timeout',
+    'WEFT_PROXY_OUTBOUND_TLS_HANDSHAKE_TIMEOUT',
+    '3s',
+    'mutual TLS handshake timeout to meshed endpoints, after TCP connects',
+  ],
+  responseHeadersTimeout: [
+    '--response-headers-timeout',
+    'WEFT_PROXY_RESPONSE_HEADERS_TIMEOUT',
+    '10s',
+    "outbound: how long a request without a route timeout waits for its response's headers (0: no limit); an endpoint that lets it pass is taken out like one that refused",
   ],
   detectTimeout: [
     '--detect-timeout',
@@ -342,6 +361,8 @@ export function resolveProxyConfig(flags: RawSettings, env: NodeJS.ProcessEnv = 
     opaquePorts: parsePortList(...get('opaquePorts')),
     outboundConnectTimeoutMs: positive('outboundConnectTimeout'),
     inboundConnectTimeoutMs: positive('inboundConnectTimeout'),
+    outboundTlsHandshakeTimeoutMs: positive('outboundTlsHandshakeTimeout'),
+    responseHeadersTimeoutMs: duration('responseHeadersTimeout'),
     detectTimeoutMs: positive('detectTimeout'),
     shutdownGracePeriodMs: duration('shutdownGracePeriod'),
     enableShutdownEndpoint: parseBool(...get('enableShutdownEndpoint')),

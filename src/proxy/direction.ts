@@ -58,6 +58,10 @@ export interface DirectionOptions {
   readonly router: Router;
   readonly connectTimeoutMs: number;
   readonly detectTimeoutMs: number;
+  /** Outbound, with an identity: the mTLS handshake timeout (default HANDSHAKE_TIMEOUT_MS). */
+  readonly tlsHandshakeTimeoutMs?: number;
+  /** Outbound: the response-headers timeout of requests whose route sets none (0 or unset: none). */
+  readonly responseHeadersTimeoutMs?: number;
   /** Inbound: where opaque connections go when interception does not say. */
   readonly opaqueTarget?: HostPort;
   /**
@@ -145,7 +149,7 @@ export class DirectionStack {
         }
         return c;
       };
-      mesh = new MeshConnector(identity, meshTcp, deps.tls, deps.log);
+      mesh = new MeshConnector(identity, meshTcp, deps.tls, deps.log, opts.tlsHandshakeTimeoutMs);
     }
     this.h1Client = new H1Client(this.connector);
     this.h2Pool = new H2Pool(this.connector, mesh);
@@ -161,7 +165,8 @@ export class DirectionStack {
       ...(inbound ? [clientIdLayer<E>()] : []),
       routeLayer(router),
       profileLayer(opts.profiles, deps.routes, direction),
-      ...(inbound || !opts.profiles ? [] : [timeoutLayer<E>(), retryLayer<E>(), splitLayer<E>()]),
+      ...(inbound ? [] : [timeoutLayer<E>(opts.responseHeadersTimeoutMs ?? 0)]),
+      ...(inbound || !opts.profiles ? [] : [retryLayer<E>(), splitLayer<E>()]),
       balanceLayer(opts.discovery, upstream),
       metricsLayer(deps.http, direction),
       ...(deps.taps ? [tapLayer<E>(deps.taps, direction)] : []),

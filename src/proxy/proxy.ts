@@ -161,6 +161,8 @@ export class SidecarProxy {
         ...profiles,
         router: originalDst ? originalDstRouter() : authorityRouter(),
         connectTimeoutMs: config.outboundConnectTimeoutMs,
+        tlsHandshakeTimeoutMs: config.outboundTlsHandshakeTimeoutMs,
+        responseHeadersTimeoutMs: config.responseHeadersTimeoutMs,
         detectTimeoutMs: config.detectTimeoutMs,
         opaquePorts: config.opaquePorts,
         serveConnect: true,

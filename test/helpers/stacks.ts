@@ -4,13 +4,14 @@
  * to the outbound balancer directly (discovery itself is tested end to end in
  * test/controlplane).
  */
+import type { DestinationProfile } from '../../src/grpc/protos.js';
 import { HttpMetrics } from '../../src/metrics/http.js';
 import { GaugeFamily, Registry } from '../../src/metrics/registry.js';
 import { RouteMetrics } from '../../src/metrics/route.js';
 import { TcpMetrics } from '../../src/metrics/tcp.js';
 import type { BalancerOptions } from '../../src/proxy/balance/balancer.js';
 import type { EndpointSpec } from '../../src/proxy/balance/endpoint.js';
-import { DirectionStack } from '../../src/proxy/direction.js';
+import { type DirectionOptions, DirectionStack } from '../../src/proxy/direction.js';
 import { type DestinationClient, Resolution } from '../../src/proxy/discovery/destination.js';
 import { ProfileWatch } from '../../src/proxy/discovery/profile-watch.js';
 import type { LocalIdentity } from '../../src/proxy/identity/local.js';
@@ -44,6 +45,8 @@ export async function side(
   identity: LocalIdentity | undefined,
   target: HostPort,
   discovery?: DestinationClient,
+  /** Options over the defaults below (timeouts, say). */
+  options: Partial<DirectionOptions> = {},
 ): Promise<Side> {
   const registry = new Registry();
   const { log, records } = captureLogger('warn');
@@ -65,6 +68,7 @@ export async function side(
       ...(direction === 'inbound' ? { opaqueTarget: target, opaquePorts: new Set<number>() } : {}),
       ...(discovery ? { discovery, profiles: (authority: string) => discovery.profile(authority) } : {}),
       ...(identity ? { identity } : {}),
+      ...options,
     },
     deps,
   );
@@ -83,22 +87,34 @@ export function oneEndpoint(
   spec: Partial<EndpointSpec> = {},
   balancer: BalancerOptions = {},
 ): DestinationClient {
+  return endpointsOf([{ addr, ...(identity ? { identity } : {}), ...spec }], balancer).discovery;
+}
+
+/**
+ * Discovery that knows AUTHORITY with these endpoints (pods web-1, web-2...), and the
+ * Resolution whose balancer holds them; `profile`, when given, is its profile.
+ */
+export function endpointsOf(
+  specs: ReadonlyArray<Partial<EndpointSpec> & { addr: HostPort }>,
+  balancer: BalancerOptions = {},
+  profileMessage?: DestinationProfile,
+): { discovery: DestinationClient; resolution: Resolution } {
   const resolution = new Resolution(AUTHORITY, balancer, new GaugeFamily('test_endpoints', 'test'));
   resolution.status = 'mesh';
-  resolution.balancer.replace([
-    {
-      key: `${addr.host}:${addr.port}`,
-      addr,
+  resolution.balancer.replace(
+    specs.map((spec, i) => ({
+      key: `${spec.addr.host}:${spec.addr.port}`,
       weight: 10_000,
-      labels: [['dst_pod', 'web-1']],
-      ...(identity ? { identity } : {}),
+      labels: [['dst_pod', `web-${i + 1}`]] as const,
       ...spec,
-    },
-  ]);
+    })),
+  );
   // No profile: the authority's requests have no routes.
   const profile = new ProfileWatch(AUTHORITY, captureLogger('warn').log);
-  profile.none();
-  return { resolve: () => resolution, profile: () => profile } as unknown as DestinationClient;
+  if (profileMessage) profile.update(profileMessage);
+  else profile.none();
+  const discovery = { resolve: () => resolution, profile: () => profile } as unknown as DestinationClient;
+  return { discovery, resolution };
 }
 
 export function closeSide(s: Side): void {

@@ -10,6 +10,9 @@ test("defaults are Linkerd's ports and timeouts", () => {
   assert.equal(c.outboundConnectTimeoutMs, 1000);
   assert.equal(c.inboundConnectTimeoutMs, 100);
   assert.equal(c.detectTimeoutMs, 10_000);
+  // Not Linkerd's (it has no default request timeout): see docs/architecture.md.
+  assert.equal(c.responseHeadersTimeoutMs, 10_000);
+  assert.equal(c.outboundTlsHandshakeTimeoutMs, 3000);
   assert.deepEqual([...c.opaquePorts], [25, 587, 3306, 4444, 5432, 6379, 9300, 11211]);
   assert.equal(c.enableShutdownEndpoint, false);
 });
@@ -43,6 +46,27 @@ test('bad values are refused, naming the flag or variable', () => {
   assert.throws(
     () => resolveProxyConfig({}, { WEFT_PROXY_SHUTDOWN_ENDPOINT_ENABLED: 'maybe' }),
     /not true or false/,
+  );
+});
+
+test('the response-headers timeout may be turned off; the handshake timeout may not', () => {
+  assert.equal(resolveProxyConfig({ responseHeadersTimeout: '0s' }, {}).responseHeadersTimeoutMs, 0);
+  assert.equal(
+    resolveProxyConfig({}, { WEFT_PROXY_RESPONSE_HEADERS_TIMEOUT: '1m' }).responseHeadersTimeoutMs,
+    60_000,
+  );
+  assert.equal(
+    resolveProxyConfig({}, { WEFT_PROXY_OUTBOUND_TLS_HANDSHAKE_TIMEOUT: '500ms' })
+      .outboundTlsHandshakeTimeoutMs,
+    500,
+  );
+  assert.throws(
+    () => resolveProxyConfig({ outboundTlsHandshakeTimeout: '0s' }, {}),
+    /--outbound-tls-handshake-timeout: must be greater/,
+  );
+  assert.throws(
+    () => resolveProxyConfig({}, { WEFT_PROXY_RESPONSE_HEADERS_TIMEOUT: 'soon' }),
+    /WEFT_PROXY_RESPONSE_HEADERS_TIMEOUT: "soon" is not a duration/,
   );
 });
 

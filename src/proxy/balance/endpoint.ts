@@ -39,12 +39,13 @@ export interface EndpointOptions {
 /**
  * The live state of one endpoint: its latency estimate, its breakers and what is in flight.
  * Two breakers may take it out: `connect`, opened by one failed connect (refused, timed
- * out, a refused mTLS handshake) and closed by the next request or connection that gets
+ * out, a refused mTLS handshake) or one request left without response headers for the
+ * response-headers timeout, and closed by the next request or connection that gets
  * through, always there; and `accrual`, the Service's failure accrual over responses, only
  * when the Service asks for it. It is available when both let it be.
  *
  * Per request: `begin()`, then `responded(startedAt)` on response headers, then exactly one
- * of `finished(failure)`, `cancelled()` or `connectFailed()`. Per opaque connection:
+ * of `finished(failure)`, `cancelled()`, `connectFailed()` or `unresponsive()`. Per opaque connection:
  * `openConnection()` before connecting, `connected()` once connected, `closeConnection()`.
  */
 export class Endpoint {
@@ -164,6 +165,18 @@ export class Endpoint {
   connectFailed(): void {
     this.done();
     this.connectOutcome(false);
+  }
+
+  /**
+   * The request got no response headers within the proxy's response-headers timeout: the
+   * endpoint stopped answering. It is out as after a failed connect (and probed back the
+   * same way), and failure accrual counts the 504 as the failure it is.
+   */
+  unresponsive(): void {
+    this.done();
+    const connect = this.connect.failure();
+    const judged = this.accrualBreaker?.failure() === true;
+    this.changed(connect || judged);
   }
 
   openConnection(): void {

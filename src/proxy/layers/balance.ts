@@ -6,6 +6,7 @@ import type { Exchange, ExchangeObserver, HttpLayer, HttpService } from '../http
 import { MeshTlsError } from '../tls/errors.js';
 import { NO_TLS_NOT_SENT } from '../tls/peer.js';
 import type { UpstreamTls } from '../tls/upstream.js';
+import { isUnresponsive } from './timeout.js';
 
 const CONNECT_FAILURES = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'ECONNTIMEOUT']);
 
@@ -20,7 +21,10 @@ function isConnectFailure(error: ProxyError | undefined): boolean {
   return typeof code === 'string' && CONNECT_FAILURES.has(code);
 }
 
-/** Feeds one request's outcome back to its endpoint: latency at the response's headers, then the result. */
+/**
+ * Feeds one request's outcome back to its endpoint: latency at the response's headers (a
+ * timed-out request's are the proxy's 504, so its wait counts), then the result.
+ */
 class EndpointRecorder implements ExchangeObserver {
   constructor(
     private readonly endpoint: Endpoint,
@@ -32,7 +36,9 @@ class EndpointRecorder implements ExchangeObserver {
   }
   end(status: number, grpcStatus: number | undefined, errored: boolean): void {
     const ep = this.endpoint;
-    if (isConnectFailure(this.ex.failedWith)) ep.connectFailed();
+    const failed = this.ex.failedWith;
+    if (isConnectFailure(failed)) ep.connectFailed();
+    else if (isUnresponsive(failed)) ep.unresponsive();
     else if (this.ex.cancelledByClient || (errored && status === 0)) ep.cancelled();
     else ep.finished(isFailure(status, grpcStatus, errored));
   }

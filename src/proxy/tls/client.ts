@@ -16,7 +16,10 @@ export const ALPN_H2 = 'h2';
 export const ALPN_HTTP1 = 'http/1.1';
 export const ALPN_TRANSPORT = 'transport.weft.io/v1';
 
-/** How long a handshake may take once TCP is connected. */
+/**
+ * How long an inbound handshake may take once TCP is connected, and an outbound one unless
+ * the connector is given its own (`--outbound-tls-handshake-timeout`, 3 s by default).
+ */
 export const HANDSHAKE_TIMEOUT_MS = 10_000;
 
 /**
@@ -32,6 +35,7 @@ export class MeshConnector {
     private readonly tcp: (serverId: string) => Connector,
     private readonly metrics: TlsMetrics,
     private readonly log: Logger,
+    private readonly handshakeTimeoutMs = HANDSHAKE_TIMEOUT_MS,
   ) {}
 
   connect(target: HostPort, serverId: string, alpn: string, halfOpen = false): tls.TLSSocket {
@@ -56,14 +60,12 @@ export class MeshConnector {
     });
     let tcpConnected = false;
     let secured = false;
+    const ms = this.handshakeTimeoutMs;
     const timer = setTimeout(() => {
       socket.destroy(
-        new MeshTlsError(
-          'timeout',
-          `TLS with ${where} refused: the handshake timed out after ${HANDSHAKE_TIMEOUT_MS}ms`,
-        ),
+        new MeshTlsError('timeout', `TLS with ${where} refused: the handshake timed out after ${ms}ms`),
       );
-    }, HANDSHAKE_TIMEOUT_MS);
+    }, ms);
     raw.once('connect', () => {
       tcpConnected = true;
       timer.refresh();
