@@ -11,6 +11,8 @@ export interface OpenLoopRequest {
   rate: number;
   durationS: number;
   connections: number;
+  /** How long a request may wait for its response before the generator fails it (default 5000). */
+  timeoutMs?: number;
 }
 
 export async function runOpenLoop(req: OpenLoopRequest): Promise<OpenLoopResult> {
@@ -25,10 +27,12 @@ export async function runOpenLoop(req: OpenLoopRequest): Promise<OpenLoopResult>
     '--connections',
     String(req.connections),
     ...(req.host ? ['--host', req.host] : []),
+    ...(req.timeoutMs !== undefined ? ['--timeout-ms', String(req.timeoutMs)] : []),
   ];
   let output: string;
   try {
-    output = await runToCompletion('openloop', process.execPath, args, (req.durationS + 30) * 1000);
+    const limitS = req.durationS + 30 + (req.timeoutMs ?? 0) / 1000;
+    output = await runToCompletion('openloop', process.execPath, args, limitS * 1000);
   } catch (err) {
     // The generator prints {"error": "..."} before exiting non-zero; surface that text.
     const message = (err as Error).message;

@@ -393,6 +393,8 @@ export async function startClientProxy(
   namespace = 'default',
   cleanup?: Cleanup,
   workload?: string,
+  /** More flags for `weft proxy` (its timeouts, say). */
+  extraArgs: string[] = [],
 ): Promise<ProxyHandle> {
   const p = await startProxy([
     ...baseArgs(await refusedPort()),
@@ -412,6 +414,7 @@ export async function startClientProxy(
           `app=${workload}`,
         ]
       : []),
+    ...extraArgs,
   ]);
   cleanup?.add(() => p.stop('SIGKILL'));
   return p;

@@ -1,0 +1,61 @@
+// One backend 10x slower than its peer (20 ms against 2 ms per answer) under open-loop load through a
+// meshed client proxy: nothing fails, and power of two choices over peak-EWMA sends the slow one
+// less of the traffic.
+import type { Scenario, ScenarioContext, ScenarioResult } from '../scenario.js';
+import { loadThrough, otherErrors, pct, sample, startBalancedPair } from './faults-hung-endpoint.js';
+
+const FAST_MS = 2;
+const SLOW_MS = 20;
+/** Round robin would give it half; well under that says the balancer saw it was slow. */
+const MAX_SLOW_SHARE_PCT = 25;
+
+async function run(ctx: ScenarioContext): Promise<ScenarioResult> {
+  const load = ctx.short ? { rate: 200, durationS: 3 } : { rate: 1000, durationS: 30 };
+  const pair = await startBalancedPair(
+    ctx,
+    { name: 'web-fast', delayMs: FAST_MS },
+    { name: 'web-slow', delayMs: SLOW_MS },
+    [],
+  );
+  try {
+    const { a: fast, b: slow, client } = pair;
+    const before = sample(client);
+    const r = await loadThrough(client, { ...load, timeoutMs: 5000 });
+    const after = sample(client);
+    const errors = otherErrors(r, []);
+    const fastGot = fast.servedAt.length;
+    const slowGot = slow.servedAt.length;
+    const slowShare = pct(slowGot, fastGot + slowGot);
+    const pass =
+      errors === 0 && r.ok === r.sent && slowGot + fastGot >= r.sent && slowShare < MAX_SLOW_SHARE_PCT;
+    return {
+      did: `${r.sent} requests at ${load.rate} rps open loop through a meshed client proxy to 2 endpoints answering in ${FAST_MS} ms and ${SLOW_MS} ms`,
+      outcome: `${r.ok} answered, ${errors} errors; the slow endpoint got ${slowGot} (${slowShare} %), the fast one ${fastGot} (${pct(fastGot, fastGot + slowGot)} %); p50 ${r.latency.p50Ms} ms, p99 ${r.latency.p99Ms} ms`,
+      before,
+      after,
+      pass,
+      figures: {
+        sent: r.sent,
+        errorKinds: JSON.stringify(r.errorKinds),
+        ok: r.ok,
+        errors,
+        fastRequests: fastGot,
+        slowRequests: slowGot,
+        slowSharePct: slowShare,
+        p50Ms: r.latency.p50Ms,
+        p99Ms: r.latency.p99Ms,
+        maxMs: r.latency.maxMs,
+      },
+    };
+  } finally {
+    await pair.cleanup.run();
+  }
+}
+
+export const slowEndpoint: Scenario = {
+  name: 'faults-slow-endpoint',
+  group: 'faults',
+  goal: `no request fails, and the endpoint 10x slower than its peer gets under ${MAX_SLOW_SHARE_PCT} % of the requests`,
+  inShortForm: true,
+  run,
+};
