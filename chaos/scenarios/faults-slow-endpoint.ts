@@ -1,16 +1,24 @@
-// One backend 10x slower than its peer (20 ms against 2 ms per answer) under open-loop load through a
+// One backend 10x slower than its peer (20 ms against 2 ms per answer; 50 against 5 in the short form) under open-loop load through a
 // meshed client proxy: nothing fails, and power of two choices over peak-EWMA sends the slow one
 // less of the traffic.
 import type { Scenario, ScenarioContext, ScenarioResult } from '../scenario.js';
 import { loadThrough, otherErrors, pct, sample, startBalancedPair } from './faults-hung-endpoint.js';
 
-const FAST_MS = 2;
-const SLOW_MS = 20;
-/** Round robin would give it half; well under that says the balancer saw it was slow. */
-const MAX_SLOW_SHARE_PCT = 25;
+/**
+ * Answer delays, 10x apart: 2 and 20 ms, and in the short form (run inside `npm test`, on a
+ * busy machine, where the proxies' own queueing can take tens of milliseconds) 5 and 50 ms.
+ */
+const DELAYS = { full: { fast: 2, slow: 20 }, short: { fast: 5, slow: 50 } };
+/**
+ * Round robin would give it half; well under that says the balancer saw it was slow (the
+ * short form leaves room for a loaded machine).
+ */
+const MAX_SLOW_SHARE_PCT = { full: 25, short: 40 };
 
 async function run(ctx: ScenarioContext): Promise<ScenarioResult> {
   const load = ctx.short ? { rate: 200, durationS: 3 } : { rate: 1000, durationS: 30 };
+  const { fast: FAST_MS, slow: SLOW_MS } = ctx.short ? DELAYS.short : DELAYS.full;
+  const maxShare = ctx.short ? MAX_SLOW_SHARE_PCT.short : MAX_SLOW_SHARE_PCT.full;
   const pair = await startBalancedPair(
     ctx,
     { name: 'web-fast', delayMs: FAST_MS },
@@ -26,8 +34,7 @@ async function run(ctx: ScenarioContext): Promise<ScenarioResult> {
     const fastGot = fast.servedAt.length;
     const slowGot = slow.servedAt.length;
     const slowShare = pct(slowGot, fastGot + slowGot);
-    const pass =
-      errors === 0 && r.ok === r.sent && slowGot + fastGot >= r.sent && slowShare < MAX_SLOW_SHARE_PCT;
+    const pass = errors === 0 && r.ok === r.sent && slowGot + fastGot >= r.sent && slowShare < maxShare;
     return {
       did: `${r.sent} requests at ${load.rate} rps open loop through a meshed client proxy to 2 endpoints answering in ${FAST_MS} ms and ${SLOW_MS} ms`,
       outcome: `${r.ok} answered, ${errors} errors; the slow endpoint got ${slowGot} (${slowShare} %), the fast one ${fastGot} (${pct(fastGot, fastGot + slowGot)} %); p50 ${r.latency.p50Ms} ms, p99 ${r.latency.p99Ms} ms`,
@@ -55,7 +62,7 @@ async function run(ctx: ScenarioContext): Promise<ScenarioResult> {
 export const slowEndpoint: Scenario = {
   name: 'faults-slow-endpoint',
   group: 'faults',
-  goal: `no request fails, and the endpoint 10x slower than its peer gets under ${MAX_SLOW_SHARE_PCT} % of the requests`,
+  goal: `no request fails, and the endpoint 10x slower than its peer gets under ${MAX_SLOW_SHARE_PCT.full} % of the requests (short form: ${MAX_SLOW_SHARE_PCT.short} %)`,
   inShortForm: true,
   run,
 };
