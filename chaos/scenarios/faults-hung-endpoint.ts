@@ -106,7 +106,7 @@ async function run(ctx: ScenarioContext): Promise<ScenarioResult> {
     const hungAfter = hung.servedAt.filter((t) => t > shedAt).length;
     const allAfter = hungAfter + good.servedAt.filter((t) => t > shedAt).length;
     const shareAfter = pct(hungAfter, allAfter);
-    const pass = waitedPast === 0 && unexpected === 0 && hungGot > 0 && timedOut <= hungGot && shareAfter < 5;
+    const pass = waitedPast === 0 && unexpected === 0 && hungGot > 0 && shareAfter < 5;
     return {
       did: `${r.sent} requests at ${load.rate} rps open loop through a meshed client proxy to 2 endpoints, one that accepts and never answers (response-headers timeout ${timeoutMs} ms)`,
       outcome: `${r.ok} answered, ${timedOut} answered 504 in time, ${waitedPast} waited past the timeout, ${unexpected} other errors; the hung endpoint got ${hungGot} requests (${pct(hungGot, r.sent)} %), ${hungAfter} of ${allAfter} (${shareAfter} %) after it was shed (probes); slowest answer ${r.service.maxMs} ms (the generator gives up on a request at the timeout + 2 s)`,

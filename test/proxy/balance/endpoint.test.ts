@@ -206,3 +206,29 @@ test('a removed endpoint finishes its requests without reporting changes', () =>
   assert.equal(changes, 0);
   assert.equal(ep.pending, 0);
 });
+
+test('a request left without response headers takes the endpoint out as a failed connect does, until a probe is answered', () => {
+  const clock = new FakeClock();
+  let changes = 0;
+  const ep = endpoint(clock, () => changes++, { failureAccrual: CONSECUTIVE_7 });
+  ep.begin();
+  ep.unresponsive();
+  assert.equal(ep.pending, 0);
+  assert.equal(ep.isAvailable(), false, 'out after one');
+  assert.equal(ep.connect.state, 'open');
+  assert.equal(changes, 1);
+  // Backoff 1 s (random 0: no jitter), then one probe.
+  clock.advance(1000);
+  assert.equal(ep.claim(), true);
+  assert.equal(ep.isAvailable(), false, 'one probe at a time');
+  ep.begin();
+  ep.unresponsive();
+  assert.equal(ep.connect.state, 'open', 'the probe timed out too: out again, for longer');
+  clock.advance(1000);
+  assert.equal(ep.isAvailable(), false);
+  clock.advance(1000);
+  assert.equal(ep.claim(), true);
+  answer(ep, false);
+  assert.equal(ep.isAvailable(), true, 'an answered probe brings it back');
+  assert.equal(ep.connect.state, 'closed');
+});
