@@ -17,11 +17,14 @@ export abstract class H1RequestExchange extends Exchange {
   readonly method: string;
   readonly request: FilteredHeaders;
   readonly peer: Peer;
+  /** The Host header's value: the client's until the route layer rewrites it. */
+  private host: string | undefined;
 
   constructor(readonly req: IncomingMessage) {
     super();
     this.method = req.method ?? 'GET';
     this.request = stripHopByHop(req.rawHeaders);
+    this.host = this.request.host;
     this.path = req.url ?? '/';
     this.peer = peerOf(req.socket);
     this.originalDst = originalDstOf(req.socket);
@@ -29,10 +32,11 @@ export abstract class H1RequestExchange extends Exchange {
   }
 
   get requestAuthority(): string | undefined {
-    return this.request.host;
+    return this.host;
   }
 
   setRequestAuthority(authority: string): void {
+    this.host = authority;
     setHost(this.request.headers, authority);
   }
 
