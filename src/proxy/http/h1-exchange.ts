@@ -68,6 +68,17 @@ export class H1Exchange extends H1RequestExchange {
     return this.res.destroyed;
   }
 
+  private onClientClose: (() => void) | undefined;
+
+  /**
+   * Runs `cb` when the response closes (the client went away, or it was sent), in place of
+   * any earlier attempt's: one listener for the exchange however often it is retried.
+   */
+  whenClosed(cb: () => void): void {
+    if (this.onClientClose === undefined) this.res.once('close', () => this.onClientClose?.());
+    this.onClientClose = cb;
+  }
+
   protected sendFailure(error: ProxyError): void {
     const res = this.res;
     if (res.headersSent) {

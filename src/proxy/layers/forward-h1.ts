@@ -68,7 +68,7 @@ export function forwardH1(client: H1Client): HttpService<H1Exchange> {
     );
     const attempt = ex.startAttempt(() => upstream.abort());
 
-    res.once('close', () => {
+    ex.whenClosed(() => {
       if (!res.writableFinished && ex.attempt === attempt) {
         upstream.abort();
         ex.clientCancelled(status);
