@@ -1,4 +1,13 @@
 // Every scenario of the suite, in the order the report lists them. Add one import and one entry per scenario.
 import type { Scenario } from '../scenario.js';
+import { http1HeaderFloods } from './http1-header-floods.js';
+import { http1SlowReader } from './http1-slow-reader.js';
+import { http1Slowloris } from './http1-slowloris.js';
+import { http1Smuggling } from './http1-smuggling.js';
 
-export const scenarios: readonly Scenario[] = [];
+export const scenarios: readonly Scenario[] = [
+  http1Smuggling,
+  http1HeaderFloods,
+  http1SlowReader,
+  http1Slowloris,
+];
