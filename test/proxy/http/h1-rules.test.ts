@@ -307,6 +307,9 @@ describe('HTTP/1 responses the proxy refuses (502), and keeps the client in step
           return 'HTTP/1.1 200 OK\r\nConnection: content-length\r\nContent-Length: 5\r\n\r\nhello';
         case '/many':
           return `HTTP/1.1 200 OK\r\n${fields(MAX_HEADER_COUNT)}Content-Length: 4\r\n\r\nmany`;
+        case '/upgrade-many':
+          // Past Node's own count too (2,000 raw entries), which kept the first 1,000 silently.
+          return `HTTP/1.1 200 OK\r\n${fields(1100)}Content-Length: 4\r\n\r\nmany`;
         case '/limit':
           return `HTTP/1.1 200 OK\r\n${fields(MAX_HEADER_COUNT - 1)}Content-Length: 5\r\n\r\nlimit`;
         default:
@@ -331,6 +334,18 @@ describe('HTTP/1 responses the proxy refuses (502), and keeps the client in step
       assert.equal(next.body.toString(), '/after');
     });
   }
+
+  test(
+    'a declined upgrade answered with 1,100 header fields gets 502, never a truncated response',
+    T,
+    async () => {
+      const c = await RawConn.connect(inbound.addr.port);
+      cleanup.add(() => c.destroy());
+      c.write('GET /upgrade-many HTTP/1.1\r\nHost: web\r\nConnection: upgrade\r\nUpgrade: weft-test\r\n\r\n');
+      const res = await c.readResponse();
+      assert.equal(res.statusCode, 502, res.body.toString());
+    },
+  );
 
   test(`a response with ${MAX_HEADER_COUNT} header fields passes whole`, T, async () => {
     const c = await RawConn.connect(inbound.addr.port);
