@@ -4,6 +4,7 @@
 import { spawnSync } from 'node:child_process';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 
 function find(dir) {
   const out = [];
@@ -28,6 +29,7 @@ if (files.length === 0) {
 // drops its requests when the host's links change (net::ERR_NETWORK_CHANGED), and two
 // demos starting at once on two cores are slow enough to miss their deadlines.
 const HOST_NETWORK = '@host-network';
+const FAIL_ON_WARNINGS = pathToFileURL(join('dist', 'test', 'helpers', 'fail-on-warnings.js')).href;
 const isHostNetwork = (f) => readFileSync(f, 'utf8').slice(0, 4096).includes(HOST_NETWORK);
 const serial = files.filter(isHostNetwork);
 const parallel = files.filter((f) => !serial.includes(f));
@@ -37,9 +39,12 @@ for (const [group, concurrency] of [
   [serial, 1],
 ]) {
   if (group.length === 0) continue;
-  const result = spawnSync(process.execPath, ['--test', `--test-concurrency=${concurrency}`, ...group], {
-    stdio: 'inherit',
-  });
+  const result = spawnSync(
+    process.execPath,
+    // Each test file's process fails on a MaxListenersExceededWarning (test/helpers/fail-on-warnings.ts).
+    ['--import', FAIL_ON_WARNINGS, '--test', `--test-concurrency=${concurrency}`, ...group],
+    { stdio: 'inherit' },
+  );
   if (result.status !== 0) status = result.status ?? 1;
 }
 process.exit(status);

@@ -3,5 +3,17 @@ import type { Scenario } from '../scenario.js';
 import { hungEndpoint } from './faults-hung-endpoint.js';
 import { hungProxy } from './faults-hung-proxy.js';
 import { slowEndpoint } from './faults-slow-endpoint.js';
+import { http1HeaderFloods } from './http1-header-floods.js';
+import { http1SlowReader } from './http1-slow-reader.js';
+import { http1Slowloris } from './http1-slowloris.js';
+import { http1Smuggling } from './http1-smuggling.js';
 
-export const scenarios: readonly Scenario[] = [hungEndpoint, hungProxy, slowEndpoint];
+export const scenarios: readonly Scenario[] = [
+  hungEndpoint,
+  hungProxy,
+  slowEndpoint,
+  http1Smuggling,
+  http1HeaderFloods,
+  http1SlowReader,
+  http1Slowloris,
+];

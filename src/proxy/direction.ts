@@ -15,7 +15,7 @@ import { H1Server } from './http/h1-server.js';
 import type { H2Exchange } from './http/h2-exchange.js';
 import { H2Pool } from './http/h2-pool.js';
 import { H2Server } from './http/h2-server.js';
-import { UpgradeExchange } from './http/upgrade-exchange.js';
+import type { UpgradeExchange } from './http/upgrade-exchange.js';
 import type { LocalIdentity } from './identity/local.js';
 import { Listener } from './layers/accept.js';
 import { balanceLayer } from './layers/balance.js';
@@ -186,10 +186,7 @@ export class DirectionStack {
 
     this.h1 = new H1Server({
       service: stack(h1Layers, forwardH1(this.h1Client)),
-      upgrade: (req, socket, head) => {
-        socket.on('error', () => {});
-        upgrade(new UpgradeExchange(req, socket, head));
-      },
+      upgrade,
       connect: opts.serveConnect
         ? connectHandler({
             ...relays,

@@ -27,7 +27,7 @@ export function sha256(data: Buffer | string): string {
  * status can be chosen with the request header `x-status`, a delay in ms with `x-delay`,
  * and `x-size: n` answers n bytes of 'o' instead of the echo.
  */
-export function startEchoApp(): Promise<HttpUpstream> {
+export function startEchoApp(onEcho?: (echo: Echo) => void): Promise<HttpUpstream> {
   return startHttpServer((req: http.IncomingMessage, res: http.ServerResponse) => {
     const hash = createHash('sha256');
     let length = 0;
@@ -45,6 +45,7 @@ export function startEchoApp(): Promise<HttpUpstream> {
         bodySha256: hash.digest('hex'),
         trailers: req.rawTrailers,
       };
+      onEcho?.(echo);
       const status = Number(req.headers['x-status'] ?? 200);
       const delay = Number(req.headers['x-delay'] ?? 0);
       const send = (): void => {
@@ -69,6 +70,25 @@ export function startEchoApp(): Promise<HttpUpstream> {
       else send();
     });
   });
+}
+
+export interface LoggingApp extends HttpUpstream {
+  /** What the app parsed of each request it received, in order. */
+  readonly seen: Echo[];
+  /** Every byte the app received, on all its connections, in order of arrival (Latin-1). */
+  received(): string;
+}
+
+/**
+ * The echo app, logging what it parses and every byte it receives: what a test of
+ * request smuggling reads to prove that nothing but the requests it meant arrived.
+ */
+export async function startLoggingApp(): Promise<LoggingApp> {
+  const seen: Echo[] = [];
+  const bytes: Buffer[] = [];
+  const app = await startEchoApp((echo) => seen.push(echo));
+  app.server.on('connection', (s: net.Socket) => s.on('data', (c: Buffer) => bytes.push(c)));
+  return Object.assign(app, { seen, received: () => Buffer.concat(bytes).toString('latin1') });
 }
 
 /** Every value of `name` in a rawHeaders array, in order. */

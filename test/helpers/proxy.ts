@@ -5,6 +5,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import { failOnLeakWarning } from './fail-on-warnings.js';
 import type { Cleanup } from './net.js';
 
 export interface HostPort {
@@ -189,9 +190,10 @@ export function startWeft(
   const stderrLines: string[] = [];
   const { exited, stop } = childEnd(proc, defaultStop);
   // Keep draining both pipes for the whole life of the process so it never blocks on a full pipe.
-  createInterface({ input: proc.stderr as NodeJS.ReadableStream }).on('line', (line) =>
-    stderrLines.push(line),
-  );
+  createInterface({ input: proc.stderr as NodeJS.ReadableStream }).on('line', (line) => {
+    stderrLines.push(line);
+    failOnLeakWarning(line, `weft ${args[0]}`);
+  });
   const outRl = createInterface({ input: proc.stdout as NodeJS.ReadableStream });
 
   const timeoutMs = opts.readyTimeoutMs ?? 15_000;

@@ -2,10 +2,10 @@ import type { Socket } from 'node:net';
 import type { Readable, Writable } from 'node:stream';
 import { formatHostPort, type HostPort } from '../../util/addr.js';
 import type { Connector } from '../layers/connect.js';
+import { MAX_HEADER_BYTES, responseFault } from './h1-rules.js';
+import { stripHopByHop } from './headers.js';
 import { HTTPParser } from './llhttp.js';
 
-/** Response headers larger than this fail the response (502), as request headers do (431). */
-const MAX_HEADER_BYTES = 64 * 1024;
 /** Idle upstream connections are closed after this, before servers' own idle timeouts (Node's is 5 s). */
 const IDLE_TIMEOUT_MS = 4000;
 /** At most this many idle connections are kept per target. */
@@ -13,7 +13,8 @@ const MAX_IDLE_PER_TARGET = 256;
 
 /** Where an upstream response goes, piece by piece. */
 export interface ResponseSink {
-  head(status: number, message: string, rawHeaders: string[]): void;
+  /** The response's head, its hop-by-hop fields removed. */
+  head(status: number, message: string, headers: string[]): void;
   /** Returns false when the client is not keeping up; the response pauses until resume(). */
   body(chunk: Buffer): boolean;
   end(rawTrailers: string[]): void;
@@ -74,7 +75,7 @@ class UpstreamClosedError extends Error {
 
 /**
  * One keep-alive connection to an upstream, with Node's llhttp parser reading its
- * responses. It carries one request at a time and goes back to its pool when both the
+ * responses (and h1-rules.ts refusing what it lets through but cannot be relayed). It carries one request at a time and goes back to its pool when both the
  * request and the response are complete and the server allows keep-alive.
  */
 class Connection {
@@ -119,8 +120,15 @@ class Connection {
         this.informational = true;
         return 0;
       }
+      // A response the proxy cannot relay faithfully (h1-rules.ts) fails as a 502.
+      const filtered = stripHopByHop(raw);
+      const fault = responseFault(raw, filtered);
+      if (fault) {
+        this.fail(fault);
+        return 1;
+      }
       this.keepAlive = keepAlive;
-      this.sink?.head(status, message, raw);
+      this.sink?.head(status, message, filtered.headers);
       return this.skipBody ? 1 : 0;
     };
     parser[HTTPParser.kOnBody] = (chunk: Buffer) => {

@@ -17,11 +17,14 @@ export abstract class H1RequestExchange extends Exchange {
   readonly method: string;
   readonly request: FilteredHeaders;
   readonly peer: Peer;
+  /** The Host header's value: the client's until the route layer rewrites it. */
+  private host: string | undefined;
 
   constructor(readonly req: IncomingMessage) {
     super();
     this.method = req.method ?? 'GET';
     this.request = stripHopByHop(req.rawHeaders);
+    this.host = this.request.host;
     this.path = req.url ?? '/';
     this.peer = peerOf(req.socket);
     this.originalDst = originalDstOf(req.socket);
@@ -29,10 +32,11 @@ export abstract class H1RequestExchange extends Exchange {
   }
 
   get requestAuthority(): string | undefined {
-    return this.request.host;
+    return this.host;
   }
 
   setRequestAuthority(authority: string): void {
+    this.host = authority;
     setHost(this.request.headers, authority);
   }
 
@@ -62,6 +66,17 @@ export class H1Exchange extends H1RequestExchange {
 
   get clientGone(): boolean {
     return this.res.destroyed;
+  }
+
+  private onClientClose: (() => void) | undefined;
+
+  /**
+   * Runs `cb` when the response closes (the client went away, or it was sent), in place of
+   * any earlier attempt's: one listener for the exchange however often it is retried.
+   */
+  whenClosed(cb: () => void): void {
+    if (this.onClientClose === undefined) this.res.once('close', () => this.onClientClose?.());
+    this.onClientClose = cb;
   }
 
   protected sendFailure(error: ProxyError): void {

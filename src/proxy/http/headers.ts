@@ -36,7 +36,18 @@ export interface FilteredHeaders {
   readonly upgrade: string | undefined;
   /** Whether a Content-Length header announces a non-empty body. */
   readonly hasLength: boolean;
+  /**
+   * Set when the Connection header names Content-Length, Transfer-Encoding or Host: fields
+   * a proxy must never drop (RFC 9110 section 7.6.1), since the message's framing or
+   * authority would change. Such a message is refused (h1-rules.ts).
+   */
+  readonly fault: string | undefined;
+  /** Whether there was more than one Host header. */
+  readonly extraHost: boolean;
 }
+
+/** Fields Connection may not name: dropping them would change the message's framing or authority. */
+const NEVER_HOP_BY_HOP = new Set(['content-length', 'transfer-encoding', 'host']);
 
 function connectionTokens(raw: readonly string[]): Set<string> | undefined {
   let tokens: Set<string> | undefined;
@@ -63,13 +74,22 @@ export function stripHopByHop(raw: readonly string[]): FilteredHeaders {
   let chunked = false;
   let upgrade: string | undefined;
   let hasLength = false;
+  let fault: string | undefined;
+  let extraHost = false;
+  if (named) {
+    for (const token of named) {
+      if (NEVER_HOP_BY_HOP.has(token))
+        fault = `the Connection header names ${token}, which is never hop-by-hop`;
+    }
+  }
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i] as string;
     const value = raw[i + 1] as string;
     if (HOP_LENGTHS.has(name.length) || name.length === 4 || name.length === 14) {
       const lower = name.toLowerCase();
       if (lower === 'host') {
-        host ??= value;
+        if (host === undefined) host = value;
+        else extraHost = true;
       } else if (lower === 'content-length') {
         hasLength = value !== '0';
       } else if (HOP_BY_HOP.has(lower)) {
@@ -81,7 +101,7 @@ export function stripHopByHop(raw: readonly string[]): FilteredHeaders {
     if (named?.has(name.toLowerCase())) continue;
     headers.push(name, value);
   }
-  return { headers, host, chunked, upgrade, hasLength };
+  return { headers, host, chunked, upgrade, hasLength, fault, extraHost };
 }
 
 /** Replaces (or adds) the Host header in a raw header array, in place. */

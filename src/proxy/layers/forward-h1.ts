@@ -2,7 +2,7 @@ import { ProxyError, upstreamError } from '../errors.js';
 import type { HttpService } from '../http/exchange.js';
 import { type BodyFraming, type H1Client, sendBody, writeBody } from '../http/h1-client.js';
 import type { H1Exchange } from '../http/h1-exchange.js';
-import { stripHopByHop, trailersObject } from '../http/headers.js';
+import { trailersObject } from '../http/headers.js';
 import { countingWriter } from '../tap/layer.js';
 
 /** The request head sent upstream: origin-form request line and end-to-end headers. */
@@ -40,10 +40,9 @@ export function forwardH1(client: H1Client): HttpService<H1Exchange> {
       framing,
       ex.method === 'HEAD',
       {
-        head(code, message, raw) {
+        head(code, message, out) {
           if (ex.attempt !== attempt || ex.retriesResponse(code)) return;
           status = code;
-          const out = stripHopByHop(raw).headers;
           if (ex.draining) out.push('connection', 'close');
           res.writeHead(code, message, out);
           ex.responseHead(code);
@@ -69,7 +68,7 @@ export function forwardH1(client: H1Client): HttpService<H1Exchange> {
     );
     const attempt = ex.startAttempt(() => upstream.abort());
 
-    res.once('close', () => {
+    ex.whenClosed(() => {
       if (!res.writableFinished && ex.attempt === attempt) {
         upstream.abort();
         ex.clientCancelled(status);

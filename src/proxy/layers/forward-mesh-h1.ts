@@ -95,7 +95,7 @@ export function forwardMeshH1(pool: H2Pool): HttpService<H1Exchange> {
     };
     upstream.on('error', fail);
     upstream.once('close', () => fail(undefined));
-    res.once('close', () => {
+    ex.whenClosed(() => {
       if (res.writableFinished || !current()) return;
       if (!upstream.closed) upstream.close(NGHTTP2_CANCEL);
       ex.clientCancelled(status);

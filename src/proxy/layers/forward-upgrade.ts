@@ -1,6 +1,7 @@
 import http from 'node:http';
 import { ProxyError, upstreamError } from '../errors.js';
 import type { HttpService } from '../http/exchange.js';
+import { responseFault, SERVER_MAX_HEADERS_COUNT } from '../http/h1-rules.js';
 import { stripHopByHop } from '../http/headers.js';
 import { writeHead } from '../http/raw.js';
 import type { UpgradeExchange } from '../http/upgrade-exchange.js';
@@ -41,6 +42,8 @@ export function forwardUpgrade(
           ? mesh.connect(target, serverId, ALPN_HTTP1, true)
           : connector.connect(target, true),
     });
+    // Node would keep 2,000 fields and drop the rest: one past the limit shows it was passed.
+    upstream.maxHeadersCount = SERVER_MAX_HEADERS_COUNT;
     const attempt = ex.startAttempt(() => upstream.destroy());
     const current = (): boolean => ex.attempt === attempt;
     let spliced = false;
@@ -51,6 +54,12 @@ export function forwardUpgrade(
         return;
       }
       const status = res.statusCode ?? 101;
+      const fault = responseFault(res.rawHeaders, stripHopByHop(res.rawHeaders));
+      if (fault) {
+        upSocket.destroy();
+        ex.fail(fault);
+        return;
+      }
       writeHead(client, status, res.statusMessage ?? 'Switching Protocols', res.rawHeaders);
       ex.sentStatus = status;
       ex.responseHead(status);
@@ -66,7 +75,14 @@ export function forwardUpgrade(
         return;
       }
       // The upstream declined the upgrade: relay its answer, then close.
-      const out = stripHopByHop(res.rawHeaders).headers;
+      const filtered = stripHopByHop(res.rawHeaders);
+      const fault = responseFault(res.rawHeaders, filtered);
+      if (fault) {
+        res.destroy();
+        ex.fail(fault);
+        return;
+      }
+      const out = filtered.headers;
       out.push('connection', 'close');
       writeHead(client, status, res.statusMessage ?? '', out);
       ex.sentStatus = status;

@@ -3,13 +3,7 @@ import { ProxyError, upstreamError } from '../errors.js';
 import type { HttpLayer, HttpService } from '../http/exchange.js';
 import { type BodyFraming, type H1Client, sendBody, writeBody } from '../http/h1-client.js';
 import type { H2Exchange } from '../http/h2-exchange.js';
-import {
-  h2HeadersToRaw,
-  ORIG_PROTO_HEADER,
-  rawToH2Headers,
-  stripHopByHop,
-  trailersObject,
-} from '../http/headers.js';
+import { h2HeadersToRaw, ORIG_PROTO_HEADER, rawToH2Headers, trailersObject } from '../http/headers.js';
 import { countingWriter } from '../tap/layer.js';
 import { requestHead } from './forward-h1.js';
 
@@ -63,11 +57,11 @@ function forwardAsH1(client: H1Client): HttpService<H2Exchange> {
       framing,
       ex.method === 'HEAD',
       {
-        head(code, _message, rawHeaders) {
+        head(code, _message, headers) {
           status = code;
           if (stream.destroyed) return;
           const out: Record<string, string | string[]> = {};
-          rawToH2Headers(stripHopByHop(rawHeaders).headers, out);
+          rawToH2Headers(headers, out);
           stream.respond({ ...out, ':status': code }, { waitForTrailers: true });
           ex.responseHead(code);
         },

@@ -86,15 +86,6 @@ export function authorityRouter(): Router {
   };
   return {
     route(authority, path) {
-      if (path.charCodeAt(0) !== 47 /* '/' */ && path !== '*') {
-        const absolute = /^http:\/\/([^/?#]+)(.*)$/i.exec(path);
-        if (!absolute) {
-          return new ProxyError(400, 'only http:// absolute URIs can be proxied (use CONNECT for TLS)');
-        }
-        authority = absolute[1] as string;
-        const rest = absolute[2] as string;
-        path = rest === '' ? '/' : rest.charCodeAt(0) === 47 ? rest : `/${rest}`;
-      }
       if (authority === undefined || authority === '') {
         return new ProxyError(400, 'request names no authority (no Host header or absolute URI)');
       }
@@ -106,14 +97,45 @@ export function authorityRouter(): Router {
 }
 
 /**
- * The route layer: sets the exchange's authority, target and upstream path. A request
- * inside a CONNECT tunnel goes to the tunnel's authority, and its Host header stays as
- * the client wrote it.
+ * An absolute-form request target (`http://host/path`) as the authority it names and the
+ * origin-form path sent upstream; a ProxyError for any other target that is not
+ * origin-form (`/path`) or `*`.
+ */
+export function absoluteForm(path: string): { authority: string; path: string } | ProxyError {
+  const absolute = /^http:\/\/([^/?#@]+)([/?].*)?$/i.exec(path);
+  if (!absolute) {
+    return new ProxyError(400, 'only http:// absolute URIs can be proxied (use CONNECT for TLS)');
+  }
+  const rest = absolute[2] ?? '';
+  return {
+    authority: absolute[1] as string,
+    path: rest === '' ? '/' : rest.charCodeAt(0) === 47 ? rest : `/${rest}`,
+  };
+}
+
+/**
+ * The route layer: sets the exchange's authority, target and upstream path. An
+ * absolute-form target is sent on in origin-form, with the Host it names (RFC 9112
+ * section 3.2.2), in either direction. A request inside a CONNECT tunnel goes to the
+ * tunnel's authority, and its Host header stays as the client wrote it.
  */
 export function routeLayer<E extends Exchange>(router: Router): HttpLayer<E> {
   return (next) => (ex) => {
-    const requestAuthority = ex.requestAuthority;
+    let requestAuthority = ex.requestAuthority;
     const tunnel = ex.tunnelAuthority;
+    if (ex.path.charCodeAt(0) !== 47 /* '/' */ && ex.path !== '*') {
+      const absolute = absoluteForm(ex.path);
+      if (absolute instanceof ProxyError) {
+        ex.authority = tunnel ?? requestAuthority ?? '';
+        ex.fail(absolute);
+        return;
+      }
+      ex.path = absolute.path;
+      if (absolute.authority !== requestAuthority) {
+        ex.setRequestAuthority(absolute.authority);
+        requestAuthority = absolute.authority;
+      }
+    }
     const route =
       tunnel === undefined
         ? router.route(requestAuthority, ex.path, ex.originalDst)

@@ -86,3 +86,20 @@ test('grpc-status is read from headers or trailers', () => {
   assert.equal(grpcStatusOf({}), undefined);
   assert.equal(grpcStatusOf(undefined), undefined);
 });
+
+test('a Connection header naming a framing field or Host is a fault; naming others is not', () => {
+  for (const named of ['content-length', 'Transfer-Encoding', 'host', 'close, Content-Length']) {
+    const out = stripHopByHop(['Host', 'a', 'Connection', named, 'Content-Length', '3']);
+    assert.match(out.fault ?? '', /never hop-by-hop/, named);
+  }
+  for (const named of ['close', 'keep-alive', 'upgrade', 'x-custom']) {
+    assert.equal(stripHopByHop(['Host', 'a', 'Connection', named]).fault, undefined, named);
+  }
+});
+
+test('a second Host header is reported; the first is the one kept', () => {
+  const out = stripHopByHop(['Host', 'a', 'host', 'b']);
+  assert.equal(out.extraHost, true);
+  assert.equal(out.host, 'a');
+  assert.equal(stripHopByHop(['Host', 'a']).extraHost, false);
+});

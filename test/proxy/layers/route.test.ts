@@ -1,24 +1,25 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { ProxyError } from '../../../src/proxy/errors.js';
-import { authorityRouter, fixedRouter } from '../../../src/proxy/layers/route.js';
+import { absoluteForm, authorityRouter, fixedRouter } from '../../../src/proxy/layers/route.js';
 
-test('outbound routes by absolute-form URI, else by Host, with port 80 by default', () => {
+test('an absolute-form target names its authority and the origin-form path to send', () => {
+  assert.deepEqual(absoluteForm('http://web:8080/a?b=1'), { authority: 'web:8080', path: '/a?b=1' });
+  assert.deepEqual(absoluteForm('http://web'), { authority: 'web', path: '/' });
+  assert.deepEqual(absoluteForm('HTTP://web?q'), { authority: 'web', path: '/?q' });
+  for (const target of ['https://web/', 'web:80', 'http://user@web/', 'x']) {
+    const out = absoluteForm(target);
+    assert.ok(out instanceof ProxyError, target);
+    assert.equal(out.status, 400);
+  }
+});
+
+test('outbound routes by the authority, with port 80 by default', () => {
   const r = authorityRouter();
-  assert.deepEqual(r.route('ignored:1', 'http://web:8080/a?b=1'), {
-    authority: 'web:8080',
-    target: { host: 'web', port: 8080 },
-    path: '/a?b=1',
-  });
-  assert.deepEqual(r.route(undefined, 'http://web'), {
+  assert.deepEqual(r.route('web', '/'), {
     authority: 'web',
     target: { host: 'web', port: 80 },
     path: '/',
-  });
-  assert.deepEqual(r.route(undefined, 'http://web?q'), {
-    authority: 'web',
-    target: { host: 'web', port: 80 },
-    path: '/?q',
   });
   assert.deepEqual(r.route('api.ns:9', '/x'), {
     authority: 'api.ns:9',
@@ -39,7 +40,6 @@ test('outbound refuses what it cannot route, with a 400', () => {
     ['', '/x'],
     ['bad host', '/'],
     ['web:99999', '/'],
-    [undefined, 'https://web/'],
   ] as const) {
     const out = r.route(authority, path);
     assert.ok(out instanceof ProxyError, `${authority} ${path}`);
