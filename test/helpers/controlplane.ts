@@ -8,7 +8,9 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import http from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import * as grpc from '@grpc/grpc-js';
 import { controlPlaneArgs } from '../../bench/discovery.js';
+import { controlPlaneClient } from '../../src/grpc/client.js';
 import { type Cleanup, type HttpUpstream, refusedPort, startHttpServer, waitFor } from './net.js';
 import { scrape } from './prom.js';
 import {
@@ -200,6 +202,30 @@ export function ownerTokenFile(cp: { readonly stateDir: string }): string {
 /** The owner credential of `cp`, for gRPC clients of its Registry, Resources and Pods APIs. */
 export function ownerToken(cp: { readonly stateDir: string }): string {
   return readFileSync(ownerTokenFile(cp), 'latin1');
+}
+
+/**
+ * Calls `method` of one of `cp`'s local APIs with `credential` as its bearer token (none
+ * when undefined), as any local process could: rejects with the gRPC error.
+ */
+export function callAs<Res>(
+  cp: { readonly grpc: HostPort },
+  service: 'registry' | 'resources' | 'pods',
+  method: string,
+  req: unknown,
+  credential?: string,
+  timeoutMs = 5000,
+): Promise<Res> {
+  const client = controlPlaneClient(service, cp.grpc);
+  const md = new grpc.Metadata();
+  if (credential !== undefined) md.set('authorization', `Bearer ${credential}`);
+  const fn = (client as unknown as Record<string, (...args: unknown[]) => unknown>)[method];
+  if (!fn) throw new Error(`no gRPC method ${method}`);
+  return new Promise<Res>((resolve, reject) => {
+    fn.call(client, req, md, { deadline: Date.now() + timeoutMs }, (err: Error | null, res: Res) =>
+      err ? reject(err) : resolve(res),
+    );
+  }).finally(() => client.close());
 }
 
 /** `weft(args)` as the owner of `cp` (its address and state directory appended), failing unless it exits 0. */

@@ -89,6 +89,11 @@ export async function call<Res>(
         `cannot reach the control plane at ${addr.host}:${addr.port} (is \`weft up\` running?): ${e.details.replace(/\s*Resolution note:\s*$/, '')}`,
       );
     }
+    if (e.code === status.RESOURCE_EXHAUSTED) {
+      throw new CommandError(
+        `the request is larger than the control plane takes in one call (8 MiB): split the manifests (${e.details})`,
+      );
+    }
     throw new CommandError(e.details || e.message);
   } finally {
     client.close();

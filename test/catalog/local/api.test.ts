@@ -10,34 +10,20 @@ import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
-import { controlPlaneClient } from '../../../src/grpc/client.js';
 import type { WorkloadMessage } from '../../../src/grpc/protos.js';
-import { type ControlPlaneHandle, startControlPlane } from '../../helpers/controlplane.js';
+import { type ControlPlaneHandle, callAs, startControlPlane } from '../../helpers/controlplane.js';
 import { Cleanup, refusedPort, waitFor } from '../../helpers/net.js';
 import { weftRun } from '../../helpers/pods.js';
 
 const T = { timeout: 60_000 };
 
-type Service = 'registry' | 'resources' | 'pods';
-
-/** Calls `method` of `service` with `credential` as a bearer token (none when undefined). */
-function rpc<Res>(
+const rpc = <Res>(
   cp: ControlPlaneHandle,
-  service: Service,
+  service: 'registry' | 'resources' | 'pods',
   method: string,
   req: unknown,
   credential?: string,
-): Promise<Res> {
-  const client = controlPlaneClient(service, cp.grpc);
-  const md = new grpc.Metadata();
-  if (credential !== undefined) md.set('authorization', `Bearer ${credential}`);
-  const fn = (client as unknown as Record<string, (...args: unknown[]) => unknown>)[method];
-  return new Promise<Res>((resolve, reject) => {
-    fn?.call(client, req, md, { deadline: Date.now() + 5000 }, (err: Error | null, res: Res) =>
-      err ? reject(err) : resolve(res),
-    );
-  }).finally(() => client.close());
-}
+): Promise<Res> => callAs<Res>(cp, service, method, req, credential);
 
 async function refused(p: Promise<unknown>, code: grpc.status, details: RegExp): Promise<void> {
   await assert.rejects(p, (err: grpc.ServiceError) => {

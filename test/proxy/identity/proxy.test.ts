@@ -67,8 +67,6 @@ describe('with weft up', () => {
       cp.grpcAddr,
       '--control-plane-token-file',
       ownerTokenFile(cp),
-      '--control-plane-token-file',
-      FAKE_TOKEN_FILE,
       '--workload',
       'web',
       '--pod',
