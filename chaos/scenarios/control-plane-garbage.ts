@@ -59,8 +59,8 @@ export const garbageOnEveryPort: Scenario = {
         ['identity', parseHostPort(p.cp.identityAddr, 'identity').port],
         ['admin', p.cp.admin.port],
       ];
-      const rounds = ctx.short ? 2 : 100;
-      const waitMs = ctx.short ? 1000 : 5000;
+      const rounds = ctx.short ? 2 : 40;
+      const waitMs = ctx.short ? 1000 : 3000;
       const before = p.sample();
       let sent = 0;
       let closedByServer = 0;
