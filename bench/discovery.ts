@@ -13,8 +13,10 @@
 //      it sees added/removed. A change's latency is the last watcher's time minus the issue time.
 //
 // Clock: process.hrtime (CLOCK_MONOTONIC), which every process on the machine shares.
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type * as grpc from '@grpc/grpc-js';
+import { ownerCredentialFile } from '../src/catalog/local/callers.js';
 import { controlPlaneClient, unary } from '../src/grpc/client.js';
 import type { WorkloadMessage } from '../src/grpc/protos.js';
 import type { WatcherProcessResult } from './discovery-watchers.js';
@@ -236,8 +238,10 @@ export async function runDiscovery(
     const addr = await waitForLine(cp, parseControlPlaneReady, 15_000, 'a "control plane ready" line');
     const grpcAddr = `${addr.host}:${addr.port}`;
     const startRssMb = rssMb([cp.pid]).rss;
-    const resources = controlPlaneClient('resources', addr);
-    const registry = controlPlaneClient('registry', addr);
+    // The bench started weft up, so it calls as its owner.
+    const owner = readFileSync(ownerCredentialFile(stateDir), 'latin1');
+    const resources = controlPlaneClient('resources', addr, owner);
+    const registry = controlPlaneClient('registry', addr, owner);
     clients.push(resources, registry);
 
     const service = {

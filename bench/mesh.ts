@@ -7,6 +7,7 @@
 // the last one matches the load's `GET /`: every request is tested against all of them on both proxies.
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { ownerCredentialFile } from '../src/catalog/local/callers.js';
 import { identityName } from '../src/identity/names.js';
 import { controlPlaneArgs, parseControlPlaneReady } from './discovery.js';
 import { repoRoot, weftBin } from './paths.js';
@@ -148,10 +149,12 @@ async function metricsOf(adminAddr: string): Promise<string> {
   return body;
 }
 
-function proxyArgs(workload: string, pod: string, destination: string): string[] {
+function proxyArgs(workload: string, pod: string, destination: string, stateDir: string): string[] {
   return [
     '--destination',
     destination,
+    '--control-plane-token-file',
+    ownerCredentialFile(stateDir),
     '--workload',
     workload,
     '--pod',
@@ -202,16 +205,22 @@ export async function startWeftMesh(ctx: TargetContext, options: MeshOptions = {
     const manifest = join(dir, 'service.yaml');
     const extra = options.manifest === undefined ? [] : [options.manifest];
     writeFileSync(manifest, [serviceYaml(ctx.upstreamPort), ...extra].join('---\n'));
-    await runToCompletion('weft apply', weftBin, ['apply', '-f', manifest, '--control-plane', grpc], 20_000, {
-      cwd: repoRoot,
-    });
+    await runToCompletion(
+      'weft apply',
+      weftBin,
+      ['apply', '-f', manifest, '--control-plane', grpc, '--state-dir', join(dir, 'cp')],
+      20_000,
+      {
+        cwd: repoRoot,
+      },
+    );
 
     // The server-side proxy registers its configured inbound address, so that must be a real port.
     const inboundPort = await freePort();
     const server = await startWeft(ctx.upstreamPort, {
       name: 'weft server proxy',
       inboundAddr: `127.0.0.1:${inboundPort}`,
-      extraArgs: proxyArgs(MESH_SERVER, `${MESH_SERVER}-0`, grpc),
+      extraArgs: proxyArgs(MESH_SERVER, `${MESH_SERVER}-0`, grpc, join(dir, 'cp')),
       readyTimeoutMs: READY_TIMEOUT_MS,
     });
     started.push(server.proc);
@@ -219,7 +228,7 @@ export async function startWeftMesh(ctx: TargetContext, options: MeshOptions = {
     // is sent to its inbound listener, which forwards to a port where nothing listens.
     const client = await startWeft(await freePort(), {
       name: 'weft client proxy',
-      extraArgs: proxyArgs(MESH_CLIENT, `${MESH_CLIENT}-0`, grpc),
+      extraArgs: proxyArgs(MESH_CLIENT, `${MESH_CLIENT}-0`, grpc, join(dir, 'cp')),
       readyTimeoutMs: READY_TIMEOUT_MS,
     });
     started.push(client.proc);

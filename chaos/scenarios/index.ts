@@ -1,5 +1,9 @@
 // Every scenario of the suite, in the order the report lists them. Add one import and one entry per scenario.
 import type { Scenario } from '../scenario.js';
+import { garbageOnEveryPort } from './control-plane-garbage.js';
+import { badTokens, csrForAnotherIdentity } from './control-plane-identity.js';
+import { impersonation } from './control-plane-impersonation.js';
+import { badNames, hugeAndExplodingYaml } from './control-plane-yaml.js';
 import { hungEndpoint } from './faults-hung-endpoint.js';
 import { hungProxy } from './faults-hung-proxy.js';
 import { slowEndpoint } from './faults-slow-endpoint.js';
@@ -16,4 +20,10 @@ export const scenarios: readonly Scenario[] = [
   http1HeaderFloods,
   http1SlowReader,
   http1Slowloris,
+  csrForAnotherIdentity,
+  badTokens,
+  garbageOnEveryPort,
+  impersonation,
+  hugeAndExplodingYaml,
+  badNames,
 ];

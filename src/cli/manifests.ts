@@ -6,6 +6,8 @@ import type { SourcedDocument } from '../catalog/validate.js';
 /** At most this much YAML is read from one file or stdin. */
 const MAX_BYTES = 16 * 1024 * 1024;
 const MANIFEST_FILE = /\.(ya?ml|json)$/i;
+/** Aliases one document may expand (the yaml package's own bound): a billion laughs stops here. */
+const MAX_ALIASES = 100;
 
 /** Raised for input that cannot be read or parsed; names the file and line. */
 export class ManifestError extends Error {}
@@ -53,7 +55,15 @@ export function parseManifest(text: string, name: string): SourcedDocument[] {
       const message = (error.message.split('\n')[0] ?? '').replace(/ at line \d+, column \d+:?$/, '');
       throw new ManifestError(`${source}:${where}: ${message}`);
     }
-    const value: unknown = doc.toJS({ maxAliasCount: 100 });
+    let value: unknown;
+    try {
+      value = doc.toJS({ maxAliasCount: MAX_ALIASES });
+    } catch (err) {
+      // The yaml package refuses aliases that expand past the bound with a ReferenceError.
+      const message = (err as Error).message;
+      const bomb = /alias count/i.test(message) ? `more than ${MAX_ALIASES} aliases (a YAML bomb?): ` : '';
+      throw new ManifestError(`${source}: ${bomb}${message}`);
+    }
     if (value === null || value === undefined) return; // an empty document, e.g. after a trailing ---
     const list = value as { kind?: unknown; items?: unknown };
     if (list.kind === 'List' && Array.isArray(list.items)) {

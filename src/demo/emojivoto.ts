@@ -6,11 +6,12 @@
  * weft up runs the same Deployments as loopback pods, each on a free port.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { ownerCredentialFile } from '../catalog/local/callers.js';
 import { type SourcedDocument, validateDocuments } from '../catalog/validate.js';
 import { readManifests } from '../cli/manifests.js';
 import { controlPlaneClient, unary } from '../grpc/client.js';
@@ -301,8 +302,10 @@ export async function startDemo(
     rmSync(stateDir, { recursive: true, force: true });
   };
   try {
-    const resourcesApi = controlPlaneClient('resources', cp.grpc);
-    const podsApi = controlPlaneClient('pods', cp.grpc);
+    // The demo started weft up, so it is its owner: it presents the owner credential.
+    const owner = readFileSync(ownerCredentialFile(stateDir), 'latin1');
+    const resourcesApi = controlPlaneClient('resources', cp.grpc, owner);
+    const podsApi = controlPlaneClient('pods', cp.grpc, owner);
     try {
       progress(`applying ${MANIFEST}${opts.loopback ? ' (each Deployment on a free loopback port)' : ''}`);
       await unary(

@@ -1,16 +1,22 @@
 import * as grpc from '@grpc/grpc-js';
+import { credentialInterceptor } from '../controlplane/callers.js';
 import { formatHostPort, type HostPort } from '../util/addr.js';
 import { serviceConstructor } from './protos.js';
 
-/** A plaintext client for one of the control plane's services (loopback only, until mTLS). */
+/**
+ * A plaintext client for one of the control plane's services (loopback only, until mTLS).
+ * With `credential` (the owner's, or a pod's), every call carries it.
+ */
 export function controlPlaneClient(
   name: Parameters<typeof serviceConstructor>[0],
   addr: HostPort,
+  credential?: string,
 ): grpc.Client {
   const Ctor = serviceConstructor(name);
   return new Ctor(formatHostPort(addr), grpc.credentials.createInsecure(), {
     'grpc.initial_reconnect_backoff_ms': 100,
     'grpc.max_reconnect_backoff_ms': 1000,
+    ...(credential === undefined ? {} : { interceptors: [credentialInterceptor(credential)] }),
   });
 }
 

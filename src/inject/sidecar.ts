@@ -59,6 +59,9 @@ export function initContainer(settings: ProxySettings, opts: SidecarOptions): Re
 const fieldRef = (name: string, fieldPath: string) => ({ name, valueFrom: { fieldRef: { fieldPath } } });
 const httpGet = (path: string) => ({ httpGet: { path, port: PORTS.admin } });
 
+/** Where Kubernetes mounts a pod's ServiceAccount token. */
+const SERVICE_ACCOUNT_TOKEN_FILE = '/var/run/secrets/kubernetes.io/serviceaccount/token';
+
 /** The proxy, configured through its WEFT_PROXY_* variables (src/proxy/config.ts). */
 export function proxyContainer(
   settings: ProxySettings,
@@ -75,6 +78,9 @@ export function proxyContainer(
     { name: 'WEFT_PROXY_TRANSPARENT', value: 'true' },
     { name: 'WEFT_PROXY_DESTINATION_ADDR', value: DESTINATION_ADDR },
     { name: 'WEFT_PROXY_WORKLOAD', value: workload },
+    // The pod's ServiceAccount token, which names the pod: the Registry's credential for it
+    // (on Kubernetes the platform checks it with a TokenReview).
+    { name: 'WEFT_PROXY_CONTROL_PLANE_TOKEN_FILE', value: SERVICE_ACCOUNT_TOKEN_FILE },
     fieldRef('WEFT_PROXY_NAMESPACE', 'metadata.namespace'),
     fieldRef('WEFT_PROXY_POD', 'metadata.name'),
     fieldRef('WEFT_PROXY_SERVICE_ACCOUNT', 'spec.serviceAccountName'),

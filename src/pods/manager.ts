@@ -9,6 +9,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { chmodSync, mkdirSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import { join } from 'node:path';
+import type { LocalCallers } from '../catalog/local/callers.js';
 import type { LocalCatalog } from '../catalog/local/local-catalog.js';
 import type { Deployment } from '../catalog/resources.js';
 import { formatHostPort, type HostPort } from '../util/addr.js';
@@ -17,10 +18,12 @@ import { PodError } from './exec.js';
 import { PodNetwork, type PodNetworkOptions } from './network.js';
 import { Pod, type PodSpec, type RestartPolicy } from './pod.js';
 import { missingPodTools, missingToolsProblem } from './prerequisites.js';
-import { handToProxy } from './secrets.js';
+import { handFileToProxy, handToProxy } from './secrets.js';
 
 export interface PodManagerOptions {
   readonly catalog: LocalCatalog;
+  /** Issues each pod's control-plane credential, which its proxy registers with. */
+  readonly callers: LocalCallers;
   readonly log: Logger;
   /** The control plane's gRPC and Identity APIs as bound (relayed onto the gateway), once listening. */
   readonly addresses: () => { grpc: HostPort; identity: HostPort };
@@ -223,18 +226,31 @@ export class PodManager {
         ...(spec.namedPorts ? { namedPorts: spec.namedPorts } : {}),
         ...(spec.gracePeriodMs !== undefined ? { gracePeriodMs: spec.gracePeriodMs } : {}),
       };
+      // Bound to this pod and its service account: its proxy registers nothing else.
+      const credential = this.opts.callers.issuePod({
+        namespace: spec.namespace,
+        pod: name,
+        serviceAccount: spec.serviceAccount,
+      });
       const pod = new Pod(
         podSpec,
         network
           ? {
               network,
               controlPlane: `${network.gateway}:${grpcPort}`,
+              controlPlaneTokenFile: handFileToProxy(
+                join(this.secretsDir, `${spec.namespace}.${name}`),
+                credential,
+                'control-plane.token',
+              ),
               weftBin: this.opts.weftBin,
               hosts: this.hostsFor(spec.namespace),
               identity: (s, ip) => this.identityFor(s, ip, network),
             }
           : {
               controlPlane: formatHostPort(this.opts.addresses().grpc),
+              // On loopback the proxy runs as weft up's user, who reads the state directory.
+              controlPlaneTokenFile: credential,
               weftBin: this.opts.weftBin,
               hosts: [],
             },
@@ -253,6 +269,7 @@ export class PodManager {
         await pod.start();
       } catch (err) {
         this.pods.delete(serviceKey(spec.namespace, name));
+        this.opts.callers.revokePod(spec.namespace, name);
         throw err;
       }
       this.opts.log.info(
@@ -275,6 +292,7 @@ export class PodManager {
     const { namespace, name } = pod.spec;
     await pod.stop();
     this.pods.delete(serviceKey(namespace, name));
+    this.opts.callers.revokePod(namespace, name);
     this.opts.catalog.deregister(namespace, name);
     rmSync(join(this.secretsDir, `${namespace}.${name}`), { recursive: true, force: true });
   }

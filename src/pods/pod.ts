@@ -50,6 +50,8 @@ export interface PodRuntime {
   readonly network?: PodNetwork;
   /** `weft up`'s gRPC address as the pods reach it (on the gateway). */
   readonly controlPlane: string;
+  /** The credential the control plane issued for this pod, as a file its proxy's user reads. */
+  readonly controlPlaneTokenFile: string;
   /** The `weft` executable (bin/weft.js, whose first line gives Node its flags). */
   readonly weftBin: string;
   /** Service names and their addresses, for the hosts file: [address, names]. */
@@ -248,6 +250,8 @@ export class Pod extends EventEmitter {
         ...listeners,
         '--destination',
         this.runtime.controlPlane,
+        '--control-plane-token-file',
+        this.runtime.controlPlaneTokenFile,
         '--workload',
         s.workload,
         '--pod',

@@ -10,14 +10,19 @@ export function handToProxy(
   dir: string,
   from: { tokenFile: string; trustAnchorsFile: string },
 ): { tokenFile: string; trustAnchorsFile: string } {
+  return {
+    tokenFile: handFileToProxy(dir, from.tokenFile, 'token'),
+    trustAnchorsFile: handFileToProxy(dir, from.trustAnchorsFile, 'trust-anchors.pem'),
+  };
+}
+
+/** Copies `from` to `dir`/`name`, readable by the proxy's user only (0400); returns the copy. */
+export function handFileToProxy(dir: string, from: string, name: string): string {
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   chownSync(dir, PROXY_UID, PROXY_UID);
-  const out = { tokenFile: join(dir, 'token'), trustAnchorsFile: join(dir, 'trust-anchors.pem') };
-  copyFileSync(from.tokenFile, out.tokenFile);
-  copyFileSync(from.trustAnchorsFile, out.trustAnchorsFile);
-  for (const f of Object.values(out)) {
-    chmodSync(f, 0o400);
-    chownSync(f, PROXY_UID, PROXY_UID);
-  }
+  const out = join(dir, name);
+  copyFileSync(from, out);
+  chmodSync(out, 0o400);
+  chownSync(out, PROXY_UID, PROXY_UID);
   return out;
 }

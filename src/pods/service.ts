@@ -3,6 +3,7 @@ import { isAbsolute } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { dns1123LabelError } from '../catalog/names.js';
 import { MAX_REPLICAS } from '../catalog/resources.js';
+import { type CallerAuthenticator, ownerOnly } from '../controlplane/callers.js';
 import type { PodLogsMessage, PodStatusMessage, RunPodRequest } from '../grpc/protos.js';
 import type { Logger } from '../util/log.js';
 import type { PodManager } from './manager.js';
@@ -33,8 +34,13 @@ const managedBy = (namespace: string, workload: string): Partial<grpc.StatusObje
   details: `${namespace}/${workload} is a Deployment: change it with weft apply, or remove it with weft delete`,
 });
 
-export function podsService(manager: PodManager, log: Logger): grpc.UntypedServiceImplementation {
-  return {
+/** The Pods service, for the owner only (`callers`): it runs commands as pods. */
+export function podsService(
+  manager: PodManager,
+  callers: CallerAuthenticator,
+  log: Logger,
+): grpc.UntypedServiceImplementation {
+  return ownerOnly(callers, log, {
     run(call: grpc.ServerUnaryCall<RunPodRequest, unknown>, cb: Callback<{ pods: PodStatusMessage[] }>) {
       const r = call.request;
       for (const [what, value] of [
@@ -127,5 +133,5 @@ export function podsService(manager: PodManager, log: Logger): grpc.UntypedServi
         (err: Error) => cb({ code: grpc.status.INTERNAL, details: err.message }),
       );
     },
-  };
+  });
 }

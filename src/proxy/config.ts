@@ -38,6 +38,8 @@ export interface ProxyConfig {
   readonly transparent: boolean;
   /** The control plane's Destination API; absent: names resolve by DNS only. */
   readonly destination?: HostPort;
+  /** The file holding the credential the Registry takes this proxy's registration with. */
+  readonly controlPlaneTokenFile?: string;
   /** The workload this proxy fronts, registered with the control plane when set. */
   readonly identity: WorkloadIdentity;
   /**
@@ -161,6 +163,12 @@ export const PROXY_SETTINGS = {
     'WEFT_PROXY_DESTINATION_ADDR',
     '',
     'the control plane (weft up) to discover services from, e.g. 127.0.0.1:8086; empty: DNS only',
+  ],
+  controlPlaneTokenFile: [
+    '--control-plane-token-file',
+    'WEFT_PROXY_CONTROL_PLANE_TOKEN_FILE',
+    '',
+    "the credential this proxy registers its workload with: the one weft up issued for its pod, or (by hand) weft up's <state-dir>/owner.token",
   ],
   workload: [
     '--workload',
@@ -340,6 +348,15 @@ export function resolveProxyConfig(flags: RawSettings, env: NodeJS.ProcessEnv = 
   if (workload !== '' && destination === '') {
     throw new Error(`${workloadOrigin}: registering a workload needs the control plane (--destination)`);
   }
+  const [controlPlaneTokenFile, tokenFileOrigin] = get('controlPlaneTokenFile');
+  if (workload !== '' && controlPlaneTokenFile === '') {
+    throw new Error(
+      `${workloadOrigin}: registering a workload needs a credential the control plane issued (--control-plane-token-file: weft up's <state-dir>/owner.token by hand)`,
+    );
+  }
+  if (workload === '' && controlPlaneTokenFile !== '') {
+    throw new Error(`${tokenFileOrigin}: only a proxy that registers a workload (--workload) presents one`);
+  }
   const identityOverrides = resolveIdentityOverrides(get, workload !== '');
   const [tapSvcName, tapSvcNameOrigin] = get('tapSvcName');
   if (tapSvcName !== '' && !DNS_NAME.test(tapSvcName)) {
@@ -368,6 +385,7 @@ export function resolveProxyConfig(flags: RawSettings, env: NodeJS.ProcessEnv = 
     enableShutdownEndpoint: parseBool(...get('enableShutdownEndpoint')),
     transparent,
     ...(destination !== '' ? { destination: nonZeroPort('destination') } : {}),
+    ...(controlPlaneTokenFile !== '' ? { controlPlaneTokenFile } : {}),
     identity: {
       workload,
       namespace: name('namespace'),

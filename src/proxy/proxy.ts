@@ -100,7 +100,12 @@ export class SidecarProxy {
         log,
       });
       if (config.identity.workload !== '') {
-        this.registration = new Registration(config.destination, config.identity, log);
+        this.registration = new Registration(
+          config.destination,
+          config.identity,
+          config.controlPlaneTokenFile ?? '',
+          log,
+        );
       }
     }
     this.admin = new AdminServer({

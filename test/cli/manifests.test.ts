@@ -156,3 +156,20 @@ test("a Deployment's containers run in the manifest's directory; a relative work
   ])
     resolveWorkingDirs(odd, '/srv');
 });
+
+test('a billion-laughs document is refused by its source, its aliases bounded (not expanded)', () => {
+  const lines = ['kind: Service', 'metadata:', '  name: lol', '  annotations:', '    l0: &l0 "lol"'];
+  for (let i = 1; i <= 9; i++)
+    lines.push(
+      `    l${i}: &l${i} [${Array(9)
+        .fill(`*l${i - 1}`)
+        .join(', ')}]`,
+    );
+  assert.throws(() => parseManifest(lines.join('\n'), 'laughs.yaml'), {
+    message:
+      'laughs.yaml: more than 100 aliases (a YAML bomb?): Excessive alias count indicates a resource exhaustion attack',
+  });
+  assert.throws(() => parseManifest(lines.join('\n'), 'laughs.yaml'), ManifestError);
+  // A few aliases are fine.
+  assert.deepEqual(names(parseManifest('a: &a x\nb: *a\nmetadata: { name: ok }\n', 'ok.yaml')), ['ok']);
+});

@@ -3,6 +3,7 @@ import { test } from 'node:test';
 import { parseLabels, resolveProxyConfig } from '../../src/proxy/config.js';
 
 const DEST = '127.0.0.1:8086';
+const TOKEN = '/state/owner.token';
 
 test('without --destination nothing is discovered or registered', () => {
   const c = resolveProxyConfig({}, {});
@@ -21,8 +22,15 @@ test('without --destination nothing is discovered or registered', () => {
 
 test('--named-port: repeated flags or comma-separated name=port, names checked as Kubernetes port names', () => {
   const named = (flag: string[] | undefined, env: Record<string, string> = {}) =>
-    resolveProxyConfig({ destination: DEST, workload: 'web', ...(flag ? { namedPort: flag } : {}) }, env)
-      .identity.namedPorts;
+    resolveProxyConfig(
+      {
+        destination: DEST,
+        controlPlaneTokenFile: TOKEN,
+        workload: 'web',
+        ...(flag ? { namedPort: flag } : {}),
+      },
+      env,
+    ).identity.namedPorts;
   assert.deepEqual(named(['grpc=8080', 'admin-http=9990']), { grpc: 8080, 'admin-http': 9990 });
   assert.deepEqual(named(undefined, { WEFT_PROXY_NAMED_PORTS: 'http=80, ,metrics=9100' }), {
     http: 80,
@@ -57,12 +65,35 @@ test('--workload requires --destination, naming where the workload came from', (
   assert.throws(() => resolveProxyConfig({}, { WEFT_PROXY_WORKLOAD: 'web' }), {
     message: 'WEFT_PROXY_WORKLOAD: registering a workload needs the control plane (--destination)',
   });
-  assert.equal(resolveProxyConfig({ workload: 'web', destination: DEST }, {}).identity.workload, 'web');
+  assert.equal(
+    resolveProxyConfig({ workload: 'web', destination: DEST, controlPlaneTokenFile: TOKEN }, {}).identity
+      .workload,
+    'web',
+  );
+});
+
+test('--workload requires a control-plane credential, and only a workload presents one', () => {
+  assert.throws(() => resolveProxyConfig({ workload: 'web', destination: DEST }, {}), {
+    message:
+      "--workload: registering a workload needs a credential the control plane issued (--control-plane-token-file: weft up's <state-dir>/owner.token by hand)",
+  });
+  assert.throws(
+    () => resolveProxyConfig({ destination: DEST }, { WEFT_PROXY_CONTROL_PLANE_TOKEN_FILE: TOKEN }),
+    {
+      message:
+        'WEFT_PROXY_CONTROL_PLANE_TOKEN_FILE: only a proxy that registers a workload (--workload) presents one',
+    },
+  );
+  assert.equal(
+    resolveProxyConfig({ workload: 'web', destination: DEST, controlPlaneTokenFile: TOKEN }, {})
+      .controlPlaneTokenFile,
+    TOKEN,
+  );
 });
 
 test('workload, namespace, service account and pod must be DNS-1123 labels', () => {
   assert.throws(
-    () => resolveProxyConfig({ workload: 'Web', destination: DEST }, {}),
+    () => resolveProxyConfig({ workload: 'Web', destination: DEST, controlPlaneTokenFile: TOKEN }, {}),
     /^Error: --workload: "Web" must consist/,
   );
   assert.throws(
@@ -76,24 +107,31 @@ test('workload, namespace, service account and pod must be DNS-1123 labels', () 
 test('the pod defaults to the workload name and a five-character random suffix', () => {
   const pods = new Set<string>();
   for (let i = 0; i < 20; i++) {
-    const { pod } = resolveProxyConfig({ workload: 'web', destination: DEST }, {}).identity;
+    const { pod } = resolveProxyConfig(
+      { workload: 'web', destination: DEST, controlPlaneTokenFile: TOKEN },
+      {},
+    ).identity;
     assert.match(pod, /^web-[0-9a-f]{5}$/);
     pods.add(pod);
   }
   assert.ok(pods.size > 1, 'the suffix is random');
   assert.equal(
-    resolveProxyConfig({ workload: 'web', destination: DEST, pod: 'web-0' }, {}).identity.pod,
+    resolveProxyConfig({ workload: 'web', destination: DEST, controlPlaneTokenFile: TOKEN, pod: 'web-0' }, {})
+      .identity.pod,
     'web-0',
   );
   assert.equal(
-    resolveProxyConfig({ workload: 'web', destination: DEST }, { WEFT_PROXY_POD: 'from-env' }).identity.pod,
+    resolveProxyConfig(
+      { workload: 'web', destination: DEST, controlPlaneTokenFile: TOKEN },
+      { WEFT_PROXY_POD: 'from-env' },
+    ).identity.pod,
     'from-env',
   );
 });
 
 test('the identity takes namespace and service account from flags or the environment', () => {
   const c = resolveProxyConfig(
-    { workload: 'web', destination: DEST, serviceAccount: 'web-sa' },
+    { workload: 'web', destination: DEST, controlPlaneTokenFile: TOKEN, serviceAccount: 'web-sa' },
     { WEFT_PROXY_NAMESPACE: 'prod', WEFT_PROXY_SERVICE_ACCOUNT: 'ignored' },
   );
   assert.equal(c.identity.namespace, 'prod');
@@ -153,7 +191,7 @@ test('the advertised address defaults to the inbound listener, a wildcard as 127
 });
 
 test('identity flags override the Lease field by field, from flags or WEFT_PROXY_IDENTITY_*', () => {
-  const base = { workload: 'web', destination: DEST };
+  const base = { workload: 'web', destination: DEST, controlPlaneTokenFile: TOKEN };
   assert.deepEqual(resolveProxyConfig(base, {}).identityOverrides, {});
   assert.deepEqual(resolveProxyConfig({}, {}).identityOverrides, {});
   const c = resolveProxyConfig(
@@ -185,7 +223,7 @@ test('identity flags are refused without a workload, and checked, naming the fla
   assert.throws(() => resolveProxyConfig({}, { WEFT_PROXY_IDENTITY_ADDR: '127.0.0.1:1' }), {
     message: 'WEFT_PROXY_IDENTITY_ADDR: only a proxy that registers a workload (--workload) has an identity',
   });
-  const base = { workload: 'web', destination: DEST };
+  const base = { workload: 'web', destination: DEST, controlPlaneTokenFile: TOKEN };
   assert.throws(() => resolveProxyConfig({ ...base, identityAddr: 'nope' }, {}), /^Error: --identity-addr: /);
   assert.throws(
     () => resolveProxyConfig({ ...base, identityAddr: '127.0.0.1:0' }, {}),

@@ -14,6 +14,8 @@ import {
   describeFailures,
   Load,
   type LoadSample,
+  ownerArgs,
+  ownerToken,
   type Replica,
   serviceYaml,
   startClientProxy,
@@ -157,7 +159,7 @@ describe('failure accrual, opt-in per Service', () => {
       await startReplica(cp, { name: 'gone-good', app: 'gone' }, cleanup);
       // An endpoint whose port refuses connections: registered as an instance, with nothing listening.
       const refused = await refusedPort();
-      const registry = controlPlaneClient('registry', cp.grpc);
+      const registry = controlPlaneClient('registry', cp.grpc, ownerToken(cp));
       cleanup.add(() => registry.close());
       await unary(
         registry,
@@ -189,7 +191,7 @@ describe('failure accrual, opt-in per Service', () => {
     'weft apply refuses a bad annotation, naming the document and the annotation, and stores nothing',
     T,
     async () => {
-      const r = await weft(['apply', '-f', '-', '--control-plane', cp.grpcAddr], {
+      const r = await weft(['apply', '-f', '-', ...ownerArgs(cp)], {
         input: `${serviceYaml('fine-svc')}---\n${annotatedService('typo-svc', 'web', {
           'balancer.linkerd.io/failure-accrual': 'consecutive',
           'balancer.linkerd.io/failure-accrual-consecutive-max-failures': 'seven',
@@ -200,7 +202,7 @@ describe('failure accrual, opt-in per Service', () => {
         r.stderr,
         /document 2 \(Service typo-svc\): metadata\.annotations\.balancer\.linkerd\.io\/failure-accrual-consecutive-max-failures: "seven" is not a whole number of failures/,
       );
-      const got = await weft(['get', 'svc', 'fine-svc', '--control-plane', cp.grpcAddr]);
+      const got = await weft(['get', 'svc', 'fine-svc', ...ownerArgs(cp)]);
       assert.notEqual(got.code, 0, 'the whole batch was refused: fine-svc was not stored');
     },
   );

@@ -10,7 +10,13 @@ import { after, before, describe, test } from 'node:test';
 import type * as grpc from '@grpc/grpc-js';
 import { controlPlaneClient } from '../../src/grpc/client.js';
 import type { DestinationProfile } from '../../src/grpc/protos.js';
-import { type ControlPlaneHandle, startControlPlane, weft, weftOk } from '../helpers/controlplane.js';
+import {
+  type ControlPlaneHandle,
+  ownerArgs,
+  startControlPlane,
+  weft,
+  weftOk,
+} from '../helpers/controlplane.js';
 import { openWatch, type Watch } from '../helpers/destination.js';
 import { Cleanup, waitFor } from '../helpers/net.js';
 
@@ -153,7 +159,7 @@ describe('opaque Service ports', () => {
     'weft apply refuses a bad opaque-ports annotation, naming the document and annotation',
     T,
     async () => {
-      const r = await weft(['apply', '-f', '-', '--control-plane', cp.grpcAddr], {
+      const r = await weft(['apply', '-f', '-', ...ownerArgs(cp)], {
         input: dbService({ 'config.linkerd.io/opaque-ports': 'sql,mysql' }),
       });
       assert.notEqual(r.code, 0, r.stdout);

@@ -13,6 +13,7 @@ import {
   controlPlaneArgs,
   controlPlaneMetric,
   makeTempDir,
+  ownerArgs,
   type Replica,
   removeTempDir,
   serviceYaml,
@@ -64,7 +65,7 @@ describe('weft apply, get and delete against weft up', () => {
     return path;
   };
   const cli = (args: string[], input?: string) =>
-    weft([...args, '--control-plane', cp.grpcAddr], input === undefined ? {} : { input });
+    weft([...args, ...ownerArgs(cp)], input === undefined ? {} : { input });
   const ok = (args: string[], input?: string) => weftOk(cp, args, input);
   /** The names `weft get services -A -o json` lists. */
   const serviceNames = async (): Promise<string[]> => {
@@ -453,7 +454,7 @@ describe('weft apply, get and delete against weft up', () => {
     t.diagnostic(`removed ${gone} ms after the kill`);
     assert.ok(gone < 2000, `removed ${gone} ms after the kill (lease 1 s)`);
     assert.ok(!short.logs('workload deregistered').some((l) => l.pod === 'kill-1'), 'no deregistration');
-    const after = await weft(['get', 'workloads', '--control-plane', short.grpcAddr]);
+    const after = await weft(['get', 'workloads', ...ownerArgs(short)]);
     assert.equal(after.stdout, '');
     assert.match(after.stderr, /No resources found/);
   });

@@ -4,11 +4,13 @@
  * that discovers services, and a closed-loop load generator that records every request.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import http from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import * as grpc from '@grpc/grpc-js';
 import { controlPlaneArgs } from '../../bench/discovery.js';
+import { controlPlaneClient } from '../../src/grpc/client.js';
 import { type Cleanup, type HttpUpstream, refusedPort, startHttpServer, waitFor } from './net.js';
 import { scrape } from './prom.js';
 import {
@@ -181,9 +183,54 @@ export function weft(
   });
 }
 
-/** `weft(args)` with `--control-plane` of `cp` appended, failing with the output unless it exits 0. */
-export async function weftOk(cp: { grpcAddr: string }, args: string[], input?: string): Promise<string> {
-  const r = await weft([...args, '--control-plane', cp.grpcAddr], input === undefined ? {} : { input });
+/** A control plane the CLI calls as its owner: its address and its state directory. */
+export interface OwnedControlPlane {
+  readonly grpcAddr: string;
+  readonly stateDir: string;
+}
+
+/** `--control-plane` and `--state-dir` (whose owner credential the CLI presents) of `cp`. */
+export function ownerArgs(cp: OwnedControlPlane): string[] {
+  return ['--control-plane', cp.grpcAddr, '--state-dir', cp.stateDir];
+}
+
+/** The owner credential file of `cp`, for a proxy registered by hand (--control-plane-token-file). */
+export function ownerTokenFile(cp: { readonly stateDir: string }): string {
+  return join(cp.stateDir, 'owner.token');
+}
+
+/** The owner credential of `cp`, for gRPC clients of its Registry, Resources and Pods APIs. */
+export function ownerToken(cp: { readonly stateDir: string }): string {
+  return readFileSync(ownerTokenFile(cp), 'latin1');
+}
+
+/**
+ * Calls `method` of one of `cp`'s local APIs with `credential` as its bearer token (none
+ * when undefined), as any local process could: rejects with the gRPC error.
+ */
+export function callAs<Res>(
+  cp: { readonly grpc: HostPort },
+  service: 'registry' | 'resources' | 'pods',
+  method: string,
+  req: unknown,
+  credential?: string,
+  timeoutMs = 5000,
+): Promise<Res> {
+  const client = controlPlaneClient(service, cp.grpc);
+  const md = new grpc.Metadata();
+  if (credential !== undefined) md.set('authorization', `Bearer ${credential}`);
+  const fn = (client as unknown as Record<string, (...args: unknown[]) => unknown>)[method];
+  if (!fn) throw new Error(`no gRPC method ${method}`);
+  return new Promise<Res>((resolve, reject) => {
+    fn.call(client, req, md, { deadline: Date.now() + timeoutMs }, (err: Error | null, res: Res) =>
+      err ? reject(err) : resolve(res),
+    );
+  }).finally(() => client.close());
+}
+
+/** `weft(args)` as the owner of `cp` (its address and state directory appended), failing unless it exits 0. */
+export async function weftOk(cp: OwnedControlPlane, args: string[], input?: string): Promise<string> {
+  const r = await weft([...args, ...ownerArgs(cp)], input === undefined ? {} : { input });
   if (r.code !== 0) {
     throw new Error(`weft ${args.join(' ')} exited ${r.code}\nstdout:\n${r.stdout}\nstderr:\n${r.stderr}`);
   }
@@ -287,7 +334,7 @@ export async function registeredAt(p: ProxyHandle, timeoutMs = 10_000): Promise<
  * instance (`pod`) of `workload`, labelled app=<workload>; resolves once registered.
  */
 export async function startWorkloadProxy(
-  cp: { grpcAddr: string },
+  cp: OwnedControlPlane,
   appPort: number,
   w: { workload: string; pod: string; namespace?: string; serviceAccount?: string },
   cleanup?: Cleanup,
@@ -297,6 +344,8 @@ export async function startWorkloadProxy(
     ...baseArgs(appPort),
     '--destination',
     cp.grpcAddr,
+    '--control-plane-token-file',
+    ownerTokenFile(cp),
     '--workload',
     w.workload,
     '--pod',
@@ -320,7 +369,7 @@ export async function startWorkloadProxy(
  * configured inbound address, not the bound one (see the port-0 test in resources.test.ts).
  */
 export async function startReplica(
-  cp: { grpcAddr: string },
+  cp: OwnedControlPlane,
   opts: ReplicaOptions,
   cleanup?: Cleanup,
 ): Promise<Replica> {
@@ -389,7 +438,7 @@ export async function startReplica(
  * plaintext.
  */
 export async function startClientProxy(
-  cp: { grpcAddr: string },
+  cp: OwnedControlPlane,
   namespace = 'default',
   cleanup?: Cleanup,
   workload?: string,
@@ -404,6 +453,8 @@ export async function startClientProxy(
     namespace,
     ...(workload
       ? [
+          '--control-plane-token-file',
+          ownerTokenFile(cp),
           '--workload',
           workload,
           '--pod',

@@ -3,7 +3,14 @@ import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
 import { symlinkSync } from 'node:fs';
 import { join } from 'node:path';
-import { type ControlPlaneHandle, makeTempDir, weft, weftOk } from './controlplane.js';
+import {
+  type ControlPlaneHandle,
+  makeTempDir,
+  type OwnedControlPlane,
+  ownerArgs,
+  weft,
+  weftOk,
+} from './controlplane.js';
 import { waitFor } from './net.js';
 import { trackChild, WEFT_BIN } from './proxy.js';
 
@@ -62,15 +69,15 @@ ${env.length > 0 ? `          env:\n${env.map(([k, v]) => `            - name: $
 }
 
 /** `weft run` (the control plane's flag goes before the command); fails unless it exits 0. */
-export async function weftRun(cp: { grpcAddr: string }, args: string[], command: string[]): Promise<string> {
-  const r = await weft(['run', ...args, '--control-plane', cp.grpcAddr, '--', ...command]);
+export async function weftRun(cp: OwnedControlPlane, args: string[], command: string[]): Promise<string> {
+  const r = await weft(['run', ...args, ...ownerArgs(cp), '--', ...command]);
   assert.equal(r.code, 0, r.stderr);
   return r.stdout;
 }
 
 /** Waits until `weft logs <workload> [flags]` matches `pattern`; returns those logs. */
 export async function waitForLogs(
-  cp: { grpcAddr: string },
+  cp: OwnedControlPlane,
   workload: string,
   pattern: RegExp,
   what: string,

@@ -83,6 +83,7 @@ describe('weft demo --loopback', () => {
       '1s',
     ]);
     let controlPlane: string | undefined;
+    let stateDir = '';
     let vote: Load | undefined;
     try {
       const out = await demo.guide(45_000);
@@ -90,6 +91,7 @@ describe('weft demo --loopback', () => {
       const page = /The voting page: +(http:\/\/127\.0\.0\.1:(\d+)\/)/.exec(out);
       assert.ok(page, out);
       controlPlane = /--control-plane (\S+)/.exec(out)?.[1];
+      stateDir = /--state-dir (\S+)/.exec(out)?.[1] ?? '';
       const list = await fetch(`${page[1]}api/list`);
       assert.equal(list.status, 200);
       assert.ok(((await list.json()) as unknown[]).length > 90, 'the emoji list');
@@ -102,7 +104,14 @@ describe('weft demo --loopback', () => {
         300,
       );
       const workloads = JSON.parse(
-        await weftOk({ grpcAddr: controlPlane ?? '' }, ['get', 'workloads', '-n', NS, '-o', 'json']),
+        await weftOk({ grpcAddr: controlPlane ?? '', stateDir }, [
+          'get',
+          'workloads',
+          '-n',
+          NS,
+          '-o',
+          'json',
+        ]),
       ) as { items: Array<{ workload: string; ready: boolean }> };
       assert.deepEqual(
         workloads.items
@@ -112,7 +121,9 @@ describe('weft demo --loopback', () => {
         ['emoji', 'vote-bot', 'voting', 'web'],
       );
       // weft up's Deployment controller runs them: weft get and viz know the Deployments.
-      const deployments = (await weftOk({ grpcAddr: controlPlane ?? '' }, ['get', 'deploy', '-n', NS]))
+      const deployments = (
+        await weftOk({ grpcAddr: controlPlane ?? '', stateDir }, ['get', 'deploy', '-n', NS])
+      )
         .trim()
         .split('\n')
         .slice(1)
@@ -166,7 +177,15 @@ describe('weft demo --loopback', () => {
     }
     assert.equal(await demo.exited, 0, demo.output.err);
     assert.match(demo.output.out, /on loopback \(no pods: interception is off\)/);
-    const gone = await weft(['get', 'workloads', '-A', '--control-plane', controlPlane ?? '']);
+    const gone = await weft([
+      'get',
+      'workloads',
+      '-A',
+      '--control-plane',
+      controlPlane ?? '',
+      '--state-dir',
+      stateDir,
+    ]);
     assert.equal(gone.code, 1, 'the control plane is gone');
   });
 });

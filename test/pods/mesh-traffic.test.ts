@@ -15,6 +15,7 @@ import { identityName } from '../../src/identity/names.js';
 import {
   type ControlPlaneHandle,
   makeTempDir,
+  ownerArgs,
   startControlPlane,
   weft,
   weftOk,
@@ -136,7 +137,7 @@ describe('meshed pods: opaque ports and WebSockets', () => {
     const control = cp;
     type Listed = { workload: string; address: string; ready: boolean };
     const ready = async (): Promise<Listed[]> => {
-      const out = await weft(['get', 'workloads', '-o', 'json', '--control-plane', control.grpcAddr]);
+      const out = await weft(['get', 'workloads', '-o', 'json', ...ownerArgs(control)]);
       return out.code === 0
         ? (JSON.parse(out.stdout) as { items: Listed[] }).items.filter((w) => w.ready)
         : [];

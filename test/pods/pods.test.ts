@@ -18,12 +18,15 @@ import type { LeaseMessage, WorkloadMessage } from '../../src/grpc/protos.js';
 import { identityName } from '../../src/identity/names.js';
 import { PodNetwork } from '../../src/pods/network.js';
 import { Pod, type PodRuntime } from '../../src/pods/pod.js';
-import { handToProxy } from '../../src/pods/secrets.js';
+import { handFileToProxy, handToProxy } from '../../src/pods/secrets.js';
 import type { HostPort } from '../../src/util/addr.js';
 import {
   type ControlPlaneHandle,
   controlPlaneArgs,
   makeTempDir,
+  ownerArgs,
+  ownerToken,
+  ownerTokenFile,
   serviceYaml,
   startControlPlane,
   weft,
@@ -115,12 +118,14 @@ describe('pods on one host', () => {
       const runtime: PodRuntime = {
         network,
         controlPlane: cp.grpcAddr,
+        // The test stands in for weft up's pods manager: its pods register as the owner.
+        controlPlaneTokenFile: handFileToProxy(join(secrets, 'owner'), ownerTokenFile(cp), 'token'),
         weftBin: WEFT_BIN,
         hosts: [['10.202.0.10', ['web.default.svc.cluster.local', 'web.default', 'web']]],
         identity: async (spec, ip) => {
           // As the platform does (Kubernetes mounts the token): register the pod as starting,
           // then give its proxy's user a copy of the token and the anchors the Lease names.
-          const registry = controlPlaneClient('registry', cp?.grpc as HostPort);
+          const registry = controlPlaneClient('registry', cp?.grpc as HostPort, cp && ownerToken(cp));
           try {
             const lease = await unary<WorkloadMessage, LeaseMessage>(
               registry,
@@ -260,11 +265,11 @@ describe('weft run', () => {
     assert.deepEqual(JSON.parse(answer?.[2] ?? '{}'), { clientId: identityName('vote', 'default') });
     assert.match(logs, /weft-proxy \| .*"proxy ready"/, 'the proxy logs are there too');
 
-    const bad = await weft(['run', 'bad_name', '--control-plane', cp.grpcAddr, '--', 'true']);
+    const bad = await weft(['run', 'bad_name', ...ownerArgs(cp), '--', 'true']);
     // (exit 1: the control plane refused it)
     assert.equal(bad.code, 1);
     assert.match(bad.stderr, /workload "bad_name"/);
-    const missing = await weft(['logs', 'nothing', '--control-plane', cp.grpcAddr]);
+    const missing = await weft(['logs', 'nothing', ...ownerArgs(cp)]);
     assert.equal(missing.code, 1);
     assert.match(missing.stderr, /no pod of default\/nothing runs here/);
 
@@ -328,9 +333,10 @@ describe('weft up without iptables on PATH', () => {
   test("a pod is refused naming the package, before the pods' network is made", T, async (t) => {
     if (!requirePrivileged(t)) return;
     const bridge = `wi17u${process.pid % 10000}`;
+    const upState = makeTempDir('weft-state-');
     const up = await startWeft(
       [
-        ...controlPlaneArgs(makeTempDir('weft-state-')),
+        ...controlPlaneArgs(upState),
         '--pod-bridge',
         bridge,
         '--pod-cidr',
@@ -343,7 +349,13 @@ describe('weft up without iptables on PATH', () => {
       { PATH: pathWithoutIptables() },
     );
     try {
-      const ran = await weft(['run', 'web', '--control-plane', String(up.ready.grpc), '--', 'true']);
+      const ran = await weft([
+        'run',
+        'web',
+        ...ownerArgs({ grpcAddr: String(up.ready.grpc), stateDir: upState }),
+        '--',
+        'true',
+      ]);
       assert.equal(ran.code, 1, ran.stderr);
       assert.match(
         ran.stderr,
@@ -403,7 +415,7 @@ describe('weft apply of Deployments', () => {
       namedPorts: Record<string, number>;
     };
     const workloads = async (name: string): Promise<Listed[]> => {
-      const out = await weft(['get', 'workloads', '-o', 'json', '--control-plane', control().grpcAddr]);
+      const out = await weft(['get', 'workloads', '-o', 'json', ...ownerArgs(control())]);
       const items =
         out.code === 0
           ? (JSON.parse(out.stdout) as { items: Array<Listed & { workload: string }> }).items
@@ -452,7 +464,7 @@ describe('weft apply of Deployments', () => {
     assert.match(await weftOk(cp, ['get', 'deploy']), /^echo\s+1\/1\s+1\s+\d+s$/m);
 
     // Pods of a Deployment change only through it.
-    const byHand = await weft(['run', 'echo', '--control-plane', cp.grpcAddr, '--', 'true']);
+    const byHand = await weft(['run', 'echo', ...ownerArgs(cp), '--', 'true']);
     assert.equal(byHand.code, 1);
     assert.match(byHand.stderr, /default\/echo is a Deployment: change it with weft apply/);
 

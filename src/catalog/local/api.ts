@@ -1,4 +1,12 @@
 import * as grpc from '@grpc/grpc-js';
+import {
+  authenticateCall,
+  type Caller,
+  type CallerAuthenticator,
+  describeCaller,
+  ownerOnly,
+  refuseCall,
+} from '../../controlplane/callers.js';
 import type { DocumentMessage, LeaseMessage, OutcomeMessage, WorkloadMessage } from '../../grpc/protos.js';
 import { identityName, identityServiceName, type TrustDomain } from '../../identity/names.js';
 import type { Logger } from '../../util/log.js';
@@ -66,18 +74,49 @@ export interface LeaseIdentitySettings {
 }
 
 /**
+ * Why `caller` may not register or deregister instance `namespace`/`pod` with
+ * `serviceAccount` (unset: deregistering); undefined when it may. A workload's credential
+ * names one instance and its service account; the owner may name any.
+ */
+function registrationDenied(
+  caller: Caller,
+  namespace: string,
+  pod: string,
+  serviceAccount?: string,
+): string | undefined {
+  if (caller.kind === 'owner') return undefined;
+  if (caller.namespace !== namespace || caller.pod !== pod) {
+    return `this credential is ${describeCaller(caller)}'s, not pod ${namespace.slice(0, 80)}/${pod.slice(0, 80)}'s`;
+  }
+  if (serviceAccount !== undefined && caller.serviceAccount !== serviceAccount) {
+    return `this credential is ${describeCaller(caller)}'s, not service account ${serviceAccount.slice(0, 80)}'s`;
+  }
+  return undefined;
+}
+
+/**
  * The Registry service: proxies register the workload they front, and renew its lease.
- * With `identity`, each Lease says how to get the instance's certificate (its identity,
- * its token file, the trust anchors and the Identity API).
+ * Each call carries a credential (`callers`): a proxy's names the one instance it was
+ * started for; the owner's may register any. With `identity`, each Lease says how to get
+ * the instance's certificate (its identity, its token file, the trust anchors and the
+ * Identity API).
  */
 export function registryService(
   catalog: LocalCatalog,
+  callers: CallerAuthenticator,
   log: Logger,
   identity?: LeaseIdentitySettings,
 ): grpc.UntypedServiceImplementation {
   return {
     register(call: grpc.ServerUnaryCall<WorkloadMessage, unknown>, cb: Callback<LeaseMessage>) {
+      const caller = authenticateCall(call, cb, callers, log);
+      if (!caller) return;
       const w = call.request;
+      const denied = registrationDenied(caller, w.namespace, w.pod, w.serviceAccount);
+      if (denied) {
+        refuseCall(call, cb, log, grpc.status.PERMISSION_DENIED, `registration refused: ${denied}`);
+        return;
+      }
       const problems = workloadProblems(w);
       if (problems.length > 0) {
         cb(invalid(`invalid registration: ${problems.join('; ')}`));
@@ -131,7 +170,14 @@ export function registryService(
       call: grpc.ServerUnaryCall<{ namespace: string; pod: string }, unknown>,
       cb: Callback<{ existed: boolean }>,
     ) {
+      const caller = authenticateCall(call, cb, callers, log);
+      if (!caller) return;
       const { namespace, pod } = call.request;
+      const denied = registrationDenied(caller, namespace, pod);
+      if (denied) {
+        refuseCall(call, cb, log, grpc.status.PERMISSION_DENIED, `deregistration refused: ${denied}`);
+        return;
+      }
       const existed = catalog.deregister(namespace, pod);
       if (existed) log.info({ namespace, pod }, 'workload deregistered');
       cb(null, { existed });
@@ -157,15 +203,17 @@ function refuse(err: unknown, cb: Callback<never>): void {
 }
 
 /**
- * The Resources service behind `weft apply`, `weft delete`, `weft get` and `weft identity`.
+ * The Resources service behind `weft apply`, `weft delete`, `weft get` and `weft identity`,
+ * for the owner only (`callers`): what is applied there, `weft up` runs.
  * With `domain`, listed workloads carry their `identity` name too.
  */
 export function resourcesService(
   catalog: LocalCatalog,
+  callers: CallerAuthenticator,
   log: Logger,
   domain?: TrustDomain,
 ): grpc.UntypedServiceImplementation {
-  return {
+  return ownerOnly(callers, log, {
     apply(
       call: grpc.ServerUnaryCall<{ documents: DocumentMessage[]; dryRun: boolean }, unknown>,
       cb: Callback<unknown>,
@@ -258,5 +306,5 @@ export function resourcesService(
       }
       cb(null, { objects: objects.map((o) => JSON.stringify(o)) });
     },
-  };
+  });
 }

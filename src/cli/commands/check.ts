@@ -62,7 +62,12 @@ export function checkCommand(program: Command): void {
       const controlPlane = async (): Promise<CheckResult[]> => {
         const what = `the control plane answers at ${formatHostPort(cpAddr)}`;
         try {
-          await call(cpAddr, 'list', { kind: 'services', namespace: 'default' }, TIMEOUT_MS);
+          await call(
+            { addr: cpAddr, stateDir },
+            'list',
+            { kind: 'services', namespace: 'default' },
+            TIMEOUT_MS,
+          );
           return [ok(what)];
         } catch (err) {
           return [fail(what, (err as Error).message)];

@@ -113,13 +113,13 @@ async function meshedDemo(opts: DemoFlags, loopback: boolean): Promise<void> {
       ...demo.pods.map((p) => `  pod ${p.namespace}/${p.name.padEnd(16)} ${p.ip}`),
       '',
       `The voting page:      ${demo.webUrl}`,
-      `A pod's output:       weft logs web -n ${NAMESPACE} --control-plane ${cp}`,
+      `A pod's output:       weft logs web -n ${NAMESPACE} --control-plane ${cp} --state-dir ${demo.stateDir}`,
       ...(loopback
         ? []
         : [
             `Its proxy's metrics:  curl -s http://${web?.ip}:4191/metrics | grep -E '^(route_)?(request|response)_total'`,
           ]),
-      `Per-route metrics:    weft profile --proto ${VOTING_PROTO} voting-svc -n ${NAMESPACE} | weft apply -f - --control-plane ${cp}`,
+      `Per-route metrics:    weft profile --proto ${VOTING_PROTO} voting-svc -n ${NAMESPACE} | weft apply -f - --control-plane ${cp} --state-dir ${demo.stateDir}`,
       `Its certificate:      weft identity web -n ${NAMESPACE} --control-plane ${cp} --state-dir ${demo.stateDir}`,
       '',
       `The dashboard:        http://${formatHostPort(demo.viz)}/`,

@@ -51,7 +51,11 @@ export function identityCommand(program: Command): void {
     .description("show each pod of a workload: its proxy's certificate chain, identity and expiry")
     .argument('<workload>', 'the workload (the proxies registered with --workload)')
     .option('-n, --namespace <ns>', 'the namespace', 'default')
-    .option('--state-dir <dir>', "weft up's state directory (for the trust anchors)", '.weft')
+    .option(
+      '--state-dir <dir>',
+      "weft up's state directory (its trust anchors and owner credential)",
+      '.weft',
+    )
     .option(
       '--identity-trust-domain <domain>',
       'the trust domain, when the control plane does not give identity names',
@@ -68,7 +72,7 @@ export function identityCommand(program: Command): void {
           import('../../identity/state-paths.js'),
           import('../../util/addr.js'),
         ]);
-      const res = await call<{ objects: string[] }>(addr, 'list', {
+      const res = await call<{ objects: string[] }>({ addr, stateDir: flags.stateDir }, 'list', {
         kind: 'workloads',
         namespace: flags.namespace,
         allNamespaces: false,

@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import type { PodLogsMessage, PodStatusMessage } from '../../grpc/protos.js';
 import { UsageError } from '../errors.js';
-import { address, call, controlPlaneOption } from './resources.js';
+import { call, controlPlaneOption, stateDirOption, target } from './resources.js';
 
 interface RunFlags {
   namespace: string;
@@ -12,6 +12,7 @@ interface RunFlags {
   replicas: string;
   port: string;
   controlPlane: string;
+  stateDir: string;
 }
 
 function pairs(items: string[], flag: string): Record<string, string> {
@@ -41,6 +42,7 @@ export function runCommand(program: Command): void {
     .option('--replicas <n>', 'how many pods', '1')
     .option('--port <port>', 'on loopback (no root): the port the application listens on', '8080')
     .addOption(controlPlaneOption())
+    .addOption(stateDirOption())
     .action(async (workload: string, command: string[], flags: RunFlags) => {
       const replicas = Number(flags.replicas);
       if (!/^\d{1,5}$/.test(flags.port) || Number(flags.port) < 1 || Number(flags.port) > 65535) {
@@ -49,7 +51,7 @@ export function runCommand(program: Command): void {
       if (!Number.isInteger(replicas) || replicas < 1)
         throw new UsageError(`--replicas: "${flags.replicas}" is not a positive integer`);
       const res = await call<{ pods: PodStatusMessage[] }>(
-        address(flags.controlPlane),
+        target(flags),
         'run',
         {
           namespace: flags.namespace,
@@ -81,13 +83,20 @@ export function logsCommand(program: Command): void {
     .option('--proxy', "the proxy's output only")
     .option('--app', "the application's output only")
     .addOption(controlPlaneOption())
+    .addOption(stateDirOption())
     .action(
       async (
         workload: string,
-        flags: { namespace: string; proxy?: boolean; app?: boolean; controlPlane: string },
+        flags: {
+          namespace: string;
+          proxy?: boolean;
+          app?: boolean;
+          controlPlane: string;
+          stateDir: string;
+        },
       ) => {
         const res = await call<{ pods: PodLogsMessage[] }>(
-          address(flags.controlPlane),
+          target(flags),
           'logs',
           { namespace: flags.namespace, workload },
           10_000,

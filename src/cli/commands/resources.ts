@@ -23,6 +23,13 @@ export function controlPlaneOption(): Option {
     .default(DEFAULT_CONTROL_PLANE_ADDR);
 }
 
+/** `--state-dir`: where the CLI finds the owner credential of `weft up`. */
+export function stateDirOption(
+  description = "weft up's state directory (its owner.token proves this is weft up's owner)",
+): Option {
+  return new Option('--state-dir <dir>', description).env('WEFT_STATE_DIR').default('.weft');
+}
+
 export function address(text: string): HostPort {
   try {
     return parseHostPort(text, '--control-plane');
@@ -31,18 +38,47 @@ export function address(text: string): HostPort {
   }
 }
 
+/** The control plane to call, and the state directory whose owner credential the call carries. */
+export interface ControlPlaneTarget {
+  readonly addr: HostPort;
+  readonly stateDir: string;
+}
+
+export function target(flags: { controlPlane: string; stateDir: string }): ControlPlaneTarget {
+  return { addr: address(flags.controlPlane), stateDir: flags.stateDir };
+}
+
+/** The owner credential of `stateDir` (0600: only `weft up`'s user can read it). */
+async function ownerCredential(stateDir: string): Promise<string> {
+  const [{ readFileSync }, { ownerCredentialFile }] = await Promise.all([
+    import('node:fs'),
+    import('../../catalog/local/callers.js'),
+  ]);
+  const file = ownerCredentialFile(stateDir);
+  try {
+    return readFileSync(file, 'latin1').trim();
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException;
+    throw new CommandError(
+      `cannot read the owner credential ${file} (${e.code ?? e.message}): only the user who runs \`weft up\` may call it; pass its --state-dir (or set WEFT_STATE_DIR)`,
+    );
+  }
+}
+
 export async function call<Res>(
-  addr: HostPort,
+  cp: ControlPlaneTarget,
   method: string,
   req: unknown,
   timeoutMs = TIMEOUT_MS,
   service: 'resources' | 'pods' = 'resources',
 ): Promise<Res> {
-  const [{ status }, { controlPlaneClient, unary }] = await Promise.all([
+  const { addr } = cp;
+  const [{ status }, { controlPlaneClient, unary }, credential] = await Promise.all([
     import('@grpc/grpc-js'),
     import('../../grpc/client.js'),
+    ownerCredential(cp.stateDir),
   ]);
-  const client = controlPlaneClient(service, addr);
+  const client = controlPlaneClient(service, addr, credential);
   try {
     return await unary<unknown, Res>(client, method, req, timeoutMs);
   } catch (err) {
@@ -51,6 +87,11 @@ export async function call<Res>(
       throw new CommandError(
         // grpc-js ends its details with an empty "Resolution note: " for IP addresses.
         `cannot reach the control plane at ${addr.host}:${addr.port} (is \`weft up\` running?): ${e.details.replace(/\s*Resolution note:\s*$/, '')}`,
+      );
+    }
+    if (e.code === status.RESOURCE_EXHAUSTED) {
+      throw new CommandError(
+        `the request is larger than the control plane takes in one call (8 MiB): split the manifests (${e.details})`,
       );
     }
     throw new CommandError(e.details || e.message);
@@ -78,6 +119,7 @@ interface FileFlags {
   filename: string[];
   recursive?: boolean;
   controlPlane: string;
+  stateDir: string;
 }
 
 export function applyCommand(program: Command): void {
@@ -91,10 +133,11 @@ export function applyCommand(program: Command): void {
     .option('-R, --recursive', 'also read the directories inside a directory')
     .option('--dry-run', 'validate and report what would change, without changing anything')
     .addOption(controlPlaneOption())
+    .addOption(stateDirOption())
     .action(async (flags: FileFlags & { dryRun?: boolean }) => {
-      const addr = address(flags.controlPlane);
+      const cp = target(flags);
       const docs = await documents(flags.filename, flags.recursive ?? false);
-      const res = await call<{ outcomes: OutcomeMessage[] }>(addr, 'apply', {
+      const res = await call<{ outcomes: OutcomeMessage[] }>(cp, 'apply', {
         documents: docs,
         dryRun: flags.dryRun ?? false,
       }).catch((err: unknown) => {
@@ -116,10 +159,11 @@ export function deleteCommand(program: Command): void {
     .option('-R, --recursive', 'also read the directories inside a directory')
     .option('--ignore-not-found', 'succeed for resources that are already gone')
     .addOption(controlPlaneOption())
+    .addOption(stateDirOption())
     .action(async (flags: FileFlags & { ignoreNotFound?: boolean }) => {
-      const addr = address(flags.controlPlane);
+      const cp = target(flags);
       const docs = await documents(flags.filename, flags.recursive ?? false);
-      const res = await call<{ outcomes: OutcomeMessage[] }>(addr, 'delete', {
+      const res = await call<{ outcomes: OutcomeMessage[] }>(cp, 'delete', {
         documents: docs,
         ignoreNotFound: flags.ignoreNotFound ?? false,
       });
@@ -241,16 +285,22 @@ export function getCommand(program: Command): void {
         .default('table'),
     )
     .addOption(controlPlaneOption())
+    .addOption(stateDirOption())
     .action(
       async (
         kind: string,
         name: string | undefined,
-        flags: { namespace: string; allNamespaces?: boolean; output: string; controlPlane: string },
+        flags: {
+          namespace: string;
+          allNamespaces?: boolean;
+          output: string;
+          controlPlane: string;
+          stateDir: string;
+        },
       ) => {
         const resolved = getKind(kind);
         if (!resolved) throw new UsageError(`unknown resource type "${kind}" (one of: ${GET_TYPES})`);
-        const addr = address(flags.controlPlane);
-        const res = await call<{ objects: string[] }>(addr, 'list', {
+        const res = await call<{ objects: string[] }>(target(flags), 'list', {
           kind,
           namespace: flags.namespace,
           allNamespaces: flags.allNamespaces ?? false,

@@ -131,6 +131,7 @@ export function upCommand(program: Command): void {
         { StateDirLock },
         { SnapshotStore },
         { ControlPlane },
+        { LocalCallers },
         credentials,
         { CONTROL_PLANE_NAMESPACE },
         { PodManager },
@@ -141,6 +142,7 @@ export function upCommand(program: Command): void {
         import('../../catalog/local/lock.js'),
         import('../../catalog/local/store.js'),
         import('../../controlplane/server.js'),
+        import('../../catalog/local/callers.js'),
         import('../../controlplane/identity/credentials.js'),
         import('../../identity/names.js'),
         import('../../pods/manager.js'),
@@ -190,10 +192,12 @@ export function upCommand(program: Command): void {
           );
         }
         catalog = new LocalCatalog(store, { leaseMs, serviceCidr: flags.serviceCidr });
+        const callers = new LocalCallers(stateDir);
         const identityBound = { addr: formatHostPort(identityAddr) };
         const apiBound = { grpc: grpcAddr, identity: identityAddr };
         pods = new PodManager({
           catalog,
+          callers,
           log,
           addresses: () => apiBound,
           trustAnchorsFile: paths.trustAnchors,
@@ -207,14 +211,14 @@ export function upCommand(program: Command): void {
           [
             {
               name: 'registry',
-              implementation: registryService(catalog, log, {
+              implementation: registryService(catalog, callers, log, {
                 domain,
                 trustAnchorsFile: paths.trustAnchors,
                 addr: () => identityBound.addr,
               }),
             },
-            { name: 'resources', implementation: resourcesService(catalog, log, domain) },
-            { name: 'pods', implementation: podsService(pods, log) },
+            { name: 'resources', implementation: resourcesService(catalog, callers, log, domain) },
+            { name: 'pods', implementation: podsService(pods, callers, log) },
           ],
           {
             grpcAddr,
@@ -256,6 +260,7 @@ export function upCommand(program: Command): void {
             ...(vizRunning ? { viz: formatHostPort(vizRunning.addr), metrics: vizRunning.source.name } : {}),
             identity: identityBound.addr,
             trustDomain: domain.trustDomain,
+            ownerCredential: callers.ownerFile,
             issuerExpires: ca.issuerNotAfter.toISOString(),
             stateDir,
             services: catalog.services.size,

@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import * as grpc from '@grpc/grpc-js';
 import { controlPlaneClient, unary } from '../../grpc/client.js';
 import type { LeaseMessage, WorkloadMessage } from '../../grpc/protos.js';
@@ -7,6 +8,12 @@ import type { WorkloadIdentity } from '../config.js';
 import { Backoff } from './backoff.js';
 
 const CALL_TIMEOUT_MS = 2000;
+/** Answers that retrying cannot change: bad input, or a credential that does not allow it. */
+const REFUSALS: ReadonlySet<grpc.status> = new Set([
+  grpc.status.INVALID_ARGUMENT,
+  grpc.status.UNAUTHENTICATED,
+  grpc.status.PERMISSION_DENIED,
+]);
 
 /**
  * Keeps this proxy's workload registered with the control plane. `start` registers it as
@@ -14,10 +21,11 @@ const CALL_TIMEOUT_MS = 2000;
  * first Lease, which says how to get a certificate; `serve` registers it as ready, which
  * makes it an endpoint. The lease is renewed at a third of its length (so two renewals
  * may fail before it lapses), with backoff while the control plane is away, and `stop`
- * deregisters on shutdown.
+ * deregisters on shutdown. Every call carries the credential in `tokenFile` (read once, at
+ * start), which the control plane issued for this instance (or the owner's).
  */
 export class Registration {
-  private readonly client: grpc.Client;
+  private client: grpc.Client | undefined;
   private timer: NodeJS.Timeout | undefined;
   private readonly backoff = new Backoff(200, 2000);
   private stopped = false;
@@ -29,11 +37,11 @@ export class Registration {
   private waiting: { starting: boolean; resolve(lease: LeaseMessage): void; reject(err: Error): void }[] = [];
 
   constructor(
-    addr: HostPort,
+    private readonly addr: HostPort,
     identity: WorkloadIdentity,
+    private readonly tokenFile: string,
     private readonly log: Logger,
   ) {
-    this.client = controlPlaneClient('registry', addr);
     this.message = {
       namespace: identity.namespace,
       name: identity.workload,
@@ -58,6 +66,16 @@ export class Registration {
    * is called first.
    */
   start(): Promise<LeaseMessage> {
+    let credential: string;
+    try {
+      credential = readFileSync(this.tokenFile, 'latin1').trim();
+    } catch (err) {
+      const e = err as NodeJS.ErrnoException;
+      return Promise.reject(
+        new Error(`cannot read the control plane credential ${this.tokenFile}: ${e.code ?? e.message}`),
+      );
+    }
+    this.client = controlPlaneClient('registry', this.addr, credential);
     const lease = this.wait(true);
     void this.renew();
     return lease;
@@ -98,13 +116,14 @@ export class Registration {
   }
 
   private async renew(): Promise<void> {
-    if (this.stopped) return;
+    if (this.stopped || !this.client) return;
+    const client = this.client;
     const starting = this.message.starting === true;
     let delay: number;
     this.inFlight = true;
     try {
       const lease = await unary<WorkloadMessage, LeaseMessage>(
-        this.client,
+        client,
         'register',
         { ...this.message },
         CALL_TIMEOUT_MS,
@@ -131,8 +150,11 @@ export class Registration {
     } catch (err) {
       if (this.stopped) return;
       const e = err as grpc.ServiceError;
-      if (e.code === grpc.status.INVALID_ARGUMENT) {
-        this.log.error({ details: e.details }, 'the control plane refused this workload registration');
+      if (REFUSALS.has(e.code)) {
+        this.log.error(
+          { code: grpc.status[e.code], details: e.details },
+          'the control plane refused this workload registration',
+        );
         this.fail(new Error(`the control plane refused this workload registration: ${e.details}`));
         return;
       }
@@ -170,6 +192,7 @@ export class Registration {
     this.stopped = true;
     clearTimeout(this.timer);
     this.fail(new Error('the registration was stopped'));
+    if (!this.client) return;
     try {
       await unary(
         this.client,

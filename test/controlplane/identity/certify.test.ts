@@ -9,6 +9,7 @@ import { after, before, describe, test } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
 import { pino } from 'pino';
 import { registryService } from '../../../src/catalog/local/api.js';
+import { LocalCallers } from '../../../src/catalog/local/callers.js';
 import { LocalCatalog } from '../../../src/catalog/local/local-catalog.js';
 import { SnapshotStore } from '../../../src/catalog/local/store.js';
 import { loadOrCreateStateCredentials } from '../../../src/controlplane/identity/credentials.js';
@@ -22,7 +23,7 @@ import type {
 } from '../../../src/grpc/protos.js';
 import { DEFAULT_DOMAIN, identityName, identityServiceName } from '../../../src/identity/names.js';
 import { formatHostPort, type HostPort } from '../../../src/util/addr.js';
-import { makeTempDir, startControlPlane } from '../../helpers/controlplane.js';
+import { makeTempDir, ownerToken, startControlPlane } from '../../helpers/controlplane.js';
 import { waitFor } from '../../helpers/net.js';
 import { findSample, scrape } from '../../helpers/prom.js';
 import { makeCsr, tamper } from './fixtures.js';
@@ -97,6 +98,7 @@ describe('Identity.Certify in process', () => {
 
   before(async () => {
     catalog = new LocalCatalog(new SnapshotStore(dir), { leaseMs: 10_000 });
+    const callers = new LocalCallers(dir);
     const settings = { trustDomain: 'cluster.local', issuanceLifetimeMs: 86_400_000, clockSkewMs: 20_000 };
     const { ca, paths } = await loadOrCreateStateCredentials(dir, settings);
     const identityAddr = { addr: '' };
@@ -105,7 +107,7 @@ describe('Identity.Certify in process', () => {
       [
         {
           name: 'registry',
-          implementation: registryService(catalog, log, {
+          implementation: registryService(catalog, callers, log, {
             domain: DEFAULT_DOMAIN,
             trustAnchorsFile: paths.trustAnchors,
             addr: () => identityAddr.addr,
@@ -123,7 +125,7 @@ describe('Identity.Certify in process', () => {
     bound = await plane.start();
     assert.ok(bound.identity);
     identityAddr.addr = formatHostPort(bound.identity);
-    registry = controlPlaneClient('registry', bound.grpc);
+    registry = controlPlaneClient('registry', bound.grpc, ownerToken({ stateDir: dir }));
     lease = await unary<WorkloadMessage, LeaseMessage>(registry, 'register', workloadMsg('web-1'), 5000);
     assert.ok(lease.identity);
     token = readFileSync(lease.identity.tokenFile);
@@ -308,7 +310,7 @@ describe('Identity through weft up', () => {
     T,
     async () => {
       const cp = await startControlPlane({ leaseDuration: '1s' });
-      const registry = controlPlaneClient('registry', cp.grpc);
+      const registry = controlPlaneClient('registry', cp.grpc, ownerToken(cp));
       let client: grpc.Client | undefined;
       try {
         const ready = cp.logs('control plane ready')[0];
@@ -329,7 +331,7 @@ describe('Identity through weft up', () => {
             { kind: string; namespace: string; allNamespaces: boolean; name: string },
             { objects: string[] }
           >(
-            controlPlaneClient('resources', cp.grpc),
+            controlPlaneClient('resources', cp.grpc, ownerToken(cp)),
             'list',
             { kind: 'workloads', namespace: 'default', allNamespaces: false, name: '' },
             5000,

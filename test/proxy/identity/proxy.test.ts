@@ -8,7 +8,7 @@ import { copyFileSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { identityName } from '../../../src/identity/names.js';
-import { startControlPlane } from '../../helpers/controlplane.js';
+import { makeTempDir, ownerTokenFile, startControlPlane } from '../../helpers/controlplane.js';
 import {
   filesWithPrivateKeys,
   leaseIdentity,
@@ -29,6 +29,9 @@ import {
 } from '../../helpers/proxy.js';
 
 const T = { timeout: 60_000 };
+/** What proxies present to the stand-in Registry, which takes anything. */
+const FAKE_TOKEN_FILE = join(makeTempDir('weft-fake-token-'), 'token');
+writeFileSync(FAKE_TOKEN_FILE, 'weft-pod-v1.stand-in');
 const cleanup = new Cleanup();
 after(() => cleanup.run());
 
@@ -62,6 +65,8 @@ describe('with weft up', () => {
       ...baseArgs(await app()),
       '--destination',
       cp.grpcAddr,
+      '--control-plane-token-file',
+      ownerTokenFile(cp),
       '--workload',
       'web',
       '--pod',
@@ -120,6 +125,8 @@ describe('with a stand-in Registry', () => {
         ...baseArgs(await app()),
         '--destination',
         reg.addr,
+        '--control-plane-token-file',
+        FAKE_TOKEN_FILE,
         '--workload',
         'web',
         '--pod',
@@ -175,6 +182,8 @@ describe('with a stand-in Registry', () => {
         ...baseArgs(await app()),
         '--destination',
         reg.addr,
+        '--control-plane-token-file',
+        FAKE_TOKEN_FILE,
         '--workload',
         'web',
         '--identity-addr',
@@ -187,13 +196,24 @@ describe('with a stand-in Registry', () => {
 
       reg.lease = () => ({ ttlMs: 10_000, identity: null });
       const name = identityName('web', 'default');
-      const q = await startProxy([...baseArgs(await app()), '--destination', reg.addr, '--workload', 'web'], {
-        WEFT_PROXY_IDENTITY_NAME: name,
-        WEFT_PROXY_IDENTITY_ADDR: `127.0.0.1:${settings.addr.port}`,
-        WEFT_PROXY_IDENTITY_TOKEN_FILE: settings.tokenFile,
-        WEFT_PROXY_IDENTITY_TRUST_ANCHORS_FILE: settings.trustAnchorsFile,
-        WEFT_PROXY_IDENTITY_SERVER_NAME: settings.serverName,
-      });
+      const q = await startProxy(
+        [
+          ...baseArgs(await app()),
+          '--destination',
+          reg.addr,
+          '--control-plane-token-file',
+          FAKE_TOKEN_FILE,
+          '--workload',
+          'web',
+        ],
+        {
+          WEFT_PROXY_IDENTITY_NAME: name,
+          WEFT_PROXY_IDENTITY_ADDR: `127.0.0.1:${settings.addr.port}`,
+          WEFT_PROXY_IDENTITY_TOKEN_FILE: settings.tokenFile,
+          WEFT_PROXY_IDENTITY_TRUST_ANCHORS_FILE: settings.trustAnchorsFile,
+          WEFT_PROXY_IDENTITY_SERVER_NAME: settings.serverName,
+        },
+      );
       cleanup.add(() => q.stop('SIGKILL'));
       assert.equal(find(q.stdoutLines, 'certificate issued')?.identity, name);
     },
@@ -205,7 +225,15 @@ describe('with a stand-in Registry', () => {
     async () => {
       const reg = await startFakeRegistry(() => ({ ttlMs: 10_000 }));
       cleanup.add(() => reg.close());
-      const p = await startProxy([...baseArgs(await app()), '--destination', reg.addr, '--workload', 'web']);
+      const p = await startProxy([
+        ...baseArgs(await app()),
+        '--destination',
+        reg.addr,
+        '--control-plane-token-file',
+        FAKE_TOKEN_FILE,
+        '--workload',
+        'web',
+      ]);
       cleanup.add(() => p.stop('SIGKILL'));
       const warn = records(p.stdoutLines).find((r) => /gives no identity settings/.test(String(r.msg)));
       assert.equal(warn?.level, 40);
@@ -222,7 +250,15 @@ describe('with a stand-in Registry', () => {
     const settings = { ...srv.workload('web'), addr: { host: '127.0.0.1', port: await refusedPort() } };
     const reg = await startFakeRegistry(() => ({ ttlMs: 10_000, identity: leaseIdentity(settings) }));
     cleanup.add(() => reg.close());
-    const w = await startingProxy([...baseArgs(await app()), '--destination', reg.addr, '--workload', 'web']);
+    const w = await startingProxy([
+      ...baseArgs(await app()),
+      '--destination',
+      reg.addr,
+      '--control-plane-token-file',
+      FAKE_TOKEN_FILE,
+      '--workload',
+      'web',
+    ]);
     await waitFor(
       () => records(w.stdoutLines).some((r) => r.reason === 'unavailable'),
       `a warning\n${w.stdoutLines.join('\n')}`,
@@ -244,6 +280,8 @@ describe('with a stand-in Registry', () => {
       ...baseArgs(await app()),
       '--destination',
       reg.addr,
+      '--control-plane-token-file',
+      FAKE_TOKEN_FILE,
       '--workload',
       'web',
       '--identity-name',

@@ -23,6 +23,7 @@ import {
   describeFailures,
   Load,
   makeTempDir,
+  ownerToken,
   type Replica,
   serviceYaml,
   startClientProxy,
@@ -256,7 +257,7 @@ describe('workloads meshed by weft up', () => {
     );
     await new Promise<void>((r) => imposter.listen(0, LOOPBACK, r));
     cleanup.add(() => new Promise<void>((r) => imposter.close(() => r())));
-    const registry = controlPlaneClient('registry', cp.grpc);
+    const registry = controlPlaneClient('registry', cp.grpc, ownerToken(cp));
     cleanup.add(() => registry.close());
     await unary(
       registry,

@@ -18,6 +18,7 @@ import { SidecarProxy } from '../../../src/proxy/proxy.js';
 import type { HostPort } from '../../../src/util/addr.js';
 import {
   type ControlPlaneHandle,
+  ownerTokenFile,
   type Replica,
   startControlPlane,
   startReplica,
@@ -152,6 +153,7 @@ describe('transparent outbound to a Service cluster IP', () => {
         tapAddr: '127.0.0.1:0',
         inboundForward: `127.0.0.1:${await refusedPort()}`,
         destination: cp.grpcAddr,
+        controlPlaneTokenFile: ownerTokenFile(cp),
         workload: 'client',
         pod: 'client-1',
         serviceAccount: 'client',
