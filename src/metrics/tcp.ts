@@ -60,6 +60,7 @@ export class TcpMetrics {
   private readonly readBytes: CounterFamily;
   private readonly writeBytes: CounterFamily;
   private readonly detectTimeoutTotal: CounterFamily;
+  private readonly malformedHttpTotal: CounterFamily;
   private readonly cache = new Map<string, WeakMap<Labels, TcpStats>>();
   private readonly all = new Set<TcpStats>();
 
@@ -85,6 +86,12 @@ export class TcpMetrics {
         'Total count of accepted connections whose protocol detection timed out, carried on as opaque TCP.',
       ),
     );
+    this.malformedHttpTotal = registry.register(
+      new CounterFamily(
+        'tcp_detect_malformed_http_total',
+        'Total count of accepted connections that began like an HTTP/1 request but were not valid HTTP, refused with 400 (inbound).',
+      ),
+    );
     registry.onRender(() => {
       for (const stats of this.all) stats.refresh();
     });
@@ -93,6 +100,11 @@ export class TcpMetrics {
   /** tcp_detect_timeout_total for one direction. */
   detectTimeouts(direction: Direction): CounterSeries {
     return this.detectTimeoutTotal.get([['direction', direction]]);
+  }
+
+  /** tcp_detect_malformed_http_total for one direction. */
+  malformedHttp(direction: Direction): CounterSeries {
+    return this.malformedHttpTotal.get([['direction', direction]]);
   }
 
   /** The series for connections of one direction and side, with a peer's TLS labels (keep lists shared). */

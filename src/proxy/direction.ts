@@ -8,6 +8,7 @@ import type { TcpMetrics } from '../metrics/tcp.js';
 import { formatHostPort, type HostPort } from '../util/addr.js';
 import type { Logger } from '../util/log.js';
 import type { DestinationClient } from './discovery/destination.js';
+import { ProxyError } from './errors.js';
 import type { Exchange, HttpLayer, HttpService } from './http/exchange.js';
 import { H1Client } from './http/h1-client.js';
 import type { H1Exchange } from './http/h1-exchange.js';
@@ -15,6 +16,7 @@ import { H1Server } from './http/h1-server.js';
 import type { H2Exchange } from './http/h2-exchange.js';
 import { H2Pool } from './http/h2-pool.js';
 import { H2Server } from './http/h2-server.js';
+import { refuseRaw } from './http/raw.js';
 import type { UpgradeExchange } from './http/upgrade-exchange.js';
 import type { LocalIdentity } from './identity/local.js';
 import { Listener } from './layers/accept.js';
@@ -123,6 +125,7 @@ export class DirectionStack {
   /** Serves an opaque connection, given its target (see opaqueTargetOf). */
   private readonly opaque: OpaqueService;
   private readonly detectTimeouts: CounterSeries;
+  private readonly malformedHttp: CounterSeries;
 
   constructor(
     private readonly opts: DirectionOptions,
@@ -154,6 +157,7 @@ export class DirectionStack {
     this.h1Client = new H1Client(this.connector);
     this.h2Pool = new H2Pool(this.connector, mesh);
     this.detectTimeouts = deps.tcp.detectTimeouts(direction);
+    this.malformedHttp = deps.tcp.malformedHttp(direction);
     const relays = {
       connector: this.connector,
       upstream,
@@ -294,7 +298,7 @@ export class DirectionStack {
         this.detectTimeouts.inc();
         this.deps.log.debug(
           { direction: this.opts.direction, timeoutMs: this.opts.detectTimeoutMs },
-          'protocol detection timed out: carrying the connection on as opaque TCP',
+          'protocol detection timed out',
         );
       }
       done(protocol);
@@ -339,6 +343,18 @@ export class DirectionStack {
         break;
       case 'h2':
         this.h2.accept(socket);
+        break;
+      case 'http-malformed':
+        // Inbound, never relayed: the application could parse it as a request the proxy
+        // did not see (a forged weft-client-id). Outbound, the application's own bytes.
+        if (this.opts.direction === 'inbound') {
+          this.malformedHttp.inc();
+          this.deps.log.debug('refused a connection that began like an HTTP/1 request but is not valid HTTP');
+          refuseRaw(socket, new ProxyError(400, 'the request line is not valid HTTP/1'));
+          break;
+        }
+        if (opaqueTarget) this.opaque(socket, opaqueTarget);
+        else socket.destroy();
         break;
       case 'tls':
       case 'opaque':
