@@ -24,12 +24,13 @@ export class MeshTlsServer {
     metrics: TlsMetrics,
     log: Logger,
     onSecure: (socket: tls.TLSSocket, peer: Peer) => void,
+    handshakeTimeoutMs = HANDSHAKE_TIMEOUT_MS,
   ) {
     this.server = tls.createServer({
       requestCert: true,
       rejectUnauthorized: false,
       ALPNProtocols: [ALPN_H2, ALPN_TRANSPORT, ALPN_HTTP1],
-      handshakeTimeout: HANDSHAKE_TIMEOUT_MS,
+      handshakeTimeout: handshakeTimeoutMs,
       allowHalfOpen: true,
       // Looked up per connection, so a renewed certificate serves the next handshake.
       SNICallback: (_name, cb) => cb(null, identity.secureContext),

@@ -35,7 +35,10 @@ describe('inbound detection refuses malformed HTTP instead of relaying it', () =
   after(() => cleanup.run());
 
   const refused = async (): Promise<number> =>
-    sumSamples(await scrape(proxy.admin), 'tcp_detect_malformed_http_total', { direction: 'inbound' });
+    sumSamples(await scrape(proxy.admin), 'tcp_refused_total', {
+      direction: 'inbound',
+      reason: 'malformed_http',
+    });
 
   /** Sends `first`, then (after `between`) `rest`; expects a 400 and the connection closed. */
   async function expectRefused(first: string, between?: () => Promise<void>, rest = ''): Promise<void> {
@@ -47,7 +50,7 @@ describe('inbound detection refuses malformed HTTP instead of relaying it', () =
     if (rest) c.write(rest);
     const answer = (await c.waitEnd(10_000)).toString('latin1');
     assert.match(answer, /^HTTP\/1\.1 400 /, `a 400, got ${JSON.stringify(answer.slice(0, 80))}`);
-    assert.equal(await refused(), before + 1, 'counted in tcp_detect_malformed_http_total');
+    assert.equal(await refused(), before + 1, 'counted in tcp_refused_total{reason="malformed_http"}');
     assert.ok(
       app.heads.every((h) => !h.includes('forged')),
       `the app saw a forged header: ${JSON.stringify(app.heads)}`,
