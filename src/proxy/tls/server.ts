@@ -65,7 +65,14 @@ export class MeshTlsServer {
       onSecure(socket, this.clients.get(id));
     });
     this.server.on('tlsClientError', (err: Error, socket: tls.TLSSocket) => {
-      const timedOut = /timed out/i.test(err.message);
+      // Node destroys the TLS socket but not the accepted connection it wraps (given by
+      // accept(), after detection): without this, each failed handshake kept a descriptor.
+      socket.destroy();
+      (socket as unknown as { _parent?: Socket })._parent?.destroy();
+      // Node's handshake timeout is ERR_TLS_HANDSHAKE_TIMEOUT ("TLS handshake timeout").
+      const timedOut =
+        (err as NodeJS.ErrnoException).code === 'ERR_TLS_HANDSHAKE_TIMEOUT' ||
+        /timed? ?out/i.test(err.message);
       const failure = classifyTlsError(
         timedOut ? { code: 'ETIMEDOUT', message: 'handshake timed out' } : err,
         socket.remoteAddress ?? 'client',
