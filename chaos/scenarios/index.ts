@@ -11,6 +11,8 @@ import { http1HeaderFloods } from './http1-header-floods.js';
 import { http1SlowReader } from './http1-slow-reader.js';
 import { http1Slowloris } from './http1-slowloris.js';
 import { http1Smuggling } from './http1-smuggling.js';
+import { tlsCertificateScenarios } from './tls-certificates.js';
+import { tlsHandshakeScenarios } from './tls-handshakes.js';
 
 export const scenarios: readonly Scenario[] = [
   hungEndpoint,
@@ -20,6 +22,8 @@ export const scenarios: readonly Scenario[] = [
   http1HeaderFloods,
   http1SlowReader,
   http1Slowloris,
+  ...tlsCertificateScenarios,
+  ...tlsHandshakeScenarios,
   csrForAnotherIdentity,
   badTokens,
   garbageOnEveryPort,

@@ -11,6 +11,13 @@ import {
 
 export type Peer = 'src' | 'dst';
 
+/**
+ * Why the proxy refused a connection: it began like an HTTP/1 request but was not one;
+ * it came straight to the transparent inbound port without mutual TLS; its client is not
+ * one the inbound authorization allows.
+ */
+export type RefusalReason = 'malformed_http' | 'direct_not_mtls' | 'unauthorized';
+
 /** The TCP series for one (direction, peer, tls) label set and the sockets open in it. */
 export class TcpStats {
   readonly open = new Set<Socket>();
@@ -60,6 +67,7 @@ export class TcpMetrics {
   private readonly readBytes: CounterFamily;
   private readonly writeBytes: CounterFamily;
   private readonly detectTimeoutTotal: CounterFamily;
+  private readonly refusedTotal: CounterFamily;
   private readonly cache = new Map<string, WeakMap<Labels, TcpStats>>();
   private readonly all = new Set<TcpStats>();
 
@@ -85,6 +93,12 @@ export class TcpMetrics {
         'Total count of accepted connections whose protocol detection timed out, carried on as opaque TCP.',
       ),
     );
+    this.refusedTotal = registry.register(
+      new CounterFamily(
+        'tcp_refused_total',
+        'Total count of accepted connections the proxy refused, by reason (malformed_http, direct_not_mtls, unauthorized).',
+      ),
+    );
     registry.onRender(() => {
       for (const stats of this.all) stats.refresh();
     });
@@ -93,6 +107,14 @@ export class TcpMetrics {
   /** tcp_detect_timeout_total for one direction. */
   detectTimeouts(direction: Direction): CounterSeries {
     return this.detectTimeoutTotal.get([['direction', direction]]);
+  }
+
+  /** tcp_refused_total for one direction and reason. */
+  refused(direction: Direction, reason: RefusalReason): CounterSeries {
+    return this.refusedTotal.get([
+      ['direction', direction],
+      ['reason', reason],
+    ]);
   }
 
   /** The series for connections of one direction and side, with a peer's TLS labels (keep lists shared). */

@@ -36,6 +36,14 @@ export interface ProxyConfig {
    * (SO_ORIGINAL_DST); inbound to that port on loopback.
    */
   readonly transparent: boolean;
+  /** Inbound: how long a client's mutual TLS handshake may take once its ClientHello is in. */
+  readonly inboundTlsHandshakeTimeoutMs: number;
+  /**
+   * Inbound: the only client identities served, each proven by a client certificate over
+   * mutual TLS; any other client (plaintext, TLS without a certificate, another identity)
+   * is refused. Unset: every client is served.
+   */
+  readonly inboundAuthorizedIdentities?: ReadonlySet<string>;
   /** The control plane's Destination API; absent: names resolve by DNS only. */
   readonly destination?: HostPort;
   /** The file holding the credential the Registry takes this proxy's registration with. */
@@ -157,6 +165,18 @@ export const PROXY_SETTINGS = {
     'WEFT_PROXY_TRANSPARENT',
     'false',
     'take connections redirected by weft init: route each by its original destination (SO_ORIGINAL_DST)',
+  ],
+  inboundTlsHandshakeTimeout: [
+    '--inbound-tls-handshake-timeout',
+    'WEFT_PROXY_INBOUND_TLS_HANDSHAKE_TIMEOUT',
+    '10s',
+    "how long a client's mutual TLS handshake to the inbound side may take",
+  ],
+  inboundAuthorizedIdentities: [
+    '--inbound-authorized-identities',
+    'WEFT_PROXY_INBOUND_AUTHORIZED_IDENTITIES',
+    '',
+    'the only client identities (proven over mutual TLS) the inbound side serves, comma-separated; empty: every client, plaintext included',
   ],
   destination: [
     '--destination',
@@ -384,6 +404,8 @@ export function resolveProxyConfig(flags: RawSettings, env: NodeJS.ProcessEnv = 
     shutdownGracePeriodMs: duration('shutdownGracePeriod'),
     enableShutdownEndpoint: parseBool(...get('enableShutdownEndpoint')),
     transparent,
+    inboundTlsHandshakeTimeoutMs: positive('inboundTlsHandshakeTimeout'),
+    ...authorizedIdentities(...get('inboundAuthorizedIdentities')),
     ...(destination !== '' ? { destination: nonZeroPort('destination') } : {}),
     ...(controlPlaneTokenFile !== '' ? { controlPlaneTokenFile } : {}),
     identity: {
@@ -419,6 +441,18 @@ const IDENTITY_SETTINGS = {
 } as const satisfies Record<keyof IdentitySettings, SettingName>;
 
 /** A DNS name as identities are: lowercase labels of letters, digits and '-', dot-separated. */
+/** `--inbound-authorized-identities`: DNS-like identity names, comma-separated; none: unset. */
+function authorizedIdentities(text: string, what: string): { inboundAuthorizedIdentities?: Set<string> } {
+  const ids = new Set<string>();
+  for (const part of text.split(',')) {
+    const id = part.trim();
+    if (id === '') continue;
+    if (!DNS_NAME.test(id)) throw new Error(`${what}: "${id.slice(0, 80)}" is not an identity (a DNS name)`);
+    ids.add(id);
+  }
+  return ids.size > 0 ? { inboundAuthorizedIdentities: ids } : {};
+}
+
 const DNS_NAME = /^(?=.{1,253}$)[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?(\.[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?)*$/;
 
 /** The identity flags that are set; only a proxy that registers a workload has an identity. */

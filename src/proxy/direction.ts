@@ -8,6 +8,7 @@ import type { TcpMetrics } from '../metrics/tcp.js';
 import { formatHostPort, type HostPort } from '../util/addr.js';
 import type { Logger } from '../util/log.js';
 import type { DestinationClient } from './discovery/destination.js';
+import { ProxyError } from './errors.js';
 import type { Exchange, HttpLayer, HttpService } from './http/exchange.js';
 import { H1Client } from './http/h1-client.js';
 import type { H1Exchange } from './http/h1-exchange.js';
@@ -15,9 +16,11 @@ import { H1Server } from './http/h1-server.js';
 import type { H2Exchange } from './http/h2-exchange.js';
 import { H2Pool } from './http/h2-pool.js';
 import { H2Server } from './http/h2-server.js';
+import { refuseRaw } from './http/raw.js';
 import type { UpgradeExchange } from './http/upgrade-exchange.js';
 import type { LocalIdentity } from './identity/local.js';
 import { Listener } from './layers/accept.js';
+import { InboundAuthorization } from './layers/authorize.js';
 import { balanceLayer } from './layers/balance.js';
 import { clientIdLayer } from './layers/client-id.js';
 import { type Connector, tcpConnector } from './layers/connect.js';
@@ -38,7 +41,7 @@ import { timeoutLayer } from './layers/timeout.js';
 import { connectHandler, refuseConnect } from './layers/tunnel.js';
 import { tapLayer } from './tap/layer.js';
 import type { TapRegistry } from './tap/registry.js';
-import { ALPN_H2, ALPN_TRANSPORT, MeshConnector } from './tls/client.js';
+import { ALPN_H2, ALPN_HTTP1, ALPN_TRANSPORT, MeshConnector } from './tls/client.js';
 import { peekServerName } from './tls/client-hello.js';
 import type { TlsMetrics } from './tls/metrics.js';
 import {
@@ -84,6 +87,10 @@ export interface DirectionOptions {
    * Inbound: TLS for this identity is terminated here.
    */
   readonly identity?: LocalIdentity;
+  /** Inbound: the mutual TLS handshake timeout once the ClientHello is in (default 10 s). */
+  readonly tlsServerHandshakeTimeoutMs?: number;
+  /** Inbound: the only client identities served (see InboundAuthorization); unset: all. */
+  readonly authorizedIdentities?: ReadonlySet<string>;
   /**
    * Transparent mode: where an intercepted connection was going (SO_ORIGINAL_DST);
    * undefined for one that came straight to the listener.
@@ -123,6 +130,10 @@ export class DirectionStack {
   /** Serves an opaque connection, given its target (see opaqueTargetOf). */
   private readonly opaque: OpaqueService;
   private readonly detectTimeouts: CounterSeries;
+  private readonly refusedMalformed: CounterSeries;
+  private readonly refusedDirect: CounterSeries;
+  private readonly refusedUnauthorized: CounterSeries;
+  private readonly authorization: InboundAuthorization;
 
   constructor(
     private readonly opts: DirectionOptions,
@@ -154,6 +165,10 @@ export class DirectionStack {
     this.h1Client = new H1Client(this.connector);
     this.h2Pool = new H2Pool(this.connector, mesh);
     this.detectTimeouts = deps.tcp.detectTimeouts(direction);
+    this.refusedMalformed = deps.tcp.refused(direction, 'malformed_http');
+    this.refusedDirect = deps.tcp.refused(direction, 'direct_not_mtls');
+    this.refusedUnauthorized = deps.tcp.refused(direction, 'unauthorized');
+    this.authorization = new InboundAuthorization(inbound ? opts.authorizedIdentities : undefined);
     const relays = {
       connector: this.connector,
       upstream,
@@ -204,7 +219,13 @@ export class DirectionStack {
     this.h2 = new H2Server(stack(h2Layers, forwardH2(this.h2Pool)));
     this.tlsServer =
       identity && inbound
-        ? new MeshTlsServer(identity, deps.tls, deps.log, (socket, peer) => this.acceptSecure(socket, peer))
+        ? new MeshTlsServer(
+            identity,
+            deps.tls,
+            deps.log,
+            (socket, peer) => this.acceptSecure(socket, peer),
+            opts.tlsServerHandshakeTimeoutMs,
+          )
         : undefined;
     // Inbound connections are counted once their TLS says who the peer is.
     this.listener = new Listener(
@@ -245,11 +266,21 @@ export class DirectionStack {
     else watch.whenAnswered(decide);
   }
 
+  /**
+   * Transparent inbound: a connection that came straight to the proxy's port (not
+   * redirected). Meshed peers come so only over mutual TLS (opaque transport); anything
+   * else is refused, as Linkerd refuses plaintext direct connections to its inbound port.
+   */
+  private isDirect(socket: Socket): boolean {
+    return this.opts.direction === 'inbound' && this.opts.originalDst !== undefined && !originalDstOf(socket);
+  }
+
   private accept(socket: Socket): void {
     const dst = this.opts.originalDst?.(socket);
     if (dst) tagOriginalDst(socket, dst);
     const opaqueTarget = this.opaqueTargetOf(socket);
-    if (!opaqueTarget) {
+    // A direct connection is detected whatever the port: it must turn out to be mutual TLS.
+    if (!opaqueTarget || this.isDirect(socket)) {
       this.detect(socket);
       return;
     }
@@ -257,7 +288,7 @@ export class DirectionStack {
     const authority = this.opts.direction === 'outbound' ? formatHostPort(opaqueTarget) : undefined;
     this.whenOpaque(authority, opaqueTarget.port, (opaque) => {
       if (!opaque) this.detect(socket);
-      else if (!socket.destroyed) {
+      else if (!socket.destroyed && this.admitPlaintext(socket, 'opaque')) {
         this.countSrc(socket, NO_TLS_FROM_REMOTE);
         this.opaque(socket, opaqueTarget);
       }
@@ -268,6 +299,7 @@ export class DirectionStack {
     this.detectThen(socket, (protocol) => {
       const tlsServer = this.tlsServer;
       if (protocol !== 'tls' || !tlsServer) {
+        if (protocol !== undefined && !this.admitPlaintext(socket, protocol)) return;
         this.countSrc(socket, NO_TLS_FROM_REMOTE);
         this.serve(socket, protocol);
         return;
@@ -278,6 +310,7 @@ export class DirectionStack {
           tlsServer.accept(socket);
           return;
         }
+        if (!this.admitPlaintext(socket, 'opaque')) return;
         this.countSrc(socket, NO_TLS_FROM_REMOTE);
         this.serve(socket, 'opaque');
       });
@@ -294,15 +327,49 @@ export class DirectionStack {
         this.detectTimeouts.inc();
         this.deps.log.debug(
           { direction: this.opts.direction, timeoutMs: this.opts.detectTimeoutMs },
-          'protocol detection timed out: carrying the connection on as opaque TCP',
+          'protocol detection timed out',
         );
       }
       done(protocol);
     });
   }
 
+  /**
+   * Whether a connection that is not the mesh's TLS may go on: inbound, not when it came
+   * straight to the transparent proxy's port, nor when authorization allows only
+   * identities. A refused connection is counted and closed (answered 403 if HTTP/1).
+   */
+  private admitPlaintext(socket: Socket, protocol: Protocol): boolean {
+    if (this.isDirect(socket)) {
+      this.refusedDirect.inc();
+      this.deps.log.debug(
+        { client: socket.remoteAddress },
+        'refused a direct connection to the inbound port that is not mutual TLS',
+      );
+      socket.destroy();
+      return false;
+    }
+    return this.authorize(socket, NO_TLS_FROM_REMOTE, protocol);
+  }
+
+  /** Inbound authorization of a connection's client; refused: counted, logged and closed. */
+  private authorize(socket: Socket, peer: Peer, protocol: Protocol | 'h2-tls'): boolean {
+    if (this.authorization.allows(peer)) return true;
+    this.refusedUnauthorized.inc();
+    this.deps.log.info(
+      { client: socket.remoteAddress, clientId: peer.id ?? null },
+      'refused an inbound connection: its client is not an authorized identity',
+    );
+    if (protocol === 'http1') {
+      const who = peer.id ?? 'a client without a mutual TLS identity';
+      refuseRaw(socket, new ProxyError(403, `unauthorized: ${who} may not reach this workload`));
+    } else socket.destroy();
+    return false;
+  }
+
   /** A connection whose mTLS handshake succeeded: ALPN says what it carries. */
   private acceptSecure(socket: TLSSocket, peer: Peer): void {
+    if (!this.authorize(socket, peer, socket.alpnProtocol === ALPN_HTTP1 ? 'http1' : 'h2-tls')) return;
     tagPeer(socket, peer);
     // The TLS socket wraps the accepted one (Node keeps it as `_parent`), which carries
     // the original destination in transparent mode.
@@ -339,6 +406,18 @@ export class DirectionStack {
         break;
       case 'h2':
         this.h2.accept(socket);
+        break;
+      case 'http-malformed':
+        // Inbound, never relayed: the application could parse it as a request the proxy
+        // did not see (a forged weft-client-id). Outbound, the application's own bytes.
+        if (this.opts.direction === 'inbound') {
+          this.refusedMalformed.inc();
+          this.deps.log.debug('refused a connection that began like an HTTP/1 request but is not valid HTTP');
+          refuseRaw(socket, new ProxyError(400, 'the request line is not valid HTTP/1'));
+          break;
+        }
+        if (opaqueTarget) this.opaque(socket, opaqueTarget);
+        else socket.destroy();
         break;
       case 'tls':
       case 'opaque':

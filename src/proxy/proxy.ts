@@ -153,6 +153,10 @@ export class SidecarProxy {
         opaqueTarget: config.inboundForward,
         opaquePorts: config.opaquePorts,
         serveConnect: false,
+        tlsServerHandshakeTimeoutMs: config.inboundTlsHandshakeTimeoutMs,
+        ...(config.inboundAuthorizedIdentities
+          ? { authorizedIdentities: config.inboundAuthorizedIdentities }
+          : {}),
         ...profiles,
         ...(identity ? { identity } : {}),
         ...transparent,

@@ -15,3 +15,19 @@ export function failRaw(socket: Duplex, error: ProxyError): void {
   writeHead(socket, error.status, http.STATUS_CODES[error.status] ?? 'Error', headers);
   socket.end(body);
 }
+
+/** How long a refused connection may linger for its answer to be read before it is closed. */
+const REFUSE_LINGER_MS = 2_000;
+
+/**
+ * Answers a raw socket no HTTP server has read with an error response and closes it:
+ * whatever else the client sends is read and dropped (so the close is not a reset that
+ * could lose the answer), and the connection is destroyed after a short linger even if
+ * the client never closes its side.
+ */
+export function refuseRaw(socket: Duplex, error: ProxyError): void {
+  socket.on('data', () => {});
+  socket.resume();
+  failRaw(socket, error);
+  setTimeout(() => socket.destroy(), REFUSE_LINGER_MS).unref();
+}

@@ -24,12 +24,13 @@ export class MeshTlsServer {
     metrics: TlsMetrics,
     log: Logger,
     onSecure: (socket: tls.TLSSocket, peer: Peer) => void,
+    handshakeTimeoutMs = HANDSHAKE_TIMEOUT_MS,
   ) {
     this.server = tls.createServer({
       requestCert: true,
       rejectUnauthorized: false,
       ALPNProtocols: [ALPN_H2, ALPN_TRANSPORT, ALPN_HTTP1],
-      handshakeTimeout: HANDSHAKE_TIMEOUT_MS,
+      handshakeTimeout: handshakeTimeoutMs,
       allowHalfOpen: true,
       // Looked up per connection, so a renewed certificate serves the next handshake.
       SNICallback: (_name, cb) => cb(null, identity.secureContext),
@@ -64,7 +65,14 @@ export class MeshTlsServer {
       onSecure(socket, this.clients.get(id));
     });
     this.server.on('tlsClientError', (err: Error, socket: tls.TLSSocket) => {
-      const timedOut = /timed out/i.test(err.message);
+      // Node destroys the TLS socket but not the accepted connection it wraps (given by
+      // accept(), after detection): without this, each failed handshake kept a descriptor.
+      socket.destroy();
+      (socket as unknown as { _parent?: Socket })._parent?.destroy();
+      // Node's handshake timeout is ERR_TLS_HANDSHAKE_TIMEOUT ("TLS handshake timeout").
+      const timedOut =
+        (err as NodeJS.ErrnoException).code === 'ERR_TLS_HANDSHAKE_TIMEOUT' ||
+        /timed? ?out/i.test(err.message);
       const failure = classifyTlsError(
         timedOut ? { code: 'ETIMEDOUT', message: 'handshake timed out' } : err,
         socket.remoteAddress ?? 'client',

@@ -1,7 +1,12 @@
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import { test } from 'node:test';
-import { classify, detectProtocol, type Protocol } from '../../../src/proxy/layers/detect.js';
+import {
+  classify,
+  detectProtocol,
+  type Protocol,
+  startsLikeRequestLine,
+} from '../../../src/proxy/layers/detect.js';
 
 test('classify tells HTTP/1, the HTTP/2 preface and other bytes apart', () => {
   assert.equal(classify(Buffer.from('GET / HTTP/1.1\r\n')), 'http1');
@@ -13,14 +18,27 @@ test('classify tells HTTP/1, the HTTP/2 preface and other bytes apart', () => {
   assert.equal(classify(Buffer.from('hello world')), 'opaque');
   assert.equal(classify(Buffer.from(' GET')), 'opaque');
   assert.equal(classify(Buffer.from('A'.repeat(40))), 'opaque');
-  // Text protocols that start like a method are not HTTP once their line ends.
+  // Text that starts like an unknown method is not HTTP once its line ends.
   assert.equal(classify(Buffer.from('SET key value\r\n')), 'opaque');
-  assert.equal(classify(Buffer.from('GET key\r\n')), 'opaque');
   assert.equal(classify(Buffer.from('GET / HTTP/1.1')), 'more');
   assert.equal(classify(Buffer.from('GET / HTTP/1.0\n')), 'http1');
-  assert.equal(classify(Buffer.from('GET / HTTP/2.0\r\n')), 'opaque');
   assert.equal(classify(Buffer.from(`GET /${'a'.repeat(9000)}`)), 'http1');
-  assert.equal(classify(Buffer.from('GET /\x01 HTTP/1.1\r\n')), 'opaque');
+  // A known method and a space, then not a valid request line: malformed HTTP, never opaque.
+  assert.equal(classify(Buffer.from('GET key\r\n')), 'http-malformed');
+  assert.equal(classify(Buffer.from('GET / HTTP/2.0\r\n')), 'http-malformed');
+  assert.equal(classify(Buffer.from('GET /\x01 HTTP/1.1\r\n')), 'http-malformed');
+  assert.equal(classify(Buffer.from('GET  /x HTTP/1.1\r\n')), 'http-malformed');
+  assert.equal(classify(Buffer.from('GET /x\0 HTTP/1.1\r\n')), 'http-malformed');
+  assert.equal(classify(Buffer.from('M-SEARCH\t* HTTP/1.1\r\n')), 'opaque');
+});
+
+test('startsLikeRequestLine: a known method and a space, or a prefix of one', () => {
+  for (const yes of ['G', 'GE', 'GET', 'GET ', 'GET /x', 'M-SEARCH ', 'PRI * HTTP/2.0', 'UNSUBSCRIBE']) {
+    assert.equal(startsLikeRequestLine(Buffer.from(yes)), true, yes);
+  }
+  for (const no of ['', 'SET k v', 'SET', 'get /', 'GETX /', 'GET\t/', 'PING\r\n', '\x00GET ', 'hello']) {
+    assert.equal(startsLikeRequestLine(Buffer.from(no)), false, JSON.stringify(no));
+  }
 });
 
 /** Connects a client to a one-shot listener running detection, and reports what it decided. */
@@ -64,9 +82,13 @@ test('bytes split across packets are joined before deciding', async () => {
   assert.equal(r.rest.slice(0, 24), 'PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n');
 });
 
-test('at the timeout, an undecided prefix and silence are both opaque, and say they timed out', async () => {
+test('at the timeout, silence and undecided non-HTTP are opaque, a partial request line malformed', async () => {
   const partial = await detectOver((c) => c.write('GE'), 100);
-  assert.deepEqual(partial, { p: 'opaque', timedOut: true, rest: 'GE' });
+  assert.deepEqual(partial, { p: 'http-malformed', timedOut: true, rest: 'GE' });
+  const undecided = await detectOver((c) => c.write('SE'), 100);
+  assert.deepEqual(undecided, { p: 'http-malformed', timedOut: true, rest: 'SE' });
+  const text = await detectOver((c) => c.write('AB'), 100);
+  assert.deepEqual(text, { p: 'opaque', timedOut: true, rest: 'AB' });
   // A server-speaks-first client sends nothing: carried on as opaque TCP, as Linkerd does.
   const silent = await detectOver(() => {}, 100);
   assert.deepEqual(silent, { p: 'opaque', timedOut: true, rest: '' });

@@ -72,6 +72,10 @@ describe('transparent mode', () => {
     assert.equal(await peer.get(`http://${podIp}:8080/`), `200 app ${podIp}:8080`);
     // Inbound opaque TCP: bytes that are not HTTP reach the application's port on loopback.
     assert.equal(await peer.connect(podIp, 9000, undefined, 'not http, just bytes'), 'not http, just bytes');
+    // Straight to the proxy's inbound port, plaintext: refused (meshed peers come so only
+    // over mutual TLS), so it cannot reach the application around interception.
+    assert.match(await peer.get(`http://${podIp}:4143/`), /^error/);
+    assert.match(await peer.connect(podIp, 4143, undefined, 'raw bytes'), /^error/);
     // Outbound: the application calls the peer's address; the peer answers.
     assert.equal(await pod.get(`http://${peerIp}/hello`, APP_UID), `200 peer ${peerIp}`);
 
@@ -82,6 +86,11 @@ describe('transparent mode', () => {
     );
     assert.equal(sumSamples(metrics, 'request_total', { direction: 'outbound', authority: peerIp }), 1);
     assert.equal(sumSamples(metrics, 'response_total', { direction: 'outbound', status_code: '200' }), 1);
+    assert.equal(
+      sumSamples(metrics, 'tcp_refused_total', { direction: 'inbound', reason: 'direct_not_mtls' }),
+      2,
+      'both direct plaintext connections were refused and counted',
+    );
     assert.ok(
       sumSamples(metrics, 'tcp_open_total', { direction: 'inbound', peer: 'src' }) >= 2,
       'the inbound listener took the HTTP and the opaque connection',
