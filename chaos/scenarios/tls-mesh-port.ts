@@ -4,7 +4,7 @@
 // handshake and detect timeouts the scenario chooses; and clients that attack its mesh (mTLS) port.
 import { execFileSync } from 'node:child_process';
 import { generateKeyPairSync, type KeyObject } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { join } from 'node:path';
 import tls from 'node:tls';
@@ -63,6 +63,9 @@ export async function startMeshPort(ctx: ScenarioContext, opts: MeshPortOptions)
     const settings = srv.workload('web');
     const reg = await startFakeRegistry(() => ({ ttlMs: 60_000, identity: leaseIdentity(settings) }));
     cleanup.add(() => reg.close());
+    // The stand-in Registry takes any credential; the proxy still needs one to register with.
+    const registryToken = join(ctx.dir, 'registry.token');
+    writeFileSync(registryToken, 'stand-in-registry-credential', { mode: 0o600 });
     const app = await startRawHttpApp((head) => {
       const body = `client-id=${headValues(head, 'weft-client-id').join(',')}`;
       return `HTTP/1.1 200 OK\r\ncontent-length: ${body.length}\r\n\r\n${body}`;
@@ -72,6 +75,8 @@ export async function startMeshPort(ctx: ScenarioContext, opts: MeshPortOptions)
       ...baseArgs(app.port),
       '--destination',
       reg.addr,
+      '--control-plane-token-file',
+      registryToken,
       '--workload',
       'web',
       '--pod',
