@@ -60,6 +60,7 @@ export class TcpMetrics {
   private readonly readBytes: CounterFamily;
   private readonly writeBytes: CounterFamily;
   private readonly detectTimeoutTotal: CounterFamily;
+  private readonly h2CloseTotal: CounterFamily;
   private readonly cache = new Map<string, WeakMap<Labels, TcpStats>>();
   private readonly all = new Set<TcpStats>();
 
@@ -85,6 +86,12 @@ export class TcpMetrics {
         'Total count of accepted connections whose protocol detection timed out, carried on as opaque TCP.',
       ),
     );
+    this.h2CloseTotal = registry.register(
+      new CounterFamily(
+        'http2_connection_close_total',
+        'Total count of HTTP/2 connections the proxy closed itself: idle, unresponsive (silent and not acknowledging SETTINGS, as after a protocol error) or session_error.',
+      ),
+    );
     registry.onRender(() => {
       for (const stats of this.all) stats.refresh();
     });
@@ -93,6 +100,15 @@ export class TcpMetrics {
   /** tcp_detect_timeout_total for one direction. */
   detectTimeouts(direction: Direction): CounterSeries {
     return this.detectTimeoutTotal.get([['direction', direction]]);
+  }
+
+  /** http2_connection_close_total for one direction, side (src: clients, dst: upstreams) and reason. */
+  h2Closes(direction: Direction, peer: Peer, reason: string): CounterSeries {
+    return this.h2CloseTotal.get([
+      ['direction', direction],
+      ['peer', peer],
+      ['reason', reason],
+    ]);
   }
 
   /** The series for connections of one direction and side, with a peer's TLS labels (keep lists shared). */

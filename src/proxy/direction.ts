@@ -13,6 +13,7 @@ import { H1Client } from './http/h1-client.js';
 import type { H1Exchange } from './http/h1-exchange.js';
 import { H1Server } from './http/h1-server.js';
 import type { H2Exchange } from './http/h2-exchange.js';
+import { DEFAULT_H2_TIMEOUTS, type H2CloseReason, type H2Timeouts } from './http/h2-liveness.js';
 import { H2Pool } from './http/h2-pool.js';
 import { H2Server } from './http/h2-server.js';
 import { UpgradeExchange } from './http/upgrade-exchange.js';
@@ -58,6 +59,8 @@ export interface DirectionOptions {
   readonly router: Router;
   readonly connectTimeoutMs: number;
   readonly detectTimeoutMs: number;
+  /** Idle connections and HTTP/2 liveness (DEFAULT_H2_TIMEOUTS when absent). */
+  readonly idleTimeouts?: H2Timeouts;
   /** Inbound: where opaque connections go when interception does not say. */
   readonly opaqueTarget?: HostPort;
   /**
@@ -148,7 +151,8 @@ export class DirectionStack {
       mesh = new MeshConnector(identity, meshTcp, deps.tls, deps.log);
     }
     this.h1Client = new H1Client(this.connector);
-    this.h2Pool = new H2Pool(this.connector, mesh);
+    const idle = opts.idleTimeouts ?? DEFAULT_H2_TIMEOUTS;
+    this.h2Pool = new H2Pool(this.connector, mesh, idle, (reason) => this.h2Closed('dst', reason));
     this.detectTimeouts = deps.tcp.detectTimeouts(direction);
     const relays = {
       connector: this.connector,
@@ -197,9 +201,12 @@ export class DirectionStack {
           })
         : refuseConnect,
       isDraining: deps.isDraining,
+      keepAliveTimeoutMs: idle.idleTimeoutMs,
       log: deps.log,
     });
-    this.h2 = new H2Server(stack(h2Layers, forwardH2(this.h2Pool)));
+    this.h2 = new H2Server(stack(h2Layers, forwardH2(this.h2Pool)), idle, (reason) =>
+      this.h2Closed('src', reason),
+    );
     this.tlsServer =
       identity && inbound
         ? new MeshTlsServer(identity, deps.tls, deps.log, (socket, peer) => this.acceptSecure(socket, peer))
@@ -209,6 +216,17 @@ export class DirectionStack {
       inbound ? undefined : deps.tcp.stats(direction, 'src', NO_TLS_LOOPBACK.labels),
       (socket) => this.accept(socket),
     );
+  }
+
+  /** Counts and logs an HTTP/2 connection the proxy closed itself (src: a client's, dst: an upstream's). */
+  private h2Closed(peer: 'src' | 'dst', reason: H2CloseReason): void {
+    this.deps.tcp.h2Closes(this.opts.direction, peer, reason).inc();
+    if (reason !== 'idle') {
+      this.deps.log.debug(
+        { direction: this.opts.direction, peer, reason },
+        'closed an HTTP/2 connection that stopped answering or failed',
+      );
+    }
   }
 
   private countSrc(socket: Socket, peer: Peer): void {

@@ -13,6 +13,7 @@ import type { EndpointSpec } from '../../src/proxy/balance/endpoint.js';
 import { DirectionStack } from '../../src/proxy/direction.js';
 import { type DestinationClient, Resolution } from '../../src/proxy/discovery/destination.js';
 import { ProfileWatch } from '../../src/proxy/discovery/profile-watch.js';
+import type { H2Timeouts } from '../../src/proxy/http/h2-liveness.js';
 import type { LocalIdentity } from '../../src/proxy/identity/local.js';
 import { authorityRouter, fixedRouter } from '../../src/proxy/layers/route.js';
 import { TlsMetrics } from '../../src/proxy/tls/metrics.js';
@@ -44,6 +45,7 @@ export async function side(
   identity: LocalIdentity | undefined,
   target: HostPort,
   discovery?: DestinationClient,
+  idleTimeouts?: H2Timeouts,
 ): Promise<Side> {
   const registry = new Registry();
   const { log, records } = captureLogger('warn');
@@ -65,6 +67,7 @@ export async function side(
       ...(direction === 'inbound' ? { opaqueTarget: target, opaquePorts: new Set<number>() } : {}),
       ...(discovery ? { discovery, profiles: (authority: string) => discovery.profile(authority) } : {}),
       ...(identity ? { identity } : {}),
+      ...(idleTimeouts ? { idleTimeouts } : {}),
     },
     deps,
   );
