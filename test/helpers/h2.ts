@@ -124,6 +124,44 @@ function hpackLiteral(name: string, value: string): Buffer {
 }
 
 /**
+ * HPACK for the HPACK bomb: a literal header added to the dynamic table (§6.2.1, becoming
+ * index 62), and the one-byte reference to it (§6.1).
+ */
+export function hpackIndexed(name: string, value: Buffer): Buffer {
+  return Buffer.concat([
+    Buffer.from([0x40, name.length]),
+    Buffer.from(name),
+    hpackLength(value.length),
+    value,
+  ]);
+}
+export const HPACK_FIRST_DYNAMIC = Buffer.from([0x80 | 62]);
+
+/** A literal header without indexing, new name (§6.2.2), of any length. */
+export function hpackLiteralHeader(name: string, value: Buffer): Buffer {
+  return Buffer.concat([
+    Buffer.from([0x00]),
+    hpackLength(name.length),
+    Buffer.from(name),
+    hpackLength(value.length),
+    value,
+  ]);
+}
+
+/** An HPACK string length with a 7-bit prefix, no Huffman (§5.1). */
+function hpackLength(n: number): Buffer {
+  if (n < 127) return Buffer.from([n]);
+  const out = [127];
+  let rest = n - 127;
+  while (rest >= 128) {
+    out.push((rest % 128) + 128);
+    rest = Math.floor(rest / 128);
+  }
+  out.push(rest);
+  return Buffer.from(out);
+}
+
+/**
  * A request's header block in HPACK: GET, http, `path` and `authority` from the static
  * table and literals (no Huffman, nothing indexed), then `extra` literal headers.
  */
@@ -176,6 +214,8 @@ export interface RawH2Options {
   tls?: { cert: string; key: string; ca: string; servername: string };
   /** The client's SETTINGS after the preface (none by default). */
   settings?: Array<[number, number]>;
+  /** Acknowledge the server's SETTINGS as a client must (default true); false plays a peer that never does. */
+  ackSettings?: boolean;
 }
 
 /**
@@ -184,9 +224,13 @@ export interface RawH2Options {
  */
 export class RawH2 {
   readonly received = new Map<number, number>();
+  /** The last GOAWAY received; `goaways` has every one's code. */
   goaway: { lastStreamId: number; code: number } | undefined;
+  readonly goaways: number[] = [];
   readonly resets: number[] = [];
   dataBytes = 0;
+  /** The socket's error, if any: ECONNRESET when the proxy closed it with our bytes unread. */
+  socketError: string | undefined;
   /** Stream ids that received HEADERS. */
   readonly answered = new Set<number>();
   private buf: Buffer = Buffer.alloc(0);
@@ -194,8 +238,13 @@ export class RawH2 {
   readonly closed: Promise<void>;
   private readonly waiters: Array<() => void> = [];
 
-  private constructor(readonly socket: Duplex) {
-    socket.on('error', () => {});
+  private constructor(
+    readonly socket: Duplex,
+    private readonly ackSettings: boolean,
+  ) {
+    socket.on('error', (err: NodeJS.ErrnoException) => {
+      this.socketError = err.code ?? err.message;
+    });
     socket.on('data', (c: Buffer) => this.onData(c));
     this.closed = new Promise((r) => socket.once('close', () => r()));
   }
@@ -210,7 +259,7 @@ export class RawH2 {
       10_000,
       `connect to ${host}:${port}`,
     );
-    const conn = new RawH2(socket);
+    const conn = new RawH2(socket, opts.ackSettings ?? true);
     conn.send(CLIENT_PREFACE, settingsFrame(opts.settings ?? []));
     return conn;
   }
@@ -268,12 +317,15 @@ export class RawH2 {
       this.received.set(type, this.count(type) + 1);
       if (type === FRAME.GOAWAY && len >= 8) {
         this.goaway = { lastStreamId: payload.readUInt32BE(0) & 0x7fffffff, code: payload.readUInt32BE(4) };
+        this.goaways.push(this.goaway.code);
       } else if (type === FRAME.RST_STREAM && len >= 4) {
         this.resets.push(payload.readUInt32BE(0));
       } else if (type === FRAME.DATA) {
         this.dataBytes += len;
       } else if (type === FRAME.HEADERS) {
         this.answered.add(streamId);
+      } else if (type === FRAME.SETTINGS && ((this.buf[4] as number) & FLAG.ACK) === 0 && this.ackSettings) {
+        this.send(frame(FRAME.SETTINGS, FLAG.ACK, 0));
       }
       this.buf = this.buf.subarray(9 + len);
     }

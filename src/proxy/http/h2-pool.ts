@@ -76,7 +76,7 @@ export class H2Pool {
     });
     session.once('goaway', forget);
     session.once('close', forget);
-    const entry = { session, guard: new H2SessionGuard(session, this.timeouts, this.closed) };
+    const entry = { session, guard: new H2SessionGuard(session, this.timeouts, this.closed, 'client') };
     this.sessions.set(key, entry);
     return entry;
   }

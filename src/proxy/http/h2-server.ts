@@ -60,7 +60,7 @@ export class H2Server {
       service(ex);
     });
     this.server.on('session', (session) => {
-      const guard = new H2SessionGuard(session, timeouts, closed);
+      const guard = new H2SessionGuard(session, timeouts, closed, 'server');
       this.sessions.set(session, {
         peer: peerOf(session.socket),
         originalDst: originalDstOf(session.socket),
