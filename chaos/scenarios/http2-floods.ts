@@ -193,7 +193,8 @@ export const h2HpackBomb = floodScenario({
     const bomb = Buffer.concat([requestBlock('/status/200'), Buffer.alloc(16_000, HPACK_FIRST_DYNAMIC[0])]);
     return flood(c, count, (i) => frame(FRAME.HEADERS, FLAG.END_HEADERS | FLAG.END_STREAM, 3 + 2 * i, bomb));
   },
-  codes: [NGHTTP2_INTERNAL_ERROR, NGHTTP2_ENHANCE_YOUR_CALM, NGHTTP2_NO_ERROR],
+  // Node's session limits, or the proxy's SETTINGS unanswered by an attacker too busy writing.
+  codes: [NGHTTP2_INTERNAL_ERROR, NGHTTP2_ENHANCE_YOUR_CALM, NGHTTP2_NO_ERROR, NGHTTP2_SETTINGS_TIMEOUT],
   // Node refuses each bomb's stream (RST_STREAM ENHANCE_YOUR_CALM) before the proxy sees
   // it, so the proxy cannot count them: the connection stays open unless Node's own session
   // limits end it. Open is fine if every bomb it sent was refused.

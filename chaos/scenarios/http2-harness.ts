@@ -1,6 +1,7 @@
 // What the hostile HTTP/2 scenarios share: a real proxy in front of a real h2c app,
 // attacking connections written frame by frame (RawH2), a good client served meanwhile,
 // and the proxy's memory and descriptors before and after.
+import { once } from 'node:events';
 import http2 from 'node:http2';
 import { type H2App, startH2App } from '../../test/helpers/apps.js';
 import { h2connect, h2request, RawH2 } from '../../test/helpers/h2.js';
@@ -16,6 +17,8 @@ export const CODE_NAMES: Record<number, string> = Object.fromEntries(
 );
 CODE_NAMES[http2.constants.NGHTTP2_ENHANCE_YOUR_CALM] = 'ENHANCE_YOUR_CALM';
 CODE_NAMES[http2.constants.NGHTTP2_CANCEL] = 'CANCEL';
+CODE_NAMES[http2.constants.NGHTTP2_SETTINGS_TIMEOUT] = 'SETTINGS_TIMEOUT';
+CODE_NAMES[http2.constants.NGHTTP2_REFUSED_STREAM] = 'REFUSED_STREAM';
 
 /**
  * The flags the scenarios give the proxy: a short liveness timeout in the short form, so
@@ -96,12 +99,27 @@ export async function attack(
   return ends;
 }
 
-/** Writes `frames()` to `c` until `count` have gone or the socket is gone, yielding so the proxy can answer. */
+/** What an attacker lets queue in its own process before it waits for the proxy to read. */
+const ATTACKER_QUEUE_BYTES = 1024 * 1024;
+/** How long it waits for the proxy to read before it gives up writing: the proxy held the line. */
+const ATTACKER_STALL_MS = 3000;
+
+/**
+ * Writes `frames()` to `c` until `count` have gone, the socket is gone, or the proxy has
+ * stopped reading (nothing drained for ATTACKER_STALL_MS), yielding so the proxy can answer.
+ */
 export async function flood(c: RawH2, count: number, frames: (i: number) => Buffer): Promise<number> {
   let sent = 0;
   while (sent < count && c.send(frames(sent))) {
     sent++;
-    if (sent % 64 === 0) await new Promise((r) => setImmediate(r));
+    if (c.socket.writableLength > ATTACKER_QUEUE_BYTES) {
+      const drained = await Promise.race([
+        once(c.socket, 'drain').then(() => true),
+        c.closed.then(() => false),
+        new Promise<boolean>((r) => setTimeout(() => r(false), ATTACKER_STALL_MS)),
+      ]);
+      if (!drained) break;
+    } else if (sent % 64 === 0) await new Promise((r) => setImmediate(r));
   }
   return sent;
 }

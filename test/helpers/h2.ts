@@ -233,6 +233,8 @@ export class RawH2 {
   socketError: string | undefined;
   /** Stream ids that received HEADERS. */
   readonly answered = new Set<number>();
+  /** Stream ids the server ended: RST_STREAM, or a frame with END_STREAM. */
+  readonly ended = new Set<number>();
   private buf: Buffer = Buffer.alloc(0);
   /** Resolves once the socket has closed (whoever closed it). */
   readonly closed: Promise<void>;
@@ -315,6 +317,9 @@ export class RawH2 {
       const streamId = this.buf.readUInt32BE(5) & 0x7fffffff;
       const payload = this.buf.subarray(9, 9 + len);
       this.received.set(type, this.count(type) + 1);
+      const endStream =
+        (type === FRAME.DATA || type === FRAME.HEADERS) && ((this.buf[4] as number) & FLAG.END_STREAM) !== 0;
+      if (streamId !== 0 && (type === FRAME.RST_STREAM || endStream)) this.ended.add(streamId);
       if (type === FRAME.GOAWAY && len >= 8) {
         this.goaway = { lastStreamId: payload.readUInt32BE(0) & 0x7fffffff, code: payload.readUInt32BE(4) };
         this.goaways.push(this.goaway.code);

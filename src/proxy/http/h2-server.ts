@@ -45,10 +45,14 @@ export class H2Server {
     closed: (reason: H2CloseReason) => void,
   ) {
     this.server = http2.createServer({ settings: SERVER_SETTINGS, maxSessionMemory: 10 });
-    this.server.on('stream', (stream, headers, flags) => {
-      stream.on('error', () => {});
+    const dispatch = (
+      stream: http2.ServerHttp2Stream,
+      headers: http2.IncomingHttpHeaders,
+      flags: number,
+    ): void => {
+      // Reset in the same read as its HEADERS (rapid reset): it never reaches the stack or an upstream.
+      if (stream.closed) return;
       const conn = this.sessions.get(stream.session as http2.ServerHttp2Session);
-      conn?.guard.streamOpened(stream);
       const ex = new H2Exchange(
         stream,
         headers,
@@ -58,6 +62,13 @@ export class H2Server {
       ex.originalDst = conn?.originalDst;
       ex.tunnelAuthority = conn?.tunnel;
       service(ex);
+    };
+    this.server.on('stream', (stream, headers, flags) => {
+      stream.on('error', () => {});
+      this.sessions.get(stream.session as http2.ServerHttp2Session)?.guard.streamOpened(stream);
+      // Node hands over each stream as nghttp2 parses its HEADERS, before the rest of the
+      // bytes read with them (a RST_STREAM, say) are parsed; those are by the next turn.
+      setImmediate(dispatch, stream, headers, flags);
     });
     this.server.on('session', (session) => {
       const guard = new H2SessionGuard(session, timeouts, closed, 'server');
