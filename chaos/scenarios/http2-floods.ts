@@ -113,12 +113,13 @@ export const h2RapidReset = floodScenario({
     flood(c, count, (i) => Buffer.concat([getFrame(1 + 2 * i, '/status/200'), rstFrame(1 + 2 * i)])),
   // The proxy's premature-reset limit, or nghttp2's own reset rate limit, whichever comes first.
   codes: [NGHTTP2_ENHANCE_YOUR_CALM, NGHTTP2_INTERNAL_ERROR],
-  check: (streams, t) => {
+  check: (streams, t, connections) => {
     // The streams that got through before the proxy closed the connection; the proxy's
     // upstream connections (retired after 500 resets each, before the app's own limit).
     const sessions = t.app.sessions();
     return {
-      pass: true,
+      // At most what the premature-reset limit lets one connection open, each.
+      pass: streams <= connections * 100,
       outcome: `${streams} attack streams reached the app, over ${sessions} upstream connection(s)`,
       figures: { appStreams: streams, upstreamSessions: sessions },
     };

@@ -45,14 +45,15 @@ export class H2Server {
     closed: (reason: H2CloseReason) => void,
   ) {
     this.server = http2.createServer({ settings: SERVER_SETTINGS, maxSessionMemory: 10 });
-    const dispatch = (
-      stream: http2.ServerHttp2Stream,
-      headers: http2.IncomingHttpHeaders,
-      flags: number,
-    ): void => {
-      // Reset in the same read as its HEADERS (rapid reset): it never reaches the stack or an upstream.
-      if (stream.closed) return;
+    // Reset in the same read as its HEADERS (rapid reset): it never reaches the stack or an upstream.
+    const dispatch = (ex: H2Exchange): void => {
+      if (!ex.stream.closed) service(ex);
+    };
+    this.server.on('stream', (stream, headers, flags) => {
+      stream.on('error', () => {});
       const conn = this.sessions.get(stream.session as http2.ServerHttp2Session);
+      conn?.guard.streamOpened(stream);
+      // Made now, so that it hears the request's trailers, which may come in the same read.
       const ex = new H2Exchange(
         stream,
         headers,
@@ -61,14 +62,9 @@ export class H2Server {
       );
       ex.originalDst = conn?.originalDst;
       ex.tunnelAuthority = conn?.tunnel;
-      service(ex);
-    };
-    this.server.on('stream', (stream, headers, flags) => {
-      stream.on('error', () => {});
-      this.sessions.get(stream.session as http2.ServerHttp2Session)?.guard.streamOpened(stream);
       // Node hands over each stream as nghttp2 parses its HEADERS, before the rest of the
       // bytes read with them (a RST_STREAM, say) are parsed; those are by the next turn.
-      setImmediate(dispatch, stream, headers, flags);
+      setImmediate(dispatch, ex);
     });
     this.server.on('session', (session) => {
       const guard = new H2SessionGuard(session, timeouts, closed, 'server');
