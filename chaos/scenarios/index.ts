@@ -11,6 +11,14 @@ import { http1HeaderFloods } from './http1-header-floods.js';
 import { http1SlowReader } from './http1-slow-reader.js';
 import { http1Slowloris } from './http1-slowloris.js';
 import { http1Smuggling } from './http1-smuggling.js';
+import {
+  h2ContinuationFlood,
+  h2HpackBomb,
+  h2PingFlood,
+  h2RapidReset,
+  h2SettingsFlood,
+} from './http2-floods.js';
+import { h2ZeroWindow } from './http2-zero-window.js';
 import { tlsCertificateScenarios } from './tls-certificates.js';
 import { tlsHandshakeScenarios } from './tls-handshakes.js';
 
@@ -22,6 +30,12 @@ export const scenarios: readonly Scenario[] = [
   http1HeaderFloods,
   http1SlowReader,
   http1Slowloris,
+  h2RapidReset,
+  h2ContinuationFlood,
+  h2SettingsFlood,
+  h2PingFlood,
+  h2ZeroWindow,
+  h2HpackBomb,
   ...tlsCertificateScenarios,
   ...tlsHandshakeScenarios,
   csrForAnotherIdentity,

@@ -68,6 +68,7 @@ export class TcpMetrics {
   private readonly writeBytes: CounterFamily;
   private readonly detectTimeoutTotal: CounterFamily;
   private readonly refusedTotal: CounterFamily;
+  private readonly h2CloseTotal: CounterFamily;
   private readonly cache = new Map<string, WeakMap<Labels, TcpStats>>();
   private readonly all = new Set<TcpStats>();
 
@@ -99,6 +100,12 @@ export class TcpMetrics {
         'Total count of accepted connections the proxy refused, by reason (malformed_http, direct_not_mtls, unauthorized).',
       ),
     );
+    this.h2CloseTotal = registry.register(
+      new CounterFamily(
+        'http2_connection_close_total',
+        'Total count of HTTP/2 connections the proxy closed itself: idle, unresponsive (silent and not acknowledging SETTINGS, as after a protocol error) or session_error.',
+      ),
+    );
     registry.onRender(() => {
       for (const stats of this.all) stats.refresh();
     });
@@ -113,6 +120,15 @@ export class TcpMetrics {
   refused(direction: Direction, reason: RefusalReason): CounterSeries {
     return this.refusedTotal.get([
       ['direction', direction],
+      ['reason', reason],
+    ]);
+  }
+
+  /** http2_connection_close_total for one direction, side (src: clients, dst: upstreams) and reason. */
+  h2Closes(direction: Direction, peer: Peer, reason: string): CounterSeries {
+    return this.h2CloseTotal.get([
+      ['direction', direction],
+      ['peer', peer],
       ['reason', reason],
     ]);
   }

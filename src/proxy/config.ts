@@ -3,6 +3,7 @@ import { dns1123LabelError, labelKeyError, labelValueError, portNameError } from
 import { type HostPort, parseHostPort, parsePort } from '../util/addr.js';
 import { parseDuration } from '../util/duration.js';
 import { DEFAULT_OPAQUE_PORTS } from '../util/port-specs.js';
+import type { H2Timeouts } from './http/h2-liveness.js';
 import type { IdentitySettings } from './identity/settings.js';
 
 export interface ProxyConfig {
@@ -29,6 +30,8 @@ export interface ProxyConfig {
    */
   readonly responseHeadersTimeoutMs: number;
   readonly detectTimeoutMs: number;
+  /** Idle client connections (HTTP/1 keep-alive, HTTP/2) and HTTP/2 liveness and stream idle bounds. */
+  readonly idleTimeouts: H2Timeouts;
   readonly shutdownGracePeriodMs: number;
   readonly enableShutdownEndpoint: boolean;
   /**
@@ -147,6 +150,24 @@ export const PROXY_SETTINGS = {
     'WEFT_PROXY_DETECT_TIMEOUT',
     '10s',
     "how long protocol detection waits for a client's first bytes",
+  ],
+  idleTimeout: [
+    '--idle-timeout',
+    'WEFT_PROXY_IDLE_TIMEOUT',
+    '60s',
+    'how long an idle connection (HTTP/1 keep-alive, HTTP/2 without streams) is kept open, either side',
+  ],
+  http2LivenessTimeout: [
+    '--http2-liveness-timeout',
+    'WEFT_PROXY_HTTP2_LIVENESS_TIMEOUT',
+    '10s',
+    'an HTTP/2 connection silent this long must acknowledge a SETTINGS frame within as long again, or is closed',
+  ],
+  streamIdleTimeout: [
+    '--stream-idle-timeout',
+    'WEFT_PROXY_STREAM_IDLE_TIMEOUT',
+    '5m',
+    'an HTTP/2 stream with no frames either way for this long is reset',
   ],
   shutdownGracePeriod: [
     '--shutdown-grace-period',
@@ -401,6 +422,11 @@ export function resolveProxyConfig(flags: RawSettings, env: NodeJS.ProcessEnv = 
     outboundTlsHandshakeTimeoutMs: positive('outboundTlsHandshakeTimeout'),
     responseHeadersTimeoutMs: duration('responseHeadersTimeout'),
     detectTimeoutMs: positive('detectTimeout'),
+    idleTimeouts: {
+      idleTimeoutMs: positive('idleTimeout'),
+      livenessTimeoutMs: positive('http2LivenessTimeout'),
+      streamIdleTimeoutMs: positive('streamIdleTimeout'),
+    },
     shutdownGracePeriodMs: duration('shutdownGracePeriod'),
     enableShutdownEndpoint: parseBool(...get('enableShutdownEndpoint')),
     transparent,

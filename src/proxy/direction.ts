@@ -14,6 +14,7 @@ import { H1Client } from './http/h1-client.js';
 import type { H1Exchange } from './http/h1-exchange.js';
 import { H1Server } from './http/h1-server.js';
 import type { H2Exchange } from './http/h2-exchange.js';
+import { DEFAULT_H2_TIMEOUTS, type H2CloseReason, type H2Timeouts } from './http/h2-liveness.js';
 import { H2Pool } from './http/h2-pool.js';
 import { H2Server } from './http/h2-server.js';
 import { refuseRaw } from './http/raw.js';
@@ -65,6 +66,8 @@ export interface DirectionOptions {
   readonly tlsHandshakeTimeoutMs?: number;
   /** Outbound: the response-headers timeout of requests whose route sets none (0 or unset: none). */
   readonly responseHeadersTimeoutMs?: number;
+  /** Idle connections and HTTP/2 liveness (DEFAULT_H2_TIMEOUTS when absent). */
+  readonly idleTimeouts?: H2Timeouts;
   /** Inbound: where opaque connections go when interception does not say. */
   readonly opaqueTarget?: HostPort;
   /**
@@ -163,7 +166,8 @@ export class DirectionStack {
       mesh = new MeshConnector(identity, meshTcp, deps.tls, deps.log, opts.tlsHandshakeTimeoutMs);
     }
     this.h1Client = new H1Client(this.connector);
-    this.h2Pool = new H2Pool(this.connector, mesh);
+    const idle = opts.idleTimeouts ?? DEFAULT_H2_TIMEOUTS;
+    this.h2Pool = new H2Pool(this.connector, mesh, idle, (reason) => this.h2Closed('dst', reason));
     this.detectTimeouts = deps.tcp.detectTimeouts(direction);
     this.refusedMalformed = deps.tcp.refused(direction, 'malformed_http');
     this.refusedDirect = deps.tcp.refused(direction, 'direct_not_mtls');
@@ -214,9 +218,12 @@ export class DirectionStack {
           })
         : refuseConnect,
       isDraining: deps.isDraining,
+      keepAliveTimeoutMs: idle.idleTimeoutMs,
       log: deps.log,
     });
-    this.h2 = new H2Server(stack(h2Layers, forwardH2(this.h2Pool)));
+    this.h2 = new H2Server(stack(h2Layers, forwardH2(this.h2Pool)), idle, (reason) =>
+      this.h2Closed('src', reason),
+    );
     this.tlsServer =
       identity && inbound
         ? new MeshTlsServer(
@@ -232,6 +239,17 @@ export class DirectionStack {
       inbound ? undefined : deps.tcp.stats(direction, 'src', NO_TLS_LOOPBACK.labels),
       (socket) => this.accept(socket),
     );
+  }
+
+  /** Counts and logs an HTTP/2 connection the proxy closed itself (src: a client's, dst: an upstream's). */
+  private h2Closed(peer: 'src' | 'dst', reason: H2CloseReason): void {
+    this.deps.tcp.h2Closes(this.opts.direction, peer, reason).inc();
+    if (reason !== 'idle') {
+      this.deps.log.debug(
+        { direction: this.opts.direction, peer, reason },
+        'closed an HTTP/2 connection that stopped answering or failed',
+      );
+    }
   }
 
   private countSrc(socket: Socket, peer: Peer): void {

@@ -98,6 +98,8 @@ export function childEnv(env: Record<string, string | undefined> | undefined): N
 export interface StartOptions {
   /** How long to wait for the ready line (default 15 s). */
   readyTimeoutMs?: number;
+  /** Runs the child under `ulimit -n` of this many descriptors (through sh). */
+  fdLimit?: number;
 }
 
 /** Spawns `bin/weft.js ARGS` with piped output, killed with the others if the test process dies. */
@@ -180,7 +182,12 @@ export function startWeft(
   env?: Record<string, string | undefined>,
   opts: StartOptions = {},
 ): Promise<WeftProcess> {
-  const proc = spawn(WEFT_BIN, args, {
+  // exec: the shell becomes the proxy, so the child's pid and signals are the proxy's.
+  const [cmd, argv] =
+    opts.fdLimit === undefined
+      ? [WEFT_BIN, args]
+      : ['sh', ['-c', `ulimit -n ${opts.fdLimit} && exec "$0" "$@"`, WEFT_BIN, ...args]];
+  const proc = spawn(cmd, argv, {
     cwd: REPO_ROOT,
     env: childEnv(env),
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -21,6 +21,8 @@ export interface H1ServerOptions {
   /** `CONNECT` requests; the outbound side tunnels them, the inbound side refuses them. */
   readonly connect: (req: http.IncomingMessage, socket: Duplex, head: Buffer) => void;
   readonly isDraining: () => boolean;
+  /** How long an idle keep-alive connection is kept open (60 s by default). */
+  readonly keepAliveTimeoutMs?: number;
   readonly log: Logger;
 }
 
@@ -41,7 +43,7 @@ export class H1Server {
         headersTimeout: HEADERS_TIMEOUT_MS,
         // Bodies may stream for as long as they need; stalled peers are bounded by headersTimeout.
         requestTimeout: 0,
-        keepAliveTimeout: KEEP_ALIVE_TIMEOUT_MS,
+        keepAliveTimeout: opts.keepAliveTimeoutMs ?? KEEP_ALIVE_TIMEOUT_MS,
         noDelay: true,
       },
       (req, res) => {

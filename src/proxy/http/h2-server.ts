@@ -5,6 +5,7 @@ import { NO_TLS_FROM_REMOTE, type Peer, peerOf } from '../tls/peer.js';
 import { originalDstOf } from '../transparent/tag.js';
 import type { HttpService } from './exchange.js';
 import { H2Exchange } from './h2-exchange.js';
+import { type H2CloseReason, H2SessionGuard, type H2Timeouts } from './h2-liveness.js';
 import { tunnelOf } from './tunnel-tag.js';
 
 const { NGHTTP2_FLAG_END_STREAM } = http2.constants;
@@ -17,8 +18,10 @@ const SERVER_SETTINGS: http2.Settings = {
 };
 
 /**
- * The HTTP/2 server side (h2c, prior knowledge): turns each stream on connections the
- * detect layer hands it into an H2Exchange. Sessions are tracked so shutdown can GOAWAY.
+ * The HTTP/2 server side (h2c with prior knowledge, and h2 over the mesh's TLS): turns each
+ * stream on connections it is handed into an H2Exchange. Sessions are tracked so shutdown
+ * can GOAWAY, and each is guarded (H2SessionGuard) so that an idle, failed or silent one
+ * closes its socket; `closed` hears why.
  */
 export class H2Server {
   private readonly server: http2.Http2Server;
@@ -28,14 +31,29 @@ export class H2Server {
    */
   private readonly sessions = new Map<
     http2.ServerHttp2Session,
-    { peer: Peer; originalDst: HostPort | undefined; tunnel: string | undefined }
+    {
+      peer: Peer;
+      originalDst: HostPort | undefined;
+      tunnel: string | undefined;
+      guard: H2SessionGuard;
+    }
   >();
 
-  constructor(service: HttpService<H2Exchange>) {
+  constructor(
+    service: HttpService<H2Exchange>,
+    timeouts: H2Timeouts,
+    closed: (reason: H2CloseReason) => void,
+  ) {
     this.server = http2.createServer({ settings: SERVER_SETTINGS, maxSessionMemory: 10 });
+    // Reset in the same read as its HEADERS (rapid reset): it never reaches the stack or an upstream.
+    const dispatch = (ex: H2Exchange): void => {
+      if (!ex.stream.closed) service(ex);
+    };
     this.server.on('stream', (stream, headers, flags) => {
       stream.on('error', () => {});
       const conn = this.sessions.get(stream.session as http2.ServerHttp2Session);
+      conn?.guard.streamOpened(stream);
+      // Made now, so that it hears the request's trailers, which may come in the same read.
       const ex = new H2Exchange(
         stream,
         headers,
@@ -44,15 +62,19 @@ export class H2Server {
       );
       ex.originalDst = conn?.originalDst;
       ex.tunnelAuthority = conn?.tunnel;
-      service(ex);
+      // Node hands over each stream as nghttp2 parses its HEADERS, before the rest of the
+      // bytes read with them (a RST_STREAM, say) are parsed; those are by the next turn.
+      setImmediate(dispatch, ex);
     });
     this.server.on('session', (session) => {
+      const guard = new H2SessionGuard(session, timeouts, closed, 'server');
       this.sessions.set(session, {
         peer: peerOf(session.socket),
         originalDst: originalDstOf(session.socket),
         tunnel: tunnelOf(session.socket),
+        guard,
       });
-      session.on('error', () => session.destroy());
+      session.on('error', () => guard.failed());
       session.once('close', () => this.sessions.delete(session));
     });
   }

@@ -26,10 +26,13 @@ export function forwardH2(pool: H2Pool): HttpService<H2Exchange> {
     if (headers[':authority'] !== undefined) delete headers.host;
     headers[':path'] = ex.path;
 
-    const session = pool.get(target, ex.serverId);
+    let session: http2.ClientHttp2Session;
     let upstream: http2.ClientHttp2Stream;
     try {
-      upstream = session.request(headers, { endStream: ex.endStream, waitForTrailers: !ex.endStream });
+      ({ session, stream: upstream } = pool.request(target, ex.serverId, headers, {
+        endStream: ex.endStream,
+        waitForTrailers: !ex.endStream,
+      }));
     } catch (err) {
       ex.fail(upstreamError(err, target));
       return;

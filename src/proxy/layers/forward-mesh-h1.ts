@@ -36,10 +36,13 @@ export function forwardMeshH1(pool: H2Pool): HttpService<H1Exchange> {
     };
     rawToH2Headers(ex.request.headers, headers);
 
-    const session = pool.get(target, ex.serverId);
+    let session: http2.ClientHttp2Session;
     let upstream: http2.ClientHttp2Stream;
     try {
-      upstream = session.request(headers, { endStream: !hasBody, waitForTrailers: chunked });
+      ({ session, stream: upstream } = pool.request(target, ex.serverId, headers, {
+        endStream: !hasBody,
+        waitForTrailers: chunked,
+      }));
     } catch (err) {
       ex.fail(upstreamError(err, target));
       return;
