@@ -52,8 +52,10 @@ export interface MeshOptions {
   replicas: number;
   /** Extra manifests applied with the Service (e.g. retryableProfileYaml()). */
   manifest?: string;
-  /** `weft up` flags (say --log-level). */
+  /** `weft up` flags. */
   controlPlaneArgs?: string[];
+  /** Log level of the control plane and every proxy (default: the helpers' own). */
+  logLevel?: string;
 }
 
 /** Resolves once `n` distinct replicas have answered through the client proxy. */
@@ -77,20 +79,25 @@ async function waitForReplicas(client: ProxyHandle, n: number): Promise<void> {
 export async function startMesh(opts: MeshOptions): Promise<Mesh> {
   const cleanup = new Cleanup();
   const stateDir = join(opts.dir, 'state');
+  const cpEnv = opts.logLevel ? { env: { WEFT_LOG: opts.logLevel } } : {};
+  const proxyEnv = opts.logLevel ? { WEFT_PROXY_LOG: opts.logLevel } : undefined;
   try {
     let cp = await startControlPlane({
       stateDir,
       leaseDuration: '30s',
       extraArgs: opts.controlPlaneArgs ?? [],
       cleanup,
+      ...cpEnv,
     });
     const manifest = join(opts.dir, 'web.yaml');
     writeFileSync(manifest, [serviceYaml('web'), ...(opts.manifest ? [opts.manifest] : [])].join('---\n'));
     await weftOk(cp, ['apply', '-f', manifest]);
     const replicas: Replica[] = [];
     for (let i = 0; i < opts.replicas; i++)
-      replicas.push(await startReplica(cp, { name: `web-${i}` }, cleanup));
-    const client = await startClientProxy(cp, 'default', cleanup, 'client');
+      replicas.push(
+        await startReplica(cp, { name: `web-${i}`, ...(proxyEnv ? { env: proxyEnv } : {}) }, cleanup),
+      );
+    const client = await startClientProxy(cp, 'default', cleanup, 'client', proxyEnv);
     await waitForReplicas(client, opts.replicas);
     return {
       get cp() {
@@ -106,6 +113,7 @@ export async function startMesh(opts: MeshOptions): Promise<Mesh> {
           leaseDuration: '30s',
           extraArgs: opts.controlPlaneArgs ?? [],
           cleanup,
+          ...cpEnv,
         });
         return cp;
       },

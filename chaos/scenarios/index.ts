@@ -3,10 +3,12 @@ import type { Scenario } from '../scenario.js';
 import { faultsControlPlaneDown } from './faults-control-plane.js';
 import { faultsKill, faultsKillRetryable } from './faults-kill.js';
 import { faultsSigterm } from './faults-sigterm.js';
+import { filesSecrets } from './files-secrets.js';
 
 export const scenarios: readonly Scenario[] = [
   faultsKillRetryable,
   faultsKill,
   faultsControlPlaneDown,
   faultsSigterm,
+  filesSecrets,
 ];
