@@ -56,6 +56,8 @@ export interface MeshOptions {
   controlPlaneArgs?: string[];
   /** Log level of the control plane and every proxy (default: the helpers' own). */
   logLevel?: string;
+  /** More environment for every proxy (say NODE_OPTIONS). */
+  proxyEnv?: Record<string, string>;
 }
 
 /** Resolves once `n` distinct replicas have answered through the client proxy. */
@@ -80,7 +82,10 @@ export async function startMesh(opts: MeshOptions): Promise<Mesh> {
   const cleanup = new Cleanup();
   const stateDir = join(opts.dir, 'state');
   const cpEnv = opts.logLevel ? { env: { WEFT_LOG: opts.logLevel } } : {};
-  const proxyEnv = opts.logLevel ? { WEFT_PROXY_LOG: opts.logLevel } : undefined;
+  const proxyEnv =
+    opts.logLevel || opts.proxyEnv
+      ? { ...(opts.logLevel ? { WEFT_PROXY_LOG: opts.logLevel } : {}), ...opts.proxyEnv }
+      : undefined;
   try {
     let cp = await startControlPlane({
       stateDir,
