@@ -10,12 +10,12 @@ import {
   type LoadSample,
   type Replica,
   serviceYaml,
-  startClientProxy,
   startControlPlane,
   startReplica,
+  startWorkloadProxy,
   weftOk,
 } from '../test/helpers/controlplane.js';
-import { Cleanup, request, waitFor } from '../test/helpers/net.js';
+import { Cleanup, refusedPort, request, waitFor } from '../test/helpers/net.js';
 import type { ProxyHandle } from '../test/helpers/proxy.js';
 
 export const AUTHORITY = 'web.default.svc.cluster.local:80';
@@ -102,7 +102,15 @@ export async function startMesh(opts: MeshOptions): Promise<Mesh> {
       replicas.push(
         await startReplica(cp, { name: `web-${i}`, ...(proxyEnv ? { env: proxyEnv } : {}) }, cleanup),
       );
-    const client = await startClientProxy(cp, 'default', cleanup, 'client', proxyEnv);
+    // A workload with nothing behind it, so it holds an identity (as startClientProxy's), with proxyEnv.
+    const { proxy: client } = await startWorkloadProxy(
+      cp,
+      await refusedPort(),
+      { workload: 'client', pod: 'client-1', namespace: 'default', serviceAccount: 'client' },
+      cleanup,
+      [],
+      proxyEnv,
+    );
     await waitForReplicas(client, opts.replicas);
     return {
       get cp() {

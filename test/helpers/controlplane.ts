@@ -402,30 +402,26 @@ export async function startClientProxy(
   namespace = 'default',
   cleanup?: Cleanup,
   workload?: string,
-  env?: Record<string, string>,
 ): Promise<ProxyHandle> {
-  const p = await startProxy(
-    [
-      ...baseArgs(await refusedPort()),
-      '--destination',
-      cp.grpcAddr,
-      '--namespace',
-      namespace,
-      ...(workload
-        ? [
-            '--workload',
-            workload,
-            '--pod',
-            `${workload}-1`,
-            '--service-account',
-            workload,
-            '--label',
-            `app=${workload}`,
-          ]
-        : []),
-    ],
-    env,
-  );
+  const p = await startProxy([
+    ...baseArgs(await refusedPort()),
+    '--destination',
+    cp.grpcAddr,
+    '--namespace',
+    namespace,
+    ...(workload
+      ? [
+          '--workload',
+          workload,
+          '--pod',
+          `${workload}-1`,
+          '--service-account',
+          workload,
+          '--label',
+          `app=${workload}`,
+        ]
+      : []),
+  ]);
   cleanup?.add(() => p.stop('SIGKILL'));
   return p;
 }
