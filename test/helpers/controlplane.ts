@@ -90,6 +90,8 @@ export interface ControlPlaneOptions {
   extraArgs?: string[];
   /** Given, it kills weft up and removes the state directory the helper made. */
   cleanup?: Cleanup;
+  /** More environment (say WEFT_LOG=debug). */
+  env?: Record<string, string>;
 }
 
 /** Runs `weft up` on free ports and waits for its "control plane ready" line. */
@@ -102,7 +104,7 @@ export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise
     ...(opts.extraArgs ?? []),
   ];
   const readyOpts = opts.readyTimeoutMs === undefined ? {} : { readyTimeoutMs: opts.readyTimeoutMs };
-  const w = await startWeft(args, 'control plane ready', 'SIGINT', {}, readyOpts);
+  const w = await startWeft(args, 'control plane ready', 'SIGINT', opts.env ?? {}, readyOpts);
   if (opts.cleanup) {
     if (opts.stateDir === undefined) opts.cleanup.add(() => removeTempDir(stateDir));
     opts.cleanup.add(() => w.stop('SIGKILL'));
@@ -306,6 +308,8 @@ export interface ReplicaOptions {
    * has been read, with the replica's name and how many requests it has had, from 1).
    */
   respond?: (req: http.IncomingMessage, res: http.ServerResponse, name: string, count: number) => void;
+  /** More environment for the proxy (say WEFT_PROXY_LOG=debug). */
+  env?: Record<string, string>;
 }
 
 /** The time of the proxy's "workload registered" log line, once it appears. */
@@ -339,23 +343,27 @@ export async function startWorkloadProxy(
   w: { workload: string; pod: string; namespace?: string; serviceAccount?: string },
   cleanup?: Cleanup,
   extraArgs: string[] = [],
+  env?: Record<string, string>,
 ): Promise<{ proxy: ProxyHandle; registeredAt: number }> {
-  const proxy = await startProxy([
-    ...baseArgs(appPort),
-    '--destination',
-    cp.grpcAddr,
-    '--control-plane-token-file',
-    ownerTokenFile(cp),
-    '--workload',
-    w.workload,
-    '--pod',
-    w.pod,
-    ...(w.namespace ? ['--namespace', w.namespace] : []),
-    ...(w.serviceAccount ? ['--service-account', w.serviceAccount] : []),
-    '--label',
-    `app=${w.workload}`,
-    ...extraArgs,
-  ]);
+  const proxy = await startProxy(
+    [
+      ...baseArgs(appPort),
+      '--destination',
+      cp.grpcAddr,
+      '--control-plane-token-file',
+      ownerTokenFile(cp),
+      '--workload',
+      w.workload,
+      '--pod',
+      w.pod,
+      ...(w.namespace ? ['--namespace', w.namespace] : []),
+      ...(w.serviceAccount ? ['--service-account', w.serviceAccount] : []),
+      '--label',
+      `app=${w.workload}`,
+      ...extraArgs,
+    ],
+    env,
+  );
   cleanup?.add(() => proxy.stop('SIGKILL'));
   return { proxy, registeredAt: await registeredAt(proxy) };
 }
@@ -403,6 +411,7 @@ export async function startReplica(
     { workload: appName, pod: opts.name, namespace },
     cleanup,
     ['--shutdown-grace-period', '2s'],
+    opts.env,
   );
   return {
     name: opts.name,
