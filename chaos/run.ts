@@ -13,14 +13,38 @@ import { installCleanupHandlers, stopAll } from '../bench/procs.js';
 import { runScenarios, selectScenarios } from './runner.js';
 import { scenarios } from './scenarios/index.js';
 
+const USAGE = `usage: npm run chaos -- [--short] [--only <substring of a name or group>] [--json <file>]
+  --short   the short form (the one npm test runs)
+  --only    only the scenarios whose name or group contains this
+  --json    where to write the report (default chaos/results/<date>[-short].json)
+  WEFT_CHAOS_SOAK_S sets the full soak's length in seconds
+`;
+
+type Args = { short?: boolean; only?: string; json?: string; help?: boolean };
+
+function parse(): Args | undefined {
+  try {
+    return parseArgs({
+      options: {
+        short: { type: 'boolean', default: false },
+        only: { type: 'string' },
+        json: { type: 'string' },
+        help: { type: 'boolean', short: 'h' },
+      },
+    }).values;
+  } catch (err) {
+    process.stderr.write(`chaos: ${err instanceof Error ? err.message : String(err)}\n${USAGE}`);
+    return undefined;
+  }
+}
+
 async function main(): Promise<number> {
-  const { values } = parseArgs({
-    options: {
-      short: { type: 'boolean', default: false },
-      only: { type: 'string' },
-      json: { type: 'string' },
-    },
-  });
+  const values = parse();
+  if (!values) return 2;
+  if (values.help) {
+    process.stdout.write(USAGE);
+    return 0;
+  }
   const short = values.short ?? false;
   if (selectScenarios(scenarios, short, values.only).length === 0) {
     process.stderr.write(`chaos: no scenario matches${values.only ? ` --only ${values.only}` : ''}\n`);
