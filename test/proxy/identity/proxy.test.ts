@@ -46,6 +46,19 @@ const records = (lines: string[]): Array<Record<string, unknown>> =>
 const find = (lines: string[], msg: string) => records(lines).find((r) => r.msg === msg);
 
 /** A proxy that may not become ready: resolves at its "proxy starting" line, with its admin address. */
+/** A proxy for workload `web` of a stand-in Registry at `destination`, in front of a fresh app. */
+async function workloadArgs(destination: string): Promise<string[]> {
+  return [
+    ...baseArgs(await app()),
+    '--destination',
+    destination,
+    '--control-plane-token-file',
+    FAKE_TOKEN_FILE,
+    '--workload',
+    'web',
+  ];
+}
+
 async function startingProxy(args: string[]): Promise<WeftProcess & { admin: HostPort }> {
   const w = await startWeft(['proxy', ...args], 'proxy starting', 'SIGTERM');
   cleanup.add(() => w.stop('SIGKILL'));
@@ -121,17 +134,7 @@ describe('with a stand-in Registry', () => {
       writeFileSync(settings.tokenFile, 'not-a-token');
       const reg = await startFakeRegistry(() => ({ ttlMs: 10_000, identity: leaseIdentity(settings) }));
       cleanup.add(() => reg.close());
-      const w = await startingProxy([
-        ...baseArgs(await app()),
-        '--destination',
-        reg.addr,
-        '--control-plane-token-file',
-        FAKE_TOKEN_FILE,
-        '--workload',
-        'web',
-        '--pod',
-        'web-1',
-      ]);
+      const w = await startingProxy([...(await workloadArgs(reg.addr)), '--pod', 'web-1']);
       await waitFor(
         () =>
           find(w.stdoutLines, 'no certificate yet: cannot get one from the identity service') !== undefined,
@@ -179,13 +182,7 @@ describe('with a stand-in Registry', () => {
       const reg = await startFakeRegistry(() => ({ ttlMs: 10_000, identity: wrong }));
       cleanup.add(() => reg.close());
       const p = await startProxy([
-        ...baseArgs(await app()),
-        '--destination',
-        reg.addr,
-        '--control-plane-token-file',
-        FAKE_TOKEN_FILE,
-        '--workload',
-        'web',
+        ...(await workloadArgs(reg.addr)),
         '--identity-addr',
         `127.0.0.1:${settings.addr.port}`,
         '--identity-token-file',
@@ -196,24 +193,13 @@ describe('with a stand-in Registry', () => {
 
       reg.lease = () => ({ ttlMs: 10_000, identity: null });
       const name = identityName('web', 'default');
-      const q = await startProxy(
-        [
-          ...baseArgs(await app()),
-          '--destination',
-          reg.addr,
-          '--control-plane-token-file',
-          FAKE_TOKEN_FILE,
-          '--workload',
-          'web',
-        ],
-        {
-          WEFT_PROXY_IDENTITY_NAME: name,
-          WEFT_PROXY_IDENTITY_ADDR: `127.0.0.1:${settings.addr.port}`,
-          WEFT_PROXY_IDENTITY_TOKEN_FILE: settings.tokenFile,
-          WEFT_PROXY_IDENTITY_TRUST_ANCHORS_FILE: settings.trustAnchorsFile,
-          WEFT_PROXY_IDENTITY_SERVER_NAME: settings.serverName,
-        },
-      );
+      const q = await startProxy([...(await workloadArgs(reg.addr))], {
+        WEFT_PROXY_IDENTITY_NAME: name,
+        WEFT_PROXY_IDENTITY_ADDR: `127.0.0.1:${settings.addr.port}`,
+        WEFT_PROXY_IDENTITY_TOKEN_FILE: settings.tokenFile,
+        WEFT_PROXY_IDENTITY_TRUST_ANCHORS_FILE: settings.trustAnchorsFile,
+        WEFT_PROXY_IDENTITY_SERVER_NAME: settings.serverName,
+      });
       cleanup.add(() => q.stop('SIGKILL'));
       assert.equal(find(q.stdoutLines, 'certificate issued')?.identity, name);
     },
@@ -225,15 +211,7 @@ describe('with a stand-in Registry', () => {
     async () => {
       const reg = await startFakeRegistry(() => ({ ttlMs: 10_000 }));
       cleanup.add(() => reg.close());
-      const p = await startProxy([
-        ...baseArgs(await app()),
-        '--destination',
-        reg.addr,
-        '--control-plane-token-file',
-        FAKE_TOKEN_FILE,
-        '--workload',
-        'web',
-      ]);
+      const p = await startProxy([...(await workloadArgs(reg.addr))]);
       cleanup.add(() => p.stop('SIGKILL'));
       const warn = records(p.stdoutLines).find((r) => /gives no identity settings/.test(String(r.msg)));
       assert.equal(warn?.level, 40);
@@ -250,15 +228,7 @@ describe('with a stand-in Registry', () => {
     const settings = { ...srv.workload('web'), addr: { host: '127.0.0.1', port: await refusedPort() } };
     const reg = await startFakeRegistry(() => ({ ttlMs: 10_000, identity: leaseIdentity(settings) }));
     cleanup.add(() => reg.close());
-    const w = await startingProxy([
-      ...baseArgs(await app()),
-      '--destination',
-      reg.addr,
-      '--control-plane-token-file',
-      FAKE_TOKEN_FILE,
-      '--workload',
-      'web',
-    ]);
+    const w = await startingProxy([...(await workloadArgs(reg.addr))]);
     await waitFor(
       () => records(w.stdoutLines).some((r) => r.reason === 'unavailable'),
       `a warning\n${w.stdoutLines.join('\n')}`,
@@ -277,13 +247,7 @@ describe('with a stand-in Registry', () => {
     const reg = await startFakeRegistry(() => ({ ttlMs: 10_000 }));
     cleanup.add(() => reg.close());
     const r = await runProxyExpectExit([
-      ...baseArgs(await app()),
-      '--destination',
-      reg.addr,
-      '--control-plane-token-file',
-      FAKE_TOKEN_FILE,
-      '--workload',
-      'web',
+      ...(await workloadArgs(reg.addr)),
       '--identity-name',
       identityName('web', 'default'),
     ]);
