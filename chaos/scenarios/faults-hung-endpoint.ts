@@ -69,6 +69,17 @@ export function otherErrors(r: OpenLoopResult, allowed: readonly string[]): numb
   return n;
 }
 
+/** The figures every load of these scenarios reports: what was sent, how it ended, its latency. */
+export function loadFigures(r: OpenLoopResult): Record<string, number | string> {
+  return {
+    sent: r.sent,
+    errorKinds: JSON.stringify(r.errorKinds),
+    ok: r.ok,
+    p50Ms: r.latency.p50Ms,
+    p99Ms: r.latency.p99Ms,
+  };
+}
+
 export const pct = (part: number, whole: number): number =>
   whole === 0 ? 0 : Math.round((1000 * part) / whole) / 10;
 
@@ -114,9 +125,7 @@ async function run(ctx: ScenarioContext): Promise<ScenarioResult> {
       after,
       pass,
       figures: {
-        sent: r.sent,
-        errorKinds: JSON.stringify(r.errorKinds),
-        ok: r.ok,
+        ...loadFigures(r),
         timedOut504: timedOut,
         waitedPastTimeout: waitedPast,
         otherErrors: unexpected,
@@ -124,8 +133,6 @@ async function run(ctx: ScenarioContext): Promise<ScenarioResult> {
         hungRequestsAfterShed: hungAfter,
         hungSharePctAfterShed: shareAfter,
         responseHeadersTimeoutMs: timeoutMs,
-        p50Ms: r.latency.p50Ms,
-        p99Ms: r.latency.p99Ms,
         maxServiceMs: r.service.maxMs,
       },
     };

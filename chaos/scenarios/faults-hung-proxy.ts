@@ -4,7 +4,14 @@
 // mTLS handshake timeout; the client proxy sheds it after the first, and its peer takes the load.
 import { scrape, sumSamples } from '../../test/helpers/prom.js';
 import type { Scenario, ScenarioContext, ScenarioResult } from '../scenario.js';
-import { loadThrough, otherErrors, pct, sample, startBalancedPair } from './faults-hung-endpoint.js';
+import {
+  loadFigures,
+  loadThrough,
+  otherErrors,
+  pct,
+  sample,
+  startBalancedPair,
+} from './faults-hung-endpoint.js';
 
 async function run(ctx: ScenarioContext): Promise<ScenarioResult> {
   const timeoutMs = ctx.short ? 1000 : 10_000;
@@ -52,9 +59,7 @@ async function run(ctx: ScenarioContext): Promise<ScenarioResult> {
       after,
       pass,
       figures: {
-        sent: r.sent,
-        errorKinds: JSON.stringify(r.errorKinds),
-        ok: r.ok,
+        ...loadFigures(r),
         failedInTime: failed,
         waitedPastTimeout: waitedPast,
         otherErrors: unexpected,
@@ -62,7 +67,6 @@ async function run(ctx: ScenarioContext): Promise<ScenarioResult> {
         frozenRequestsAfterShed: afterShed,
         frozenSharePctAfterShed: shareAfter,
         responseHeadersTimeoutMs: timeoutMs,
-        p99Ms: r.latency.p99Ms,
       },
     };
   } finally {

@@ -2,7 +2,14 @@
 // meshed client proxy: nothing fails, and power of two choices over peak-EWMA sends the slow one
 // less of the traffic.
 import type { Scenario, ScenarioContext, ScenarioResult } from '../scenario.js';
-import { loadThrough, otherErrors, pct, sample, startBalancedPair } from './faults-hung-endpoint.js';
+import {
+  loadFigures,
+  loadThrough,
+  otherErrors,
+  pct,
+  sample,
+  startBalancedPair,
+} from './faults-hung-endpoint.js';
 
 /**
  * Answer delays, 10x apart: 2 and 20 ms, and in the short form (run inside `npm test`, on a
@@ -45,15 +52,11 @@ async function run(ctx: ScenarioContext): Promise<ScenarioResult> {
       after,
       pass,
       figures: {
-        sent: r.sent,
-        errorKinds: JSON.stringify(r.errorKinds),
-        ok: r.ok,
+        ...loadFigures(r),
         errors,
         fastRequests: fastGot,
         slowRequests: slowGot,
         slowSharePct: slowShare,
-        p50Ms: r.latency.p50Ms,
-        p99Ms: r.latency.p99Ms,
         maxMs: r.latency.maxMs,
       },
     };
