@@ -173,10 +173,11 @@ export interface H2Server {
  */
 export async function startH2Server(
   onStream: (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders) => void,
+  settings?: http2.Settings,
 ): Promise<H2Server> {
   let sessions = 0;
   const open = new Set<http2.ServerHttp2Session>();
-  const server = http2.createServer();
+  const server = http2.createServer({ settings });
   server.on('session', (s: http2.ServerHttp2Session) => {
     sessions++;
     open.add(s);

@@ -91,6 +91,11 @@ export class H2SessionGuard {
     return this.probeTimer !== undefined || this.retired;
   }
 
+  /** Streams of the session not yet closed. */
+  get activeStreams(): number {
+    return this.streams;
+  }
+
   /** Counts a stream of the session, and resets it once it has been idle too long. */
   streamOpened(stream: http2.Http2Stream): void {
     if (this.streams++ === 0) clearTimeout(this.idleTimer);

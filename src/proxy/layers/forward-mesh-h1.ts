@@ -12,7 +12,7 @@ const RESPONSE_SKIP = new Set([ORIG_PROTO_HEADER]);
 
 /**
  * The HTTP/1 leaf for meshed endpoints: the request goes to the peer proxy as an HTTP/2
- * stream marked `weft-orig-proto: HTTP/1.1`, on the endpoint's one mutual-TLS session,
+ * stream marked `weft-orig-proto: HTTP/1.1`, on one of the endpoint's mutual-TLS sessions,
  * and the peer proxy restores it to HTTP/1 for its application. Bodies stream both ways
  * with back-pressure; chunked trailers travel as HTTP/2 trailers.
  */
