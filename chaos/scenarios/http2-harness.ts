@@ -172,9 +172,14 @@ export async function goodClient(port: number, stop: Promise<unknown>, min = 5):
   return { ok, failed, slowestMs: Math.round(slowestMs), ...(firstFailure ? { firstFailure } : {}) };
 }
 
-/** The proxy's sample once its descriptors are back to at most `before`'s plus `slack` (or after 10 s). */
-export async function settledSample(pid: number, before: ResourceSample, slack = 3): Promise<ResourceSample> {
-  await waitFor(() => sampleProcess(pid).fds <= before.fds + slack, 'descriptors back', 10_000, 100).catch(
+/** The proxy's sample once its descriptors are back to at most `before`'s plus `slack` (or after `withinMs`). */
+export async function settledSample(
+  pid: number,
+  before: ResourceSample,
+  slack = 3,
+  withinMs = 10_000,
+): Promise<ResourceSample> {
+  await waitFor(() => sampleProcess(pid).fds <= before.fds + slack, 'descriptors back', withinMs, 100).catch(
     () => {},
   );
   return sampleProcess(pid);
