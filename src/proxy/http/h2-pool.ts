@@ -89,11 +89,6 @@ export class H2Pool {
     return { session, stream };
   }
 
-  /** Sessions open to `target` (for tests and metrics). */
-  sessionCount(target: HostPort, serverId?: string): number {
-    return this.endpoints.get(this.keyOf(target, serverId))?.sessions.length ?? 0;
-  }
-
   private keyOf(target: HostPort, serverId: string | undefined): string {
     const addr = formatHostPort(target);
     return serverId === undefined || !this.mesh ? addr : `${serverId}@${addr}`;
