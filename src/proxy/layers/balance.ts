@@ -63,8 +63,9 @@ class EndpointRecorder<E extends Exchange> implements ExchangeObserver, Redispat
   /**
    * A connect that failed before anything was sent (refused, unreachable, timed out, a
    * refused mTLS handshake) sent nothing the endpoint could have acted on, so the request
-   * goes to another available endpoint of the balancer, as Linkerd's and Envoy's do,
-   * whatever its route's retry policy: this dispatch's observers see it end with the
+   * goes to another available endpoint of the balancer whatever its route's retry policy
+   * (Linkerd's balancer never dispatches to an endpoint it has not connected to; Envoy
+   * does this under `retry_on: connect-failure`): this dispatch's observers see it end with the
    * error (the endpoint is taken out), and the request is dispatched again. Only requests
    * without a body: a leaf starts streaming the body before the connect has succeeded,
    * so what it took cannot be sent again (a retryable route's retries replay it).
