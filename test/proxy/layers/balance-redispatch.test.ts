@@ -140,6 +140,37 @@ describe('a connect that failed before anything was sent goes to another endpoin
     assertAllOk(results, s);
   });
 
+  test('a request with a body is never sent again without it: the app gets every body whole', T, async () => {
+    const bodies: string[] = [];
+    const echo = await startHttpServer((req, res) => {
+      let text = '';
+      req.on('data', (c) => (text += c));
+      req.on('end', () => {
+        bodies.push(text);
+        res.end('ok');
+      });
+    });
+    cleanup.add(() => echo.close());
+    const s = await outbound(cleanup, [
+      { addr: { host: LOOPBACK, port: dead } },
+      { addr: { host: LOOPBACK, port: echo.port } },
+    ]);
+    const body = 'x'.repeat(1000);
+    const results = [];
+    for (let i = 0; i < REQUESTS; i++) results.push(await get(s.addr.port, 'POST', body));
+    const ok = results.filter((r) => r.status === 200).length;
+    assert.deepEqual(
+      results.filter((r) => r.status !== 200 && r.status !== 502),
+      [],
+      'a failed connect answers 502',
+    );
+    assert.equal(bodies.length, ok, 'the app got one request per 200');
+    assert.ok(
+      bodies.every((b) => b === body),
+      'no body arrived short',
+    );
+  });
+
   test('with no other endpoint, the client gets the 502', T, async () => {
     const s = await outbound(cleanup, [{ addr: { host: LOOPBACK, port: dead } }]);
     const r = await get(s.addr.port);
