@@ -58,9 +58,6 @@ export const faultsKill: Scenario = {
   name: 'faults-kill-endpoint',
   group: 'faults',
   goal: 'under 1 s of errors without a retryable route',
-  // Misses its goal today (an open finding, see docs/reliability.md): the killed endpoint's connect
-  // breaker lets one user request through as its probe after each backoff (1 s, 2 s, 4 s...), and each
-  // fails with 502 until the endpoint leaves discovery. Kept out of npm test until that is fixed.
-  inShortForm: false,
+  inShortForm: true,
   run: (ctx) => killOne(ctx, false),
 };

@@ -177,13 +177,11 @@ describe('failure accrual, opt-in per Service', () => {
         5000,
       );
       const samples = await sequential(client, 'gone-svc:80', 60);
+      // The requests picked for it (the first, and a probe 1-1.5 s later) sent nothing: each
+      // went to the other endpoint instead.
       const failures = samples.filter((s) => s.status !== 200);
-      // The first request picked for it fails (no retries); a probe 1-1.5 s later may too.
-      assert.ok(failures.length >= 1 && failures.length <= 2, describeFailures(failures));
-      for (const f of failures) {
-        assert.ok(f.status === 502 && f.error?.includes(String(refused)), describeFailures([f]));
-      }
-      assert.ok(samples.filter((s) => s.status === 200).every((s) => s.replica === 'gone-good'));
+      assert.deepEqual(failures, [], describeFailures(failures));
+      assert.ok(samples.every((s) => s.replica === 'gone-good'));
     },
   );
 

@@ -16,6 +16,15 @@ export interface ExchangeObserver {
 }
 
 /**
+ * Set by the balance layer for the endpoint it picked: given the proxy's own error for the
+ * attempt in flight, before anything of the response went out, whether it takes the
+ * request to send it to another endpoint (a connect that failed before anything was sent).
+ */
+export interface Redispatcher {
+  redispatch(error: ProxyError): boolean;
+}
+
+/**
  * One request and its response as the HTTP layers see it, whatever the protocol.
  * Layers read the request, set the route, and observe the response.
  */
@@ -61,6 +70,8 @@ export abstract class Exchange {
    * (or the proxy's own error) for the attempt in flight, whether to drop it and try again.
    */
   retryPolicy: ((status: number, error?: ProxyError) => boolean) | undefined;
+  /** Set by the balance layer while the request may go to another endpoint (see Redispatcher). */
+  redispatcher: Redispatcher | undefined;
   /** The request body for the attempt in flight, replayed by the retry layer; unset: the client's. */
   replayBody: Readable | undefined;
   /** Counts attempts: a forward leaf whose attempt is no longer this one ignores what it still receives. */
@@ -125,16 +136,22 @@ export abstract class Exchange {
     this.attemptMark = this.observers?.length ?? 0;
   }
 
+  /** How many observers there are so far: `dropAttempt(status, mark)` lets go of those added after. */
+  get observerCount(): number {
+    return this.observers?.length ?? 0;
+  }
+
   /**
    * Abandons the attempt in flight: its upstream request is cancelled and its leaf
    * ignores what still arrives. The attempt's own observers (endpoint, per-attempt
-   * metrics) see it end with `status` (0: none) and are let go.
+   * metrics) see it end with `status` (0: none) and are let go: those from the last
+   * markAttempt on, or from `from` (an `observerCount`) when given.
    */
-  dropAttempt(status: number): void {
+  dropAttempt(status: number, from = this.attemptMark): void {
     this.cancelInFlight();
     const os = this.observers;
-    if (!os || os.length <= this.attemptMark) return;
-    for (const o of os.splice(this.attemptMark)) {
+    if (!os || os.length <= from) return;
+    for (const o of os.splice(from)) {
       if (status !== 0) o.head(status);
       o.end(status, undefined, status === 0);
     }
@@ -183,7 +200,9 @@ export abstract class Exchange {
   /** Answers with the proxy's own error response, or resets the stream if headers went out. */
   fail(error: ProxyError): void {
     this.failedWith = error;
-    if (!this.headSent && this.retryPolicy?.(error.status, error)) return;
+    if (!this.headSent && (this.redispatcher?.redispatch(error) || this.retryPolicy?.(error.status, error))) {
+      return;
+    }
     this.sendFailure(error);
   }
 

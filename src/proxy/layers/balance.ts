@@ -1,8 +1,9 @@
 import { isFailure } from '../../metrics/http.js';
+import type { Balancer } from '../balance/balancer.js';
 import type { Endpoint } from '../balance/endpoint.js';
 import type { DestinationClient, Resolution } from '../discovery/destination.js';
 import { ConnectTimeoutError, ProxyError } from '../errors.js';
-import type { Exchange, ExchangeObserver, HttpLayer, HttpService } from '../http/exchange.js';
+import type { Exchange, ExchangeObserver, HttpLayer, HttpService, Redispatcher } from '../http/exchange.js';
 import { MeshTlsError } from '../tls/errors.js';
 import { NO_TLS_NOT_SENT } from '../tls/peer.js';
 import type { UpstreamTls } from '../tls/upstream.js';
@@ -22,14 +23,30 @@ function isConnectFailure(error: ProxyError | undefined): boolean {
 }
 
 /**
- * Feeds one request's outcome back to its endpoint: latency at the response's headers (a
- * timed-out request's are the proxy's 504, so its wait counts), then the result.
+ * How many times a request may go to another endpoint after a failed connect: each
+ * failed endpoint is out (its connect breaker opened), so this bounds a request's cost
+ * when several endpoints died at once.
  */
-class EndpointRecorder implements ExchangeObserver {
+export const MAX_REDISPATCHES = 2;
+
+/**
+ * Feeds one request's outcome back to its endpoint: latency at the response's headers (a
+ * timed-out request's are the proxy's 504, so its wait counts), then the result. And,
+ * while the request may still go elsewhere, takes a connect that failed before anything
+ * was sent to send it to another endpoint (see `redispatch`).
+ */
+class EndpointRecorder<E extends Exchange> implements ExchangeObserver, Redispatcher {
   constructor(
     private readonly endpoint: Endpoint,
     private readonly startedAt: number,
-    private readonly ex: Exchange,
+    private readonly ex: E,
+    private readonly balancer: Balancer,
+    private readonly upstream: UpstreamTls,
+    private readonly next: HttpService<E>,
+    /** The exchange's observers before this dispatch's own (endpoint, metrics, tap). */
+    private readonly mark: number,
+    private readonly attempt: number,
+    private readonly redispatches: number,
   ) {}
   head(): void {
     this.endpoint.responded(this.startedAt);
@@ -42,13 +59,58 @@ class EndpointRecorder implements ExchangeObserver {
     else if (this.ex.cancelledByClient || (errored && status === 0)) ep.cancelled();
     else ep.finished(isFailure(status, grpcStatus, errored));
   }
+
+  /**
+   * A connect that failed before anything was sent (refused, unreachable, timed out, a
+   * refused mTLS handshake) sent nothing the endpoint could have acted on, so the request
+   * goes to another available endpoint of the balancer whatever its route's retry policy
+   * (Linkerd's balancer never dispatches to an endpoint it has not connected to; Envoy
+   * does this under `retry_on: connect-failure`): this dispatch's observers see it end with the
+   * error (the endpoint is taken out), and the request is dispatched again. Only requests
+   * without a body: a leaf starts streaming the body before the connect has succeeded,
+   * so what it took cannot be sent again (a retryable route's retries replay it).
+   * Declined, the error goes on to the retry policy or the client: when the attempt is no
+   * longer this dispatch's (a retry, a timeout), the bound is reached, the request has a
+   * body, or no other endpoint is available.
+   */
+  redispatch(error: ProxyError): boolean {
+    const ex = this.ex;
+    if (
+      ex.redispatcher !== this ||
+      ex.attempt !== this.attempt ||
+      this.redispatches >= MAX_REDISPATCHES ||
+      ex.requestBody !== undefined ||
+      !isConnectFailure(error)
+    ) {
+      return false;
+    }
+    ex.redispatcher = undefined;
+    ex.dropAttempt(error.status, this.mark);
+    const ep = this.balancer.pick();
+    if (!ep) return false;
+    ex.failedWith = undefined;
+    const count = this.redispatches + 1;
+    // After the leaf that failed has finished with its attempt.
+    queueMicrotask(() => {
+      if (ex.finished) {
+        // Answered meanwhile (its deadline passed): gives back a probe the pick may have claimed.
+        ep.begin();
+        ep.cancelled();
+        return;
+      }
+      dispatch(ex, ep, this.balancer, this.upstream, this.next, count);
+    });
+    return true;
+  }
 }
 
 function dispatch<E extends Exchange>(
   ex: E,
   ep: Endpoint,
+  balancer: Balancer,
   upstream: UpstreamTls,
   next: HttpService<E>,
+  redispatches = 0,
 ): void {
   const startedAt = ep.begin();
   if (ex.clientGone) {
@@ -59,7 +121,19 @@ function dispatch<E extends Exchange>(
   ex.target = spec.addr;
   ex.dst = upstream.labelsFor(spec);
   ex.serverId = upstream.serverId(spec);
-  ex.observe(new EndpointRecorder(ep, startedAt, ex));
+  const recorder = new EndpointRecorder(
+    ep,
+    startedAt,
+    ex,
+    balancer,
+    upstream,
+    next,
+    ex.observerCount,
+    ex.attempt,
+    redispatches,
+  );
+  ex.redispatcher = recorder;
+  ex.observe(recorder);
   next(ex);
 }
 
@@ -83,7 +157,7 @@ export function balanceLayer<E extends Exchange>(
     const balancer = resolution.balancer;
     const ep = balancer.pick();
     if (ep) {
-      dispatch(ex, ep, upstream, next);
+      dispatch(ex, ep, balancer, upstream, next);
       return;
     }
     let waiting = true;
@@ -96,7 +170,7 @@ export function balanceLayer<E extends Exchange>(
         found?.cancelled();
         return;
       }
-      if (found) dispatch(ex, found, upstream, next);
+      if (found) dispatch(ex, found, balancer, upstream, next);
       else if (resolution.status === 'dns') next(ex);
       else {
         answerNotSent(

@@ -31,8 +31,4 @@ export class FakeExchange extends Exchange {
     return undefined;
   }
   protected sendFailure(_error: ProxyError): void {}
-  /** The observers the layers added. */
-  get observerCount(): number {
-    return ((this as unknown as { observers?: unknown[] }).observers ?? []).length;
-  }
 }
