@@ -8,11 +8,10 @@
  */
 import assert from 'node:assert/strict';
 import http from 'node:http';
-import http2 from 'node:http2';
-import type { AddressInfo } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import type { BalancerOptions } from '../../../src/proxy/balance/balancer.js';
 import type { EndpointSpec } from '../../../src/proxy/balance/endpoint.js';
+import { startH2Server } from '../../helpers/apps.js';
 import { h2connect, h2request } from '../../helpers/h2.js';
 import { Cleanup, type HttpUpstream, LOOPBACK, refusedPort, startHttpServer } from '../../helpers/net.js';
 import { sumSamples } from '../../helpers/prom.js';
@@ -44,21 +43,6 @@ function get(port: number, method = 'GET', body?: string): Promise<{ status: num
     req.on('error', reject);
     req.end(body);
   });
-}
-
-async function h2App(cleanup: Cleanup): Promise<number> {
-  const server = http2.createServer((_req, res) => res.end('ok'));
-  const sessions = new Set<http2.ServerHttp2Session>();
-  server.on('session', (s) => sessions.add(s));
-  await new Promise<void>((r) => server.listen(0, LOOPBACK, r));
-  cleanup.add(
-    () =>
-      new Promise<void>((r) => {
-        for (const s of sessions) s.destroy();
-        server.close(() => r());
-      }),
-  );
-  return (server.address() as AddressInfo).port;
 }
 
 /** The outbound side whose discovery knows the dead endpoint first, then the live ones. */
@@ -108,7 +92,12 @@ describe('a connect that failed before anything was sent goes to another endpoin
   });
 
   test('plaintext HTTP/2: every request succeeds', T, async () => {
-    const port = await h2App(cleanup);
+    const app = await startH2Server((stream) => {
+      stream.respond({ ':status': 200 });
+      stream.end('ok');
+    });
+    cleanup.add(() => app.close());
+    const port = app.port;
     const s = await outbound(cleanup, [
       { addr: { host: LOOPBACK, port: dead }, protocolHint: 'h2' },
       { addr: { host: LOOPBACK, port }, protocolHint: 'h2' },
