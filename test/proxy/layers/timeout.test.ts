@@ -79,15 +79,16 @@ function outbound(discovery: DirectionOptions['discovery'], more: Partial<Direct
   });
 }
 
-describe('the response-headers timeout, without a profile', () => {
-  const cleanup = new Cleanup();
-  let app: HttpUpstream;
-  before(async () => {
-    app = await startHttpServer(handler);
-    cleanup.add(() => app.close());
-  });
-  after(() => cleanup.run());
+/** One app for both suites; cleanup also holds what each test starts. */
+const cleanup = new Cleanup();
+let app: HttpUpstream;
+before(async () => {
+  app = await startHttpServer(handler);
+  cleanup.add(() => app.close());
+});
+after(() => cleanup.run());
 
+describe('the response-headers timeout, without a profile', () => {
   test('a request to an upstream that accepts and never answers gets 504 (no discovery)', T, async () => {
     const hung = await startHung(cleanup);
     const s = await outbound(undefined);
@@ -206,14 +207,6 @@ function profileWithTimeout(timeoutMs: number): DestinationProfile {
 }
 
 describe('a profile route timeout takes precedence over the default', () => {
-  const cleanup = new Cleanup();
-  let app: HttpUpstream;
-  before(async () => {
-    app = await startHttpServer(handler);
-    cleanup.add(() => app.close());
-  });
-  after(() => cleanup.run());
-
   test('a longer route timeout lets a slow answer through', T, async () => {
     const addr = { host: LOOPBACK, port: app.port };
     const s = await outbound(endpointsOf([{ addr }], {}, profileWithTimeout(10 * HEADERS_MS)).discovery);
